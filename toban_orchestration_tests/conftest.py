@@ -1,0 +1,140 @@
+"""A real PostgreSQL for every test session.
+
+Database tests run against the embedded server (started in a temporary folder) and, when
+TOBAN_TEST_DATABASE_URL names a server (CI sets it to the one at 127.0.0.1:5432), against that
+server too. Each test that needs a database gets a database of its own, created empty and
+dropped afterwards, so tests never see each other's rows.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from toban_orchestration.db import migrations
+from toban_orchestration.db.embedded import EmbeddedPostgres
+from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, get_app_engine
+from toban_orchestration.db.models import Base
+from toban_orchestration.settings import get_settings
+
+EXTERNAL_URL_VARIABLE = "TOBAN_TEST_DATABASE_URL"
+
+
+def _backends() -> list[str]:
+    return ["embedded", "external"] if os.environ.get(EXTERNAL_URL_VARIABLE) else ["embedded"]
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    name: str
+    maintenance_url: URL
+    """A URL to a database that always exists (used to create and drop test databases)."""
+
+    def libpq(self, url: URL) -> str:
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def create_database(self) -> URL:
+        name = f"toban_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.libpq(self.maintenance_url), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.maintenance_url.set(database=name, drivername=APP_DRIVER)
+
+    def drop_database(self, url: URL) -> None:
+        with psycopg.connect(self.libpq(self.maintenance_url), autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(url.database or "")
+                )
+            )
+
+
+@pytest.fixture(scope="session")
+def embedded_pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    pgdata = tmp_path_factory.mktemp("embedded") / "pgdata"
+    server = EmbeddedPostgres(pgdata)
+    server.start()
+    yield pgdata
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=_backends())
+def postgres_server(request: pytest.FixtureRequest) -> PostgresServer:
+    if request.param == "external":
+        url = make_url(os.environ[EXTERNAL_URL_VARIABLE])
+        return PostgresServer("external", url)
+    pgdata: Path = request.getfixturevalue("embedded_pgdata")
+    return PostgresServer("embedded", EmbeddedPostgres(pgdata).start().url)
+
+
+@pytest.fixture
+def empty_database(postgres_server: PostgresServer) -> Iterator[URL]:
+    """A new, empty database (no tables); dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def empty_engine(empty_database: URL) -> Iterator[Engine]:
+    engine = create_engine(empty_database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def migrated_engine(empty_engine: Engine) -> Engine:
+    """An engine on a new database migrated to head."""
+    migrations.upgrade(empty_engine)
+    return empty_engine
+
+
+@pytest.fixture(scope="module")
+def shared_migrated_engine(postgres_server: PostgresServer) -> Iterator[Engine]:
+    """One migrated database for a whole module of row-level tests (tables are emptied after
+    each test by `db_session`); migrating once per module keeps the suite fast."""
+    url = postgres_server.create_database()
+    engine = create_engine(url)
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def db_session(shared_migrated_engine: Engine) -> Iterator[Session]:
+    session = sessionmaker(shared_migrated_engine, expire_on_commit=False)()
+    yield session
+    session.rollback()
+    session.close()
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with shared_migrated_engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+def app_environment(
+    migrated_engine: Engine, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """TOBAN_* variables that point the code (and any `toban` subprocess) at a migrated test
+    database and a separate, empty Dagster database."""
+    dagster_url = postgres_server.create_database().set(drivername=DAGSTER_DRIVER)
+    environment = {
+        "TOBAN_DATABASE_URL": migrated_engine.url.render_as_string(hide_password=False),
+        "TOBAN_DAGSTER_STORAGE_URL": dagster_url.render_as_string(hide_password=False),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    get_app_engine.cache_clear()
+    yield environment
+    get_app_engine.cache_clear()
+    get_settings.cache_clear()
+    postgres_server.drop_database(dagster_url)
