@@ -9,7 +9,7 @@ from typing import Any
 import psycopg.errors
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from toban_orchestration.db import enums
@@ -35,11 +35,15 @@ from toban_orchestration.db.models import (
 from toban_orchestration_tests.factories import WINDOW_END, WINDOW_START, Graph, build_graph
 
 
-def _constraint_violated(session: Session, statement: Callable[[], None]) -> tuple[str, str]:
+def _constraint_violated(session: Session, statement: Callable[[], object]) -> tuple[str, str]:
     """Run `statement`, expect PostgreSQL to refuse it; return (sqlstate, constraint name)."""
-    with pytest.raises(IntegrityError) as raised:
+
+    def attempt() -> None:
         statement()
         session.flush()
+
+    with pytest.raises(IntegrityError) as raised:
+        attempt()
     session.rollback()
     original = raised.value.orig
     assert isinstance(original, psycopg.errors.IntegrityError)
@@ -108,10 +112,14 @@ def test_unique_constraint_rejects_a_duplicate(db_session: Session, constraint: 
 
 def test_same_reaction_emoji_from_another_user_is_accepted(db_session: Session) -> None:
     graph = build_graph(db_session)
-    db_session.add(SlackReaction(message_id=graph.reply.id, user_id=graph.other_user.id, emoji_name="pray"))
+    db_session.add(
+        SlackReaction(message_id=graph.reply.id, user_id=graph.other_user.id, emoji_name="pray")
+    )
     db_session.flush()
     count = db_session.scalar(
-        select(func.count()).select_from(SlackReaction).where(SlackReaction.message_id == graph.reply.id)
+        select(func.count())
+        .select_from(SlackReaction)
+        .where(SlackReaction.message_id == graph.reply.id)
     )
     assert count == 2
 
@@ -169,7 +177,10 @@ FOREIGN_KEYS = sorted(
 
 def test_every_foreign_key_is_covered() -> None:
     assert len(FOREIGN_KEYS) == 26
-    assert {table for table, _, _ in FOREIGN_KEYS} <= {*GRAPH_ROW_OF_TABLE, "slack_analysis_channels"}
+    assert {table for table, _, _ in FOREIGN_KEYS} <= {
+        *GRAPH_ROW_OF_TABLE,
+        "slack_analysis_channels",
+    }
 
 
 @pytest.mark.parametrize(("table_name", "column", "constraint"), FOREIGN_KEYS)
@@ -246,7 +257,7 @@ def test_jsonb_round_trips_nested_unicode_values(db_session: Session) -> None:
     profile = {
         "status_emoji": ":palm_tree:",
         "fields": [{"label": "Pronouns", "value": "they/them"}, None],
-        "nested": {"ratio": 0.25, "count": 3, "flag": False, "text": "日本語 ✓ \"quoted\""},
+        "nested": {"ratio": 0.25, "count": 3, "flag": False, "text": '日本語 ✓ "quoted"'},
     }
     graph.user.profile_data = profile
     graph.reply.attachments = [{"fallback": "x", "fields": []}]
@@ -257,7 +268,7 @@ def test_jsonb_round_trips_nested_unicode_values(db_session: Session) -> None:
         text("SELECT profile_data -> 'nested' ->> 'text' FROM slack_user WHERE id = :id"),
         {"id": graph.user.id},
     ).scalar_one()
-    assert stored == "日本語 ✓ \"quoted\""
+    assert stored == '日本語 ✓ "quoted"'
     assert db_session.get_one(SlackMessage, graph.reply.id).attachments == [
         {"fallback": "x", "fields": []}
     ]
@@ -303,7 +314,9 @@ def test_updated_at_moves_on_update_and_only_on_a_real_change(db_session: Sessio
     assert team.updated_at == second_updated_at
 
     time.sleep(0.01)
-    db_session.execute(text("UPDATE team SET description = 'plain SQL' WHERE id = :id"), {"id": team.id})
+    db_session.execute(
+        text("UPDATE team SET description = 'plain SQL' WHERE id = :id"), {"id": team.id}
+    )
     db_session.commit()
     db_session.refresh(team)
     assert team.updated_at > second_updated_at
@@ -312,9 +325,7 @@ def test_updated_at_moves_on_update_and_only_on_a_real_change(db_session: Sessio
 def test_timestamps_are_timezone_aware(db_session: Session) -> None:
     graph = build_graph(db_session)
     naive_in_tokyo = datetime(2026, 1, 1, 9, 0, tzinfo=UTC) + timedelta(hours=9)
-    graph.parent.message_datetime = naive_in_tokyo.astimezone(
-        datetime.now().astimezone().tzinfo
-    )
+    graph.parent.message_datetime = naive_in_tokyo.astimezone(datetime.now().astimezone().tzinfo)
     db_session.commit()
     db_session.expire_all()
     stored = db_session.get_one(SlackMessage, graph.parent.id).message_datetime
@@ -327,7 +338,10 @@ def test_timestamps_are_timezone_aware(db_session: Session) -> None:
     [
         ("UPDATE slack_channel SET type = 'dm'", "ck_slack_channel_type"),
         ("UPDATE slack_analysis SET status = 'done'", "ck_slack_analysis_status"),
-        ("UPDATE slack_analysis SET schedule_frequency = 'hourly'", "ck_slack_analysis_schedule_frequency"),
+        (
+            "UPDATE slack_analysis SET schedule_frequency = 'hourly'",
+            "ck_slack_analysis_schedule_frequency",
+        ),
         ("UPDATE slack_channel_analysis SET status = 'ok'", "ck_slack_channel_analysis_status"),
     ],
 )
@@ -341,11 +355,13 @@ def test_check_constraints_reject_unknown_vocabulary(
 
 def test_enum_columns_reject_unknown_labels(db_session: Session) -> None:
     build_graph(db_session)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(DataError) as raised:
         db_session.execute(text("UPDATE integration SET status = 'PAUSED'"))
     assert isinstance(getattr(raised.value, "orig", None), psycopg.errors.InvalidTextRepresentation)
     db_session.rollback()
-    labels = db_session.execute(
-        text("SELECT unnest(enum_range(NULL::integration_status))::text")
-    ).scalars().all()
+    labels = (
+        db_session.execute(text("SELECT unnest(enum_range(NULL::integration_status))::text"))
+        .scalars()
+        .all()
+    )
     assert labels == [status.name for status in enums.IntegrationStatus]

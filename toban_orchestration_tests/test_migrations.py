@@ -1,0 +1,192 @@
+"""Alembic against a real database: the baseline builds exactly what the models describe."""
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from toban_orchestration.db import migrations
+from toban_orchestration.db.models import Base
+from toban_orchestration.db.updated_at import FUNCTION_NAME, trigger_name
+
+# SCHEMA.md's lists, under the names our naming convention gives them.
+SCHEMA_UNIQUE_CONSTRAINTS = {
+    ("team", "uq_team_slug"),
+    ("team_member", "uq_team_member_team_id_user_id"),
+    ("integration", "uq_integration_owner_team_id_workspace_id_service_type"),
+    ("integration_share", "uq_integration_share_integration_id_team_id"),
+    ("service_resource", "uq_service_resource_integration_id_resource_type_external_id"),
+    ("resource_access", "uq_resource_access_resource_id_team_id"),
+    ("slack_workspace", "uq_slack_workspace_slack_id"),
+    ("slack_channel", "uq_slack_channel_workspace_id_slack_id"),
+    ("slack_user", "uq_slack_user_workspace_id_slack_id"),
+    ("slack_reaction", "uq_slack_reaction_message_id_user_id_emoji_name"),
+    ("slack_channel_analysis", "uq_slack_channel_analysis_analysis_id_channel_id"),
+    # Added by the foundation issue: a message is identified by (channel, ts).
+    ("slack_message", "uq_slack_message_channel_id_slack_ts"),
+}
+SCHEMA_PERFORMANCE_INDEXES = {
+    # (table, columns in order) - by columns, because the unique constraint's index serves the
+    # first one.
+    ("slack_message", ("channel_id", "slack_ts")),
+    ("slack_message", ("user_id", "slack_ts")),
+    ("slack_message", ("message_datetime",)),
+    ("slack_message", ("thread_ts",)),
+}
+# Every foreign key's ON DELETE rule, decided on purpose (README.md, "Data model").
+DELETE_RULES = {
+    ("team_member", "team_id"): "CASCADE",
+    ("integration", "owner_team_id"): "RESTRICT",
+    ("integration_credential", "integration_id"): "CASCADE",
+    ("service_resource", "integration_id"): "CASCADE",
+    ("integration_share", "integration_id"): "CASCADE",
+    ("integration_share", "team_id"): "CASCADE",
+    ("resource_access", "resource_id"): "CASCADE",
+    ("resource_access", "team_id"): "CASCADE",
+    ("integration_event", "integration_id"): "SET NULL",
+    ("integration_event", "affected_team_id"): "SET NULL",
+    ("slack_workspace", "team_id"): "RESTRICT",
+    ("slack_channel", "workspace_id"): "CASCADE",
+    ("slack_user", "workspace_id"): "CASCADE",
+    ("slack_message", "channel_id"): "CASCADE",
+    ("slack_message", "user_id"): "SET NULL",
+    ("slack_message", "parent_id"): "SET NULL",
+    ("slack_reaction", "message_id"): "CASCADE",
+    ("slack_reaction", "user_id"): "CASCADE",
+    ("slack_analysis", "workspace_id"): "CASCADE",
+    ("slack_analysis_channels", "analysis_id"): "CASCADE",
+    ("slack_analysis_channels", "channel_id"): "CASCADE",
+    ("slack_contribution", "analysis_id"): "CASCADE",
+    ("slack_contribution", "user_id"): "CASCADE",
+    ("slack_contribution", "channel_id"): "CASCADE",
+    ("slack_channel_analysis", "analysis_id"): "CASCADE",
+    ("slack_channel_analysis", "channel_id"): "CASCADE",
+}
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_upgrade_head_on_an_empty_database_matches_the_models(empty_engine: Engine) -> None:
+    assert _tables(empty_engine) == set()
+    migrations.upgrade(empty_engine)
+    assert migrations.current_revision(empty_engine) == migrations.head_revision()
+    assert _tables(empty_engine) == {*Base.metadata.tables, migrations.VERSION_TABLE}
+    assert len(Base.metadata.tables) == 17
+    assert migrations.schema_differences(empty_engine) == []
+
+
+def test_the_project_never_writes_dagsters_alembic_version_table(migrated_engine: Engine) -> None:
+    assert "alembic_version" not in _tables(migrated_engine)
+    with migrated_engine.connect() as connection:
+        stored = connection.execute(
+            text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")
+        ).scalar_one()
+    assert stored == migrations.head_revision()
+
+
+def test_downgrade_base_removes_everything_and_upgrade_head_rebuilds_it(
+    migrated_engine: Engine,
+) -> None:
+    migrations.downgrade(migrated_engine, "base")
+    assert _tables(migrated_engine) == {migrations.VERSION_TABLE}
+    with migrated_engine.connect() as connection:
+        leftovers = connection.execute(
+            text(
+                "SELECT typname FROM pg_type WHERE typtype = 'e' "
+                "UNION ALL SELECT proname FROM pg_proc WHERE proname = :function"
+            ),
+            {"function": FUNCTION_NAME},
+        ).all()
+    assert leftovers == []
+    assert migrations.current_revision(migrated_engine) is None
+
+    migrations.upgrade(migrated_engine)
+    assert migrations.schema_differences(migrated_engine) == []
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        "ALTER TABLE slack_channel ALTER COLUMN purpose TYPE varchar(255)",
+        "ALTER TABLE slack_message DROP CONSTRAINT uq_slack_message_channel_id_slack_ts",
+        "DROP INDEX ix_slack_message_thread_ts",
+        "ALTER TABLE slack_user ALTER COLUMN is_bot DROP NOT NULL",
+        "ALTER TABLE team ADD COLUMN stray integer",
+    ],
+)
+def test_the_comparison_reports_a_database_that_drifted(
+    migrated_engine: Engine, drift: str
+) -> None:
+    with migrated_engine.begin() as connection:
+        connection.execute(text(drift))
+    assert migrations.schema_differences(migrated_engine) != []
+
+
+def test_schema_lists_its_unique_constraints_and_indexes(migrated_engine: Engine) -> None:
+    inspector = inspect(migrated_engine)
+    unique = {
+        (table, constraint["name"])
+        for table in Base.metadata.tables
+        for constraint in inspector.get_unique_constraints(table)
+    }
+    assert unique >= SCHEMA_UNIQUE_CONSTRAINTS
+    with migrated_engine.connect() as connection:
+        indexed = {
+            (table, tuple(columns))
+            for table, columns in connection.execute(
+                text(
+                    "SELECT t.relname, array_agg(a.attname ORDER BY k.ordinality) "
+                    "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                    "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ordinality) "
+                    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+                    "GROUP BY t.relname, i.indexrelid"
+                )
+            )
+        }
+    assert indexed >= SCHEMA_PERFORMANCE_INDEXES
+
+
+def test_every_foreign_key_has_its_deliberate_delete_rule(migrated_engine: Engine) -> None:
+    with migrated_engine.connect() as connection:
+        rules = {
+            (table, column): rule
+            for table, column, rule in connection.execute(
+                text(
+                    "SELECT k.table_name, k.column_name, r.delete_rule "
+                    "FROM information_schema.referential_constraints r "
+                    "JOIN information_schema.key_column_usage k "
+                    "ON k.constraint_name = r.constraint_name "
+                    "AND k.constraint_schema = r.constraint_schema"
+                )
+            )
+        }
+    assert rules == DELETE_RULES
+
+
+def test_every_table_with_updated_at_has_the_trigger(migrated_engine: Engine) -> None:
+    with_updated_at = {
+        table.name for table in Base.metadata.sorted_tables if "updated_at" in table.c
+    }
+    with migrated_engine.connect() as connection:
+        triggers = set(
+            connection.execute(
+                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            ).scalars()
+        )
+    assert len(with_updated_at) == 16
+    assert {trigger_name(table) for table in with_updated_at} == triggers
+
+
+def test_timestamp_columns_are_timezone_aware(migrated_engine: Engine) -> None:
+    with migrated_engine.connect() as connection:
+        naive = (
+            connection.execute(
+                text(
+                    "SELECT table_name || '.' || column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND data_type = 'timestamp without time zone'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert naive == []
