@@ -1,0 +1,98 @@
+"""The Dagster side: the definitions load, the schema asset materializes, and dagster.yaml gives
+a PostgreSQL-backed instance whose history stays apart from the project's."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from toban_orchestration.db import migrations
+from toban_orchestration.db.assets import app_database_schema, schema_matches_models
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.definitions import defs
+from toban_orchestration.settings import PROJECT_ROOT
+
+
+@pytest.fixture
+def project_instance(
+    app_environment: dict[str, str], tmp_path: Path
+) -> Iterator[dg.DagsterInstance]:
+    """An instance configured by the project's own dagster.yaml (as `toban dev` uses it), with
+    its local artifacts in a temporary folder."""
+    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(PROJECT_ROOT))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        yield instance
+
+
+def _materialize_schema(**kwargs: Any) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [app_database_schema, schema_matches_models],
+        resources={"app_database": AppDatabase()},
+        **kwargs,
+    )
+
+
+def test_definitions_load_with_the_schema_asset_and_its_check() -> None:
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("app_database_schema") in graph.get_all_asset_keys()
+    assert dg.AssetCheckKey(dg.AssetKey("app_database_schema"), "schema_matches_models") in (
+        graph.asset_check_keys
+    )
+
+
+def test_schema_asset_migrates_and_its_check_passes(app_environment: dict[str, str]) -> None:
+    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    migrations.downgrade(app_engine, "base")
+
+    result = _materialize_schema()
+    assert result.success
+    metadata = result.asset_materializations_for_node("app_database_schema")[0].metadata
+    assert metadata["alembic_revision"].value == migrations.head_revision()
+    assert metadata["migrated_from"].value == "(empty database)"
+    assert metadata["table_count"].value == 17
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("schema_matches_models", True)]
+    app_engine.dispose()
+
+
+def test_schema_check_fails_on_a_drifted_database(app_environment: dict[str, str]) -> None:
+    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    with app_engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_slack_message_thread_ts"))
+    result = _materialize_schema(raise_on_error=False)
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("schema_matches_models", False)]
+    assert checks[0].metadata["difference_count"].value == 1
+    app_engine.dispose()
+
+
+def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    assert isinstance(project_instance.run_storage, PostgresRunStorage)
+    assert isinstance(project_instance.event_log_storage, PostgresEventLogStorage)
+    result = _materialize_schema(instance=project_instance)
+    assert result.success
+    assert project_instance.get_run_by_id(result.run_id) is not None
+    assert (
+        project_instance.get_latest_materialization_event(dg.AssetKey("app_database_schema"))
+        is not None
+    )
+
+    dagster_engine = create_engine(make_url(app_environment["TOBAN_DAGSTER_STORAGE_URL"]))
+    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    dagster_tables = set(inspect(dagster_engine).get_table_names())
+    app_tables = set(inspect(app_engine).get_table_names())
+    assert {"runs", "event_logs", "alembic_version"} <= dagster_tables
+    assert "alembic_version" not in app_tables
+    assert migrations.VERSION_TABLE in app_tables
+    assert not dagster_tables & {"slack_message", migrations.VERSION_TABLE}
+    dagster_engine.dispose()
+    app_engine.dispose()
