@@ -127,6 +127,8 @@ def _embedded(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     """Make sure the databases are up and migrated, then run `dagster dev` in the foreground."""
+    # SIGTERM during start-up unwinds like Ctrl-C, so the embedded server is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with _databases() as targets:
         engine = make_engine(targets.app_url)
         migrations.upgrade(engine)

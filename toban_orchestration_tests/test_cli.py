@@ -15,12 +15,17 @@ def _team_count(engine: Engine) -> int:
         return session.scalar(select(func.count()).select_from(Team)) or 0
 
 
-def _engine(environment: dict[str, str]) -> Engine:
-    return create_engine(make_url(environment["TOBAN_DATABASE_URL"]))
+def _engine_with_rows(environment: dict[str, str]) -> Engine:
+    """An engine on the test's app database, which now holds a row in every table."""
+    engine = create_engine(make_url(environment["TOBAN_DATABASE_URL"]))
+    with Session(engine) as session:
+        build_graph(session)
+        session.commit()
+    return engine
 
 
 def test_upgrade_current_and_check_on_an_empty_database(app_environment: dict[str, str]) -> None:
-    engine = _engine(app_environment)
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
     migrations.downgrade(engine, "base")
 
     behind = run_toban("db", "current", env=app_environment)
@@ -48,10 +53,7 @@ def test_upgrade_current_and_check_on_an_empty_database(app_environment: dict[st
 def test_reset_without_confirmation_refuses_and_changes_nothing(
     app_environment: dict[str, str],
 ) -> None:
-    engine = _engine(app_environment)
-    with Session(engine) as session:
-        build_graph(session)
-        session.commit()
+    engine = _engine_with_rows(app_environment)
     result = run_toban("db", "reset", env=app_environment)
     assert result.returncode == 2
     assert "--yes" in result.stderr
@@ -63,10 +65,7 @@ def test_reset_without_confirmation_refuses_and_changes_nothing(
 def test_reset_with_confirmation_drops_the_data_and_recreates_the_schema(
     app_environment: dict[str, str],
 ) -> None:
-    engine = _engine(app_environment)
-    with Session(engine) as session:
-        build_graph(session)
-        session.commit()
+    engine = _engine_with_rows(app_environment)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE stray_table (id int)"))
 
