@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     state_dir: Path = PROJECT_ROOT / ".toban"
     """Local state of the project (the embedded server's data folder lives here)."""
 
+    encryption_keys: SecretStr | None = None
+    """Fernet keys (comma-separated, newest first) that encrypt Slack tokens at rest. The first
+    key encrypts; every key decrypts, so a new key can be put in front without downtime."""
+
+    partitions_start_date: str = "2020-01-01"
+    """First day of the daily message partitions (UTC)."""
+
     @property
     def embedded_pgdata(self) -> Path:
         return self.state_dir / "pgdata"

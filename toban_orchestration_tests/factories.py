@@ -21,6 +21,7 @@ from toban_orchestration.db.models import (
     SlackContribution,
     SlackMessage,
     SlackReaction,
+    SlackSyncDay,
     SlackUser,
     SlackWorkspace,
     Team,
@@ -57,6 +58,7 @@ class Graph:
     analysis: SlackAnalysis
     channel_analysis: SlackChannelAnalysis
     contribution: SlackContribution
+    sync_day: SlackSyncDay
 
 
 def build_graph(session: Session) -> Graph:
@@ -151,7 +153,8 @@ def build_graph(session: Session) -> Graph:
     contribution = SlackContribution(
         analysis_id=analysis.id, user_id=other_user.id, channel_id=channel.id
     )
-    session.add_all([reaction, channel_analysis, contribution])
+    sync_day = SlackSyncDay(channel_id=channel.id, day=parent.message_datetime.date())
+    session.add_all([reaction, channel_analysis, contribution, sync_day])
     session.flush()
     return Graph(
         team=team,
@@ -173,4 +176,5 @@ def build_graph(session: Session) -> Graph:
         analysis=analysis,
         channel_analysis=channel_analysis,
         contribution=contribution,
+        sync_day=sync_day,
     )

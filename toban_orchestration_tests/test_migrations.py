@@ -22,6 +22,7 @@ SCHEMA_UNIQUE_CONSTRAINTS = {
     ("slack_channel_analysis", "uq_slack_channel_analysis_analysis_id_channel_id"),
     # Added by the foundation issue: a message is identified by (channel, ts).
     ("slack_message", "uq_slack_message_channel_id_slack_ts"),
+    ("slack_sync_day", "uq_slack_sync_day_channel_id_day"),
 }
 SCHEMA_PERFORMANCE_INDEXES = {
     # (table, columns in order) - by columns, because the unique constraint's index serves the
@@ -59,6 +60,7 @@ DELETE_RULES = {
     ("slack_contribution", "channel_id"): "CASCADE",
     ("slack_channel_analysis", "analysis_id"): "CASCADE",
     ("slack_channel_analysis", "channel_id"): "CASCADE",
+    ("slack_sync_day", "channel_id"): "CASCADE",
 }
 
 
@@ -71,7 +73,7 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_engine: Engi
     migrations.upgrade(empty_engine)
     assert migrations.current_revision(empty_engine) == migrations.head_revision()
     assert _tables(empty_engine) == {*Base.metadata.tables, migrations.VERSION_TABLE}
-    assert len(Base.metadata.tables) == 17
+    assert len(Base.metadata.tables) == 18  # SCHEMA.md's 17 and slack_sync_day
     assert migrations.schema_differences(empty_engine) == []
 
 
@@ -173,7 +175,7 @@ def test_every_table_with_updated_at_has_the_trigger(migrated_engine: Engine) ->
                 text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
             ).scalars()
         )
-    assert len(with_updated_at) == 16
+    assert len(with_updated_at) == 17
     assert {trigger_name(table) for table in with_updated_at} == triggers
 
 

@@ -26,6 +26,7 @@ from toban_orchestration.db.models import (
     SlackContribution,
     SlackMessage,
     SlackReaction,
+    SlackSyncDay,
     SlackUser,
     SlackWorkspace,
     Team,
@@ -98,6 +99,9 @@ DUPLICATES: dict[str, Callable[[Graph], Any]] = {
     "uq_slack_contribution_analysis_id_user_id_channel_id": lambda g: SlackContribution(
         analysis_id=g.analysis.id, user_id=g.other_user.id, channel_id=g.channel.id
     ),
+    "uq_slack_sync_day_channel_id_day": lambda g: SlackSyncDay(
+        channel_id=g.channel.id, day=g.sync_day.day
+    ),
 }
 
 
@@ -167,6 +171,7 @@ GRAPH_ROW_OF_TABLE = {
     "slack_analysis": "analysis",
     "slack_channel_analysis": "channel_analysis",
     "slack_contribution": "contribution",
+    "slack_sync_day": "sync_day",
 }
 FOREIGN_KEYS = sorted(
     (table.name, next(iter(fk.columns)).name, fk.name)
@@ -176,7 +181,7 @@ FOREIGN_KEYS = sorted(
 
 
 def test_every_foreign_key_is_covered() -> None:
-    assert len(FOREIGN_KEYS) == 26
+    assert len(FOREIGN_KEYS) == 27
     assert {table for table, _, _ in FOREIGN_KEYS} <= {
         *GRAPH_ROW_OF_TABLE,
         "slack_analysis_channels",
@@ -214,7 +219,13 @@ def test_deleting_a_team_that_owns_an_integration_is_refused(db_session: Session
 def test_deleting_a_channel_removes_its_messages_reactions_and_reports(db_session: Session) -> None:
     graph = build_graph(db_session)
     db_session.execute(delete(SlackChannel).where(SlackChannel.id == graph.channel.id))
-    for model in (SlackMessage, SlackReaction, SlackChannelAnalysis, SlackContribution):
+    for model in (
+        SlackMessage,
+        SlackReaction,
+        SlackChannelAnalysis,
+        SlackContribution,
+        SlackSyncDay,
+    ):
         assert db_session.scalar(select(func.count()).select_from(model)) == 0, model
     assert db_session.scalar(select(func.count()).select_from(slack_analysis_channels)) == 0
     assert db_session.scalar(select(func.count()).select_from(SlackUser)) == 2

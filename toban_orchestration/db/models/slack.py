@@ -1,10 +1,11 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -163,6 +164,11 @@ class SlackMessage(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     message_category: Mapped[str | None] = mapped_column(String(100))
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     analysis_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Added in 0002 (README.md, "Data model"): a message deleted in Slack is kept, flagged and
+    # excluded from analyses; `latest_reply_ts` lets a re-sync fetch only threads that changed.
+    is_deleted: Mapped[bool] = _flag()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    latest_reply_ts: Mapped[str | None] = mapped_column(String(50))
 
 
 class SlackReaction(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -181,6 +187,28 @@ class SlackReaction(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     emoji_name: Mapped[str] = mapped_column(String(255))
     emoji_code: Mapped[str | None] = mapped_column(String(255))
     reaction_ts: Mapped[str | None] = mapped_column(String(50))
+
+
+class SlackSyncDay(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    """How far one channel-day has been synced (added in 0002).
+
+    It records a finished sync of the day (all pages read), and when the threads of that day's
+    messages were last checked for new replies, so that a daily run re-reads only what may have
+    changed and a check can find a day that stopped before its last page.
+    """
+
+    __tablename__ = "slack_sync_day"
+    __table_args__ = (UniqueConstraint("channel_id", "day"),)
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("slack_channel.id", ondelete="CASCADE")
+    )
+    day: Mapped[date] = mapped_column(Date)
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    threads_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_count: Mapped[int] = _count()
+    api_calls: Mapped[int] = _count()
+    complete: Mapped[bool] = _flag()
 
 
 slack_analysis_channels = Table(
