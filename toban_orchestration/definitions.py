@@ -4,9 +4,22 @@ import dagster as dg
 
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.slack.assets import (
+    slack_channels,
+    slack_messages_and_reactions,
+    slack_users,
+    slack_workspace,
+)
+from toban_orchestration.slack.resources import SlackCredentials
 
 defs = dg.Definitions(
-    assets=[app_database_schema],
+    assets=[
+        app_database_schema,
+        slack_workspace,
+        slack_users,
+        slack_channels,
+        slack_messages_and_reactions,
+    ],
     asset_checks=[schema_matches_models],
-    resources={"app_database": AppDatabase()},
+    resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
 )

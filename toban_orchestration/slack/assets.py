@@ -1,0 +1,145 @@
+"""Slack assets: workspace -> users and channels -> messages (with replies) -> reactions."""
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from toban_orchestration.db.assets import app_database_schema
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.slack import ingest
+from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.partitions import (
+    DATE_DIMENSION,
+    WORKSPACE_DIMENSION,
+    message_partitions,
+    workspace_of_message_partition,
+    workspace_partitions,
+)
+from toban_orchestration.slack.resources import SlackCredentials
+
+SLACK_GROUP = "slack"
+# Transient Slack trouble that outlived slack-sdk's own retries (a long outage, a rate limit
+# storm) is retried by Dagster with backoff; a dead token is not (see _failure).
+SLACK_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def _metadata(result: ingest.IngestResult, warnings: list[str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = dict(result.metadata())
+    if warnings:
+        metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings))
+    return metadata
+
+
+def _failure(error: Exception) -> dg.Failure:
+    retry = isinstance(error, SlackError) and not isinstance(error, ingest.WorkspaceAuthError)
+    return dg.Failure(description=str(error), allow_retries=retry)
+
+
+@dg.asset(
+    partitions_def=workspace_partitions,
+    group_name=SLACK_GROUP,
+    kinds={"slack", "postgres"},
+    deps=[app_database_schema],
+    retry_policy=SLACK_RETRY_POLICY,
+)
+def slack_workspace(
+    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+) -> dg.MaterializeResult[None]:
+    """The workspace's name, domain and connection state (team.info)."""
+    try:
+        result = ingest.refresh_workspace(
+            app_database.engine(), slack.cipher(), context.partition_key
+        )
+    except (ingest.WorkspaceAuthError, SlackError) as error:
+        raise _failure(error) from None
+    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+
+
+@dg.asset(
+    partitions_def=workspace_partitions,
+    group_name=SLACK_GROUP,
+    kinds={"slack", "postgres"},
+    deps=[slack_workspace],
+    retry_policy=SLACK_RETRY_POLICY,
+)
+def slack_users(
+    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+) -> dg.MaterializeResult[None]:
+    """Every member of the workspace, people and bots (users.list, all pages)."""
+    try:
+        result = ingest.refresh_users(app_database.engine(), slack.cipher(), context.partition_key)
+    except (ingest.WorkspaceAuthError, SlackError) as error:
+        raise _failure(error) from None
+    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+
+
+@dg.asset(
+    partitions_def=workspace_partitions,
+    group_name=SLACK_GROUP,
+    kinds={"slack", "postgres"},
+    deps=[slack_workspace],
+    retry_policy=SLACK_RETRY_POLICY,
+)
+def slack_channels(
+    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+) -> dg.MaterializeResult[None]:
+    """The workspace's channels (and, only when enabled, DMs), also kept as the integration's
+    SLACK_CHANNEL resources."""
+    try:
+        result = ingest.refresh_channels(
+            app_database.engine(), slack.cipher(), context.partition_key
+        )
+    except (ingest.WorkspaceAuthError, SlackError) as error:
+        raise _failure(error) from None
+    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "slack_messages",
+            group_name=SLACK_GROUP,
+            kinds={"slack", "postgres"},
+            description="Messages and thread replies of the selected channels, by UTC day.",
+            deps=[
+                dg.AssetDep(slack_users, partition_mapping=workspace_of_message_partition),
+                dg.AssetDep(slack_channels, partition_mapping=workspace_of_message_partition),
+            ],
+        ),
+        dg.AssetSpec(
+            "slack_reactions",
+            group_name=SLACK_GROUP,
+            kinds={"slack", "postgres"},
+            description="One row per (message, user, emoji), kept in step with the messages.",
+            deps=["slack_messages"],
+        ),
+    ],
+    partitions_def=message_partitions,
+    retry_policy=SLACK_RETRY_POLICY,
+)
+def slack_messages_and_reactions(
+    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+) -> Iterator[dg.MaterializeResult[None]]:
+    """Reactions arrive inside the message payloads, so one step reads both."""
+    keys = context.partition_key.keys_by_dimension
+    day = date.fromisoformat(keys[DATE_DIMENSION])
+    try:
+        result = ingest.sync_message_days(
+            app_database.engine(), slack.cipher(), keys[WORKSPACE_DIMENSION], day, day
+        )
+    except (ingest.WorkspaceAuthError, SlackError) as error:
+        raise _failure(error) from None
+    metadata = _metadata(result, result.report.warnings)
+    for warning in result.report.warnings:
+        context.log.warning(warning)
+    yield dg.MaterializeResult(asset_key="slack_messages", metadata=metadata)
+    reactions = result.report.reactions
+    yield dg.MaterializeResult(
+        asset_key="slack_reactions",
+        metadata={
+            "reactions_inserted": reactions.inserted,
+            "reactions_deleted": reactions.deleted,
+        },
+    )

@@ -1,0 +1,232 @@
+"""Slack Web API I/O: one slack-sdk WebClient per workspace, with slack-sdk's own retry handlers
+(429 honouring Retry-After, 500/503, dropped connections), request pacing per method tier,
+cursor pagination that reads every page, and counters for the run's metadata."""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+# Slack's published tiers (requests per minute) for the methods we call.
+METHOD_TIERS: dict[str, int] = {
+    "users.list": 2,
+    "conversations.list": 2,
+    "conversations.history": 3,
+    "conversations.replies": 3,
+    "conversations.info": 3,
+    "conversations.join": 3,
+    "team.info": 3,
+    "reactions.get": 3,
+    "auth.test": 4,
+}
+TIER_REQUESTS_PER_MINUTE = {2: 20, 3: 50, 4: 100}
+# Since 2025, commercially distributed non-Marketplace apps get 1 request a minute and 15 items
+# a page on these two methods.
+LIMITED_METHODS = {"conversations.history", "conversations.replies"}
+LIMITED_PAGE_SIZE = 15
+AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired"}
+
+
+class SlackError(RuntimeError):
+    """A Slack call failed for good (after retries). Never carries the token."""
+
+    def __init__(self, method: str, error: str, detail: str = "") -> None:
+        self.method = method
+        self.error = error
+        super().__init__(f"Slack {method} failed: {error}{f' ({detail})' if detail else ''}")
+
+
+class SlackAuthError(SlackError):
+    """The token no longer works (invalid_auth, token_revoked, account_inactive, ...)."""
+
+
+class SlackChannelError(SlackError):
+    """A channel-level refusal (not_in_channel, channel_not_found, ...)."""
+
+
+@dataclass
+class ApiStats:
+    calls: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    """Retries by cause: rate_limited, server_error, connection_error."""
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+
+class _CountingRetryHandler(RetryHandler):
+    """Delegates to one of slack-sdk's handlers and counts the retries it grants."""
+
+    def __init__(self, inner: RetryHandler, stats: ApiStats, cause: str) -> None:
+        super().__init__(max_retry_count=inner.max_retry_count)
+        self._inner = inner
+        self._stats = stats
+        self._cause = cause
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return self._inner._can_retry(state=state, request=request, response=response, error=error)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self._stats.retries[self._cause] += 1
+        self._inner.prepare_for_next_attempt(
+            state=state, request=request, response=response, error=error
+        )
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    base_url: str | None = None
+    """slack-sdk's base URL with its trailing slash; None means https://slack.com/api/."""
+    page_size: int = 200
+    pacing: bool = True
+    """Space requests by Slack's tier limits; off for local servers and benchmarks."""
+    limited: bool = False
+    """Slack's 2025 limits for non-Marketplace apps (15 a page, 1 a minute on history/replies)."""
+    max_retries: int = 5
+    timeout_seconds: int = 30
+
+
+class _Pacer:
+    """Minimum spacing between calls of one method, shared by the threads of one client."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self._options = options
+        self._next_allowed: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def interval(self, method: str) -> float:
+        if self._options.limited and method in LIMITED_METHODS:
+            return 60.0
+        if not self._options.pacing:
+            return 0.0
+        tier = METHOD_TIERS.get(method, 3)
+        return 60.0 / TIER_REQUESTS_PER_MINUTE[tier]
+
+    def wait(self, method: str) -> None:
+        interval = self.interval(method)
+        if interval <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_allowed.get(method, now))
+            self._next_allowed[method] = start + interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class SlackApi:
+    """What the sync needs from Slack, page by page."""
+
+    def __init__(self, token: str, options: ClientOptions | None = None) -> None:
+        self.options = options or ClientOptions()
+        self.stats = ApiStats()
+        handlers: list[RetryHandler] = [
+            _CountingRetryHandler(
+                RateLimitErrorRetryHandler(max_retry_count=self.options.max_retries),
+                self.stats,
+                "rate_limited",
+            ),
+            _CountingRetryHandler(
+                ServerErrorRetryHandler(max_retry_count=self.options.max_retries),
+                self.stats,
+                "server_error",
+            ),
+            _CountingRetryHandler(
+                ConnectionErrorRetryHandler(max_retry_count=self.options.max_retries),
+                self.stats,
+                "connection_error",
+            ),
+        ]
+        kwargs: dict[str, Any] = {}
+        if self.options.base_url:
+            kwargs["base_url"] = self.options.base_url
+        self._client = WebClient(
+            token=token,
+            timeout=self.options.timeout_seconds,
+            retry_handlers=handlers,
+            **kwargs,
+        )
+        self._pacer = _Pacer(self.options)
+
+    @property
+    def page_size(self) -> int:
+        return (
+            min(self.options.page_size, LIMITED_PAGE_SIZE)
+            if self.options.limited
+            else (self.options.page_size)
+        )
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._pacer.wait(method)
+        self.stats.calls[method] += 1
+        verb = "POST" if method == "conversations.join" else "GET"
+        try:
+            response = self._client.api_call(
+                method, http_verb=verb, params=params if verb == "GET" else None,
+                data=params if verb == "POST" else None,
+            )  # fmt: skip
+        except SlackApiError as error:
+            raise _slack_error(method, error.response.status_code, error.response.data) from None
+        data = response.data
+        assert isinstance(data, dict)
+        return data
+
+    def paginate(
+        self, method: str, items_key: str, **params: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every page until `next_cursor` is empty: a short page does not mean the end."""
+        cursor = ""
+        while True:
+            page_params = {**params, "limit": self.page_size}
+            if cursor:
+                page_params["cursor"] = cursor
+            data = self.call(method, **page_params)
+            items = data.get(items_key) or []
+            yield list(items)
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return
+
+
+def _slack_error(method: str, status: int, body: object) -> SlackError:
+    error = body.get("error", "") if isinstance(body, Mapping) else ""
+    if not error:
+        return SlackError(method, f"http_{status}", "no answer after retries")
+    if error in AUTH_ERRORS:
+        return SlackAuthError(method, error)
+    if error in {"not_in_channel", "channel_not_found", "method_not_supported_for_channel_type"}:
+        return SlackChannelError(method, error)
+    return SlackError(method, error)

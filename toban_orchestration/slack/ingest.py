@@ -1,0 +1,246 @@
+"""One entry point per synced asset, for either source of a workspace (the Web API or an export
+archive). These are what the Dagster assets call; they own the sessions and turn a dead token
+into a recorded status change."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser
+from toban_orchestration.security.tokens import TokenCipher
+from toban_orchestration.slack import normalize
+from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
+from toban_orchestration.slack.export import ExportChannel, SlackExport, open_export
+from toban_orchestration.slack.store import SlackStore, WriteCounts, upsert_channel_resources
+from toban_orchestration.slack.sync import (
+    ChannelRef,
+    ChannelSync,
+    SyncOptions,
+    SyncReport,
+    channels_to_sync,
+    day_start,
+    name_lookup,
+    sync_channels,
+    sync_messages,
+    sync_users,
+    sync_workspace_info,
+)
+from toban_orchestration.slack.workspaces import (
+    SOURCE_EXPORT,
+    WorkspaceSource,
+    api_for,
+    load_workspace,
+    record_auth_failure,
+)
+
+
+class WorkspaceAuthError(RuntimeError):
+    """The workspace's token no longer works; its integration has been marked."""
+
+
+@dataclass
+class IngestResult:
+    report: SyncReport = field(default_factory=SyncReport)
+    stats: ApiStats = field(default_factory=ApiStats)
+    row_count: int = 0
+
+    def metadata(self) -> dict[str, int]:
+        return {
+            **self.report.metadata(),
+            "channels_synced": self.report.channels_synced,
+            "threads_fetched": self.report.threads_fetched,
+            "api_calls": self.stats.total_calls,
+            "api_retries": self.stats.total_retries,
+            "dagster/row_count": self.row_count,
+        }
+
+
+@dataclass
+class _Workspace:
+    id: uuid.UUID
+    slack_id: str
+    integration_id: uuid.UUID | None
+    options: SyncOptions
+    source: str
+    api: SlackApi | None = None
+    export: SlackExport | None = None
+
+
+@contextmanager
+def _open(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> Iterator[_Workspace]:
+    with Session(engine) as session:
+        source: WorkspaceSource = load_workspace(session, slack_id)
+        workspace = _Workspace(
+            id=source.workspace.id,
+            slack_id=slack_id,
+            integration_id=source.integration.id if source.integration else None,
+            options=SyncOptions.of_workspace(source.workspace),
+            source=source.source,
+        )
+        if source.source == SOURCE_EXPORT:
+            export_path = source.export_path
+        else:
+            workspace.api = api_for(session, source, cipher or TokenCipher.from_settings())
+    if workspace.source == SOURCE_EXPORT:
+        with open_export(export_path) as export:
+            workspace.export = export
+            yield workspace
+        return
+    try:
+        yield workspace
+    except SlackAuthError as error:  # only the Web API source can raise it
+        record_auth_failure(engine, slack_id, error)
+        raise WorkspaceAuthError(
+            f"Slack workspace {slack_id}: the token no longer works ({error.error}); the "
+            "integration is marked and will not be scheduled until it is reconnected."
+        ) from None
+
+
+def _count(engine: Engine, statement: object) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar_one())  # type: ignore[call-overload]
+
+
+def refresh_workspace(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> IngestResult:
+    result = IngestResult(row_count=1)
+    with _open(engine, cipher, slack_id) as workspace:
+        if workspace.api is not None:
+            sync_workspace_info(workspace.api, engine, workspace.id)
+            result.stats = workspace.api.stats
+    return result
+
+
+def refresh_users(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> IngestResult:
+    result = IngestResult()
+    with _open(engine, cipher, slack_id) as workspace:
+        if workspace.api is not None:
+            result.report.users = sync_users(workspace.api, engine, workspace.id)
+            result.stats = workspace.api.stats
+        else:
+            assert workspace.export is not None
+            with engine.begin() as connection:
+                result.report.users = SlackStore(connection, workspace.id).upsert_users(
+                    normalize.user_row(raw) for raw in workspace.export.users()
+                )
+    result.row_count = _count(
+        engine,
+        select(func.count()).select_from(SlackUser).where(SlackUser.workspace_id == workspace.id),
+    )
+    return result
+
+
+def refresh_channels(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> IngestResult:
+    result = IngestResult()
+    with _open(engine, cipher, slack_id) as workspace:
+        if workspace.api is not None:
+            result.report.channels = sync_channels(
+                workspace.api, engine, workspace.id, workspace.integration_id, workspace.options
+            )
+            result.stats = workspace.api.stats
+        else:
+            assert workspace.export is not None
+            result.report.channels = _export_channels(engine, workspace, workspace.export)
+    result.row_count = _count(
+        engine,
+        select(func.count())
+        .select_from(SlackChannel)
+        .where(SlackChannel.workspace_id == workspace.id),
+    )
+    return result
+
+
+def sync_message_days(
+    engine: Engine, cipher: TokenCipher | None, slack_id: str, first: date, last: date
+) -> IngestResult:
+    """Messages, thread replies and reactions of days [first, last] of a workspace."""
+    result = IngestResult()
+    with _open(engine, cipher, slack_id) as workspace:
+        if workspace.api is not None:
+            result.report = sync_messages(
+                workspace.api, engine, workspace.id, first, last, workspace.options
+            )
+            result.stats = workspace.api.stats
+        else:
+            assert workspace.export is not None
+            result.report = _export_messages(engine, workspace, workspace.export, first, last)
+    start, end = day_start(first), day_start(last + timedelta(1))
+    result.row_count = _count(
+        engine,
+        select(func.count())
+        .select_from(SlackMessage)
+        .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
+        .where(
+            SlackChannel.workspace_id == workspace.id,
+            SlackMessage.message_datetime >= start,
+            SlackMessage.message_datetime < end,
+        ),
+    )
+    return result
+
+
+# --- exports ------------------------------------------------------------------------------
+
+
+def _export_channels(engine: Engine, workspace: _Workspace, export: SlackExport) -> WriteCounts:
+    rows = [normalize.channel_row(channel.raw) for channel in export.channels()]
+    if not workspace.options.include_direct_messages:
+        rows = [row for row in rows if row["type"] in ("public", "private")]
+    with engine.begin() as connection:
+        counts = SlackStore(connection, workspace.id).upsert_channels(
+            rows, select_public=workspace.options.select_public_channels
+        )
+        if workspace.integration_id is not None:
+            upsert_channel_resources(connection, workspace.integration_id, rows)
+    return counts
+
+
+def _export_messages(
+    engine: Engine, workspace: _Workspace, export: SlackExport, first: date, last: date
+) -> SyncReport:
+    report = SyncReport()
+    names = name_lookup(engine, workspace.id)
+    by_slack_id: dict[str, ExportChannel] = {c.raw["id"]: c for c in export.channels()}
+    for channel in channels_to_sync(engine, workspace.id, workspace.options):
+        export_channel = by_slack_id.get(channel.slack_id)
+        if export_channel is None:
+            report.warnings.append(f"#{channel.name}: not in the export; skipped")
+            continue
+        _import_channel_days(
+            engine, workspace.id, channel, export, export_channel, names, first, last, report
+        )
+        report.channels_synced += 1
+    return report
+
+
+def _import_channel_days(
+    engine: Engine,
+    workspace_id: uuid.UUID,
+    channel: ChannelRef,
+    export: SlackExport,
+    export_channel: ExportChannel,
+    names: normalize.NameLookup,
+    first: date,
+    last: date,
+    report: SyncReport,
+) -> None:
+    sync = ChannelSync(None, engine, workspace_id, channel, names, report)
+    for day in export.days(export_channel):
+        if not first <= day <= last:
+            continue
+        messages = export.messages(export_channel, day)
+        sync.store_page(messages)
+        seen = {str(raw["ts"]) for raw in messages}
+        with engine.begin() as connection:
+            store = SlackStore(connection, workspace_id)
+            report.messages.deleted += store.mark_deleted(
+                channel.id,
+                seen,
+                start=day_start(day),
+                end=day_start(day + timedelta(1)),
+            )
+            store.record_sync_day(channel.id, day, message_count=len(messages), api_calls=0)

@@ -1,0 +1,25 @@
+"""How Slack data is sliced in Dagster.
+
+Users and channels are snapshots of a workspace, not time series: they are partitioned by
+workspace only, so the UI can refresh one workspace. Messages (with their thread replies and
+reactions) are partitioned by UTC day and workspace, keys like `2026-11-24|T0123ABCD`.
+"""
+
+import dagster as dg
+
+from toban_orchestration.settings import get_settings
+
+WORKSPACE_DIMENSION = "workspace"
+DATE_DIMENSION = "date"
+
+workspace_partitions = dg.DynamicPartitionsDefinition(name="slack_workspace")
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=get_settings().partitions_start_date, timezone="UTC"
+)
+message_partitions = dg.MultiPartitionsDefinition(
+    {DATE_DIMENSION: daily_partitions, WORKSPACE_DIMENSION: workspace_partitions}
+)
+# A message partition depends on its own workspace's users and channels.
+workspace_of_message_partition = dg.MultiToSingleDimensionPartitionMapping(
+    partition_dimension_name=WORKSPACE_DIMENSION
+)

@@ -1,0 +1,440 @@
+"""Database writes of the Slack sync: bulk upserts on natural keys, counted.
+
+Every write is idempotent: an upsert only touches a row when a column really changed (so
+re-running a partition reports 0 updates and leaves `updated_at` alone), and deletions are
+explicit and scoped to what was just read from Slack.
+"""
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID, insert
+
+from toban_orchestration.db.enums import ResourceType
+from toban_orchestration.db.models import (
+    ServiceResource,
+    SlackChannel,
+    SlackMessage,
+    SlackReaction,
+    SlackSyncDay,
+    SlackUser,
+)
+from toban_orchestration.slack.normalize import Row
+
+# Rows per INSERT statement: well under PostgreSQL's 65,535 bind parameters per statement.
+UPSERT_CHUNK = 500
+
+user_table: Table = SlackUser.__table__  # type: ignore[assignment]
+channel_table: Table = SlackChannel.__table__  # type: ignore[assignment]
+message_table: Table = SlackMessage.__table__  # type: ignore[assignment]
+reaction_table: Table = SlackReaction.__table__  # type: ignore[assignment]
+sync_day_table: Table = SlackSyncDay.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    def __iadd__(self, other: "WriteCounts") -> "WriteCounts":
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.deleted += other.deleted
+        return self
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    extra_set: Mapping[str, Any] | None = None,
+    insert_only: Sequence[str] = (),
+) -> WriteCounts:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, only where a value differs. Columns in
+    `insert_only` are written for new rows and never overwritten (choices people make later)."""
+    counts = WriteCounts()
+    if not rows:
+        return counts
+    compared = [c for c in rows[0] if c not in key and c not in insert_only]
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        values = insert(table).values(list(rows[start : start + UPSERT_CHUNK]))
+        excluded = values.excluded
+        statement: Any = values.on_conflict_do_update(
+            index_elements=list(key),
+            set_={**{c: excluded[c] for c in compared}, **(extra_set or {})},
+            where=tuple_(*(table.c[c] for c in compared)).is_distinct_from(
+                tuple_(*(excluded[c] for c in compared))
+            ),
+        ).returning(literal_column("xmax = 0").label("inserted"))
+        for (inserted,) in connection.execute(statement):
+            if inserted:
+                counts.inserted += 1
+            else:
+                counts.updated += 1
+    return counts
+
+
+class SlackStore:
+    """Writes of one workspace's sync, on one connection (the caller owns the transaction)."""
+
+    def __init__(self, connection: Connection, workspace_id: uuid.UUID) -> None:
+        self.connection = connection
+        self.workspace_id = workspace_id
+        self._user_ids: dict[str, uuid.UUID] = {}
+
+    # --- users and channels ---------------------------------------------------------------
+
+    def upsert_users(self, rows: Iterable[Row]) -> WriteCounts:
+        rows = [{**row, "workspace_id": self.workspace_id} for row in rows]
+        counts = upsert(self.connection, user_table, rows, ("workspace_id", "slack_id"))
+        self._user_ids.clear()
+        return counts
+
+    def user_ids(
+        self, slack_ids: Iterable[str], fallback: Mapping[str, Row] | None = None
+    ) -> dict[str, uuid.UUID]:
+        """UUIDs of these Slack users; unknown ids (people outside the workspace, bots, users
+        deleted before the first sync) get a placeholder row so no message loses its author."""
+        wanted = set(slack_ids)
+        if not self._user_ids:
+            self._user_ids = dict(
+                self.connection.execute(
+                    select(user_table.c.slack_id, user_table.c.id).where(
+                        user_table.c.workspace_id == self.workspace_id
+                    )
+                ).tuples()
+            )
+        missing = wanted - self._user_ids.keys()
+        if missing:
+            placeholders = [
+                {**(fallback or {}).get(slack_id, {}), "slack_id": slack_id}
+                for slack_id in sorted(missing)
+            ]
+            statement = (
+                insert(user_table)
+                .values(
+                    [
+                        {"workspace_id": self.workspace_id, "is_bot": False, **row}
+                        for row in _same_keys(placeholders)
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["workspace_id", "slack_id"])
+            )
+            self.connection.execute(statement)
+            self._user_ids.update(
+                self.connection.execute(
+                    select(user_table.c.slack_id, user_table.c.id).where(
+                        user_table.c.workspace_id == self.workspace_id,
+                        user_table.c.slack_id.in_(missing),
+                    )
+                ).tuples()
+            )
+        return {slack_id: self._user_ids[slack_id] for slack_id in wanted}
+
+    def upsert_channels(self, rows: Iterable[Row], *, select_public: bool) -> WriteCounts:
+        """Upsert channels; a new public channel starts selected for analysis when the workspace
+        says so, and a selection made later is never overwritten."""
+        rows = [
+            {
+                **row,
+                "workspace_id": self.workspace_id,
+                "is_selected_for_analysis": select_public and row["type"] == "public",
+            }
+            for row in rows
+        ]
+        return upsert(
+            self.connection,
+            channel_table,
+            rows,
+            ("workspace_id", "slack_id"),
+            insert_only=("is_selected_for_analysis",),
+        )
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def stored_threads(
+        self, channel_id: uuid.UUID, parent_ts: Sequence[str]
+    ) -> dict[str, tuple[int, str | None]]:
+        """(reply_count, latest_reply_ts) as stored, for the parents given."""
+        if not parent_ts:
+            return {}
+        rows = self.connection.execute(
+            select(
+                message_table.c.slack_ts,
+                message_table.c.reply_count,
+                message_table.c.latest_reply_ts,
+            ).where(
+                message_table.c.channel_id == channel_id,
+                message_table.c.slack_ts.in_(parent_ts),
+            )
+        )
+        return {ts: (count, latest) for ts, count, latest in rows}
+
+    def upsert_messages(
+        self,
+        channel_id: uuid.UUID,
+        rows: Sequence[Row],
+        reactions: Mapping[str, Sequence[tuple[str, str]]],
+        bot_rows: Mapping[str, Row] | None = None,
+    ) -> tuple[WriteCounts, WriteCounts]:
+        """Upsert messages and make their reactions exactly `reactions[ts]`.
+
+        Returns (message counts, reaction counts).
+        """
+        if not rows:
+            return WriteCounts(), WriteCounts()
+        referenced = {row["author"] for row in rows if row["author"]}
+        referenced.update(user for pairs in reactions.values() for _, user in pairs)
+        user_ids = self.user_ids(referenced, bot_rows)
+        db_rows = []
+        for row in rows:
+            values = {k: v for k, v in row.items() if k != "author"}
+            values["user_id"] = user_ids.get(row["author"]) if row["author"] else None
+            values["channel_id"] = channel_id
+            db_rows.append(values)
+        excluded_deleted: Any = literal_column("excluded.is_deleted")
+        message_counts = upsert(
+            self.connection,
+            message_table,
+            db_rows,
+            ("channel_id", "slack_ts"),
+            extra_set={
+                "deleted_at": case(
+                    (excluded_deleted, func.coalesce(message_table.c.deleted_at, func.now())),
+                    else_=None,
+                )
+            },
+        )
+        timestamps = [row["slack_ts"] for row in rows]
+        self._link_parents(channel_id, timestamps)
+        reaction_counts = self._replace_reactions(channel_id, timestamps, reactions, user_ids)
+        return message_counts, reaction_counts
+
+    def _link_parents(self, channel_id: uuid.UUID, timestamps: Sequence[str]) -> None:
+        """Point replies at their parent, whichever of the two arrived first."""
+        parent = message_table.alias("parent")
+        parent_id = (
+            select(parent.c.id)
+            .where(
+                parent.c.channel_id == channel_id,
+                parent.c.slack_ts == message_table.c.thread_ts,
+            )
+            .scalar_subquery()
+        )
+        self.connection.execute(
+            update(message_table)
+            .where(
+                message_table.c.channel_id == channel_id,
+                message_table.c.is_thread_reply,
+                message_table.c.parent_id.is_(None),
+                (
+                    message_table.c.slack_ts.in_(timestamps)
+                    | message_table.c.thread_ts.in_(timestamps)
+                ),
+            )
+            .values(parent_id=parent_id)
+        )
+
+    def _replace_reactions(
+        self,
+        channel_id: uuid.UUID,
+        timestamps: Sequence[str],
+        reactions: Mapping[str, Sequence[tuple[str, str]]],
+        user_ids: Mapping[str, uuid.UUID],
+    ) -> WriteCounts:
+        counts = WriteCounts()
+        message_ids = dict(
+            self.connection.execute(
+                select(message_table.c.slack_ts, message_table.c.id).where(
+                    message_table.c.channel_id == channel_id,
+                    message_table.c.slack_ts.in_(timestamps),
+                )
+            ).tuples()
+        )
+        wanted = [
+            (message_ids[ts], user_ids[user], emoji)
+            for ts in timestamps
+            for emoji, user in reactions.get(ts, ())
+        ]
+        ids = list(message_ids.values())
+        keep = (
+            select(
+                func.unnest(bindparam("m", type_=ARRAY(UUID(as_uuid=True)))).label("m"),
+                func.unnest(bindparam("u", type_=ARRAY(UUID(as_uuid=True)))).label("u"),
+                func.unnest(bindparam("e", type_=ARRAY(Text()))).label("e"),
+            )
+        ).subquery()
+        params = {
+            "m": [m for m, _, _ in wanted],
+            "u": [u for _, u, _ in wanted],
+            "e": [e for _, _, e in wanted],
+        }
+        removed = self.connection.execute(
+            reaction_table.delete().where(
+                reaction_table.c.message_id.in_(ids),
+                tuple_(
+                    reaction_table.c.message_id,
+                    reaction_table.c.user_id,
+                    reaction_table.c.emoji_name,
+                ).not_in(select(keep.c.m, keep.c.u, keep.c.e)),
+            ),
+            params,
+        )
+        counts.deleted = removed.rowcount
+        for start in range(0, len(wanted), UPSERT_CHUNK):
+            chunk = wanted[start : start + UPSERT_CHUNK]
+            result = self.connection.execute(
+                insert(reaction_table)
+                .values([{"message_id": m, "user_id": u, "emoji_name": e} for m, u, e in chunk])
+                .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji_name"])
+                .returning(reaction_table.c.id)
+            )
+            counts.inserted += len(result.all())
+        return counts
+
+    def mark_deleted(
+        self,
+        channel_id: uuid.UUID,
+        seen_ts: Iterable[str],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        thread_ts: str | None = None,
+    ) -> int:
+        """Flag stored messages that Slack no longer returns, within what was just read in full:
+        the top-level messages (and broadcasts) of [start, end), or the replies of one thread."""
+        conditions = [
+            message_table.c.channel_id == channel_id,
+            message_table.c.is_deleted.is_(False),
+            message_table.c.slack_ts.not_in(list(seen_ts)),
+        ]
+        if thread_ts is not None:
+            conditions += [
+                message_table.c.thread_ts == thread_ts,
+                message_table.c.is_thread_reply,
+            ]
+        else:
+            if start is None or end is None:
+                raise ValueError("mark_deleted needs a thread or a time range")
+            conditions += [
+                message_table.c.message_datetime >= start,
+                message_table.c.message_datetime < end,
+                (message_table.c.is_thread_reply.is_(False))
+                | (message_table.c.subtype == "thread_broadcast"),
+            ]
+        result = self.connection.execute(
+            update(message_table)
+            .where(and_(*conditions))
+            .values(is_deleted=True, deleted_at=func.now())
+        )
+        return result.rowcount
+
+    def record_sync_day(
+        self,
+        channel_id: uuid.UUID,
+        day: date,
+        *,
+        message_count: int,
+        api_calls: int,
+        synced: bool = True,
+    ) -> None:
+        values: dict[str, Any] = {
+            "channel_id": channel_id,
+            "day": day,
+            "threads_checked_at": func.now(),
+        }
+        set_: dict[str, Any] = {"threads_checked_at": func.now()}
+        if synced:
+            values |= {
+                "synced_at": func.now(),
+                "message_count": message_count,
+                "api_calls": api_calls,
+                "complete": True,
+            }
+            set_ |= {
+                "synced_at": func.now(),
+                "message_count": message_count,
+                "api_calls": api_calls,
+                "complete": True,
+            }
+        self.connection.execute(
+            insert(sync_day_table)
+            .values(values)
+            .on_conflict_do_update(index_elements=["channel_id", "day"], set_=set_)
+        )
+
+    def stale_thread_days(
+        self, channel_id: uuid.UUID, first: date, before: date, checked_before: datetime
+    ) -> list[date]:
+        """Completed days in [first, before) whose threads were last checked before
+        `checked_before`: late replies to their messages may be missing."""
+        rows = self.connection.execute(
+            select(sync_day_table.c.day)
+            .where(
+                sync_day_table.c.channel_id == channel_id,
+                sync_day_table.c.complete,
+                sync_day_table.c.day >= first,
+                sync_day_table.c.day < before,
+                sync_day_table.c.threads_checked_at < checked_before,
+            )
+            .order_by(sync_day_table.c.day)
+        )
+        return list(rows.scalars())
+
+
+def _same_keys(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A multi-row INSERT needs the same columns in every row."""
+    keys = sorted({k for row in rows for k in row})
+    return [{k: row.get(k) for k in keys} for row in rows]
+
+
+def upsert_channel_resources(
+    connection: Connection, integration_id: uuid.UUID, channels: Sequence[Row]
+) -> WriteCounts:
+    """Channels as the integration's ServiceResource rows (type SLACK_CHANNEL)."""
+    table: Table = ServiceResource.__table__  # type: ignore[assignment]
+    rows = [
+        {
+            "integration_id": integration_id,
+            "resource_type": ResourceType.SLACK_CHANNEL,
+            "external_id": channel["slack_id"],
+            "name": channel["name"],
+            "resource_metadata": {
+                "type": channel["type"],
+                "is_archived": channel["is_archived"],
+                "member_count": channel["member_count"],
+            },
+        }
+        for channel in channels
+    ]
+    counts = upsert(connection, table, rows, ("integration_id", "resource_type", "external_id"))
+    if rows:
+        connection.execute(
+            update(table)
+            .where(
+                table.c.integration_id == integration_id,
+                table.c.resource_type == ResourceType.SLACK_CHANNEL,
+                table.c.external_id.in_([row["external_id"] for row in rows]),
+            )
+            .values(last_synced_at=func.now())
+        )
+    return counts

@@ -1,0 +1,401 @@
+"""The Slack sync of one workspace: users, channels, and the messages (with thread replies and
+reactions) of a range of UTC days per channel.
+
+Reads come from a `SlackApi`; writes go through `SlackStore`, one short transaction per page, so
+a run that fails half-way keeps what it stored (upserts make the re-run idempotent). A day is
+recorded as complete, and messages missing from Slack are flagged deleted, only after its last
+page was read.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select, update
+
+from toban_orchestration.db.enums import ChannelType
+from toban_orchestration.db.models import SlackChannel, SlackUser, SlackWorkspace
+from toban_orchestration.slack import normalize
+from toban_orchestration.slack.client import SlackApi, SlackChannelError, SlackError
+from toban_orchestration.slack.store import SlackStore, WriteCounts, upsert_channel_resources
+
+logger = logging.getLogger(__name__)
+
+
+class SyncOptions(BaseModel):
+    """A workspace's sync settings (`slack_workspace.workspace_metadata["sync"]`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    select_public_channels: bool = True
+    """New public channels start selected for analysis (and so are synced)."""
+    include_private_channels: bool = True
+    """Sync private channels the app is a member of (when selected)."""
+    include_direct_messages: bool = False
+    """DMs and group DMs are never listed or synced unless this is on."""
+    join_public_channels: bool = False
+    """Join a selected public channel on `not_in_channel` instead of skipping it."""
+    thread_lookback_days: int = Field(default=30, ge=0, le=365)
+    """How far back a day's sync looks for late replies to older threads."""
+    thread_recheck_hours: float = Field(default=6.0, ge=0)
+    """Threads of a day checked more recently than this are not re-read."""
+    page_size: int = Field(default=200, ge=1, le=999)
+    pacing: bool = True
+    limited: bool = False
+    """Slack's 2025 limits for commercially distributed non-Marketplace apps."""
+
+    @classmethod
+    def of_workspace(cls, workspace: SlackWorkspace) -> "SyncOptions":
+        return cls.model_validate((workspace.workspace_metadata or {}).get("sync", {}))
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    type: str
+
+
+@dataclass
+class SyncReport:
+    users: WriteCounts = field(default_factory=WriteCounts)
+    channels: WriteCounts = field(default_factory=WriteCounts)
+    messages: WriteCounts = field(default_factory=WriteCounts)
+    reactions: WriteCounts = field(default_factory=WriteCounts)
+    channels_synced: int = 0
+    threads_fetched: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name in ("users", "channels", "messages", "reactions"):
+            counts: WriteCounts = getattr(self, name)
+            if counts.inserted or counts.updated or counts.deleted or name == "messages":
+                out |= {
+                    f"{name}_inserted": counts.inserted,
+                    f"{name}_updated": counts.updated,
+                    f"{name}_deleted": counts.deleted,
+                }
+        return out
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+# --- workspace, users, channels --------------------------------------------------------------
+
+
+def sync_workspace_info(api: SlackApi, engine: Engine, workspace_id: uuid.UUID) -> None:
+    team = api.call("team.info")["team"]
+    icon = (team.get("icon") or {}).get("image_132") or (team.get("icon") or {}).get("image_68")
+    with engine.begin() as connection:
+        connection.execute(
+            update(SlackWorkspace)
+            .where(SlackWorkspace.id == workspace_id)
+            .values(
+                name=normalize.clean_text(team.get("name")) or team["id"],
+                domain=team.get("domain"),
+                icon_url=icon,
+                is_connected=True,
+                connection_status="active",
+                last_connected_at=datetime.now(UTC),
+            )
+        )
+
+
+def sync_users(api: SlackApi, engine: Engine, workspace_id: uuid.UUID) -> WriteCounts:
+    counts = WriteCounts()
+    for page in api.paginate("users.list", "members"):
+        with engine.begin() as connection:
+            counts += SlackStore(connection, workspace_id).upsert_users(
+                normalize.user_row(raw) for raw in page
+            )
+    return counts
+
+
+def conversation_types(options: SyncOptions) -> str:
+    types = ["public_channel"]
+    if options.include_private_channels:
+        types.append("private_channel")
+    if options.include_direct_messages:
+        types += ["im", "mpim"]
+    return ",".join(types)
+
+
+def sync_channels(
+    api: SlackApi,
+    engine: Engine,
+    workspace_id: uuid.UUID,
+    integration_id: uuid.UUID | None,
+    options: SyncOptions,
+) -> WriteCounts:
+    counts = WriteCounts()
+    for page in api.paginate("conversations.list", "channels", types=conversation_types(options)):
+        rows = [normalize.channel_row(raw) for raw in page]
+        if not options.include_direct_messages:
+            # Never store a DM, whatever the server answered.
+            rows = [r for r in rows if r["type"] in (ChannelType.PUBLIC, ChannelType.PRIVATE)]
+        with engine.begin() as connection:
+            counts += SlackStore(connection, workspace_id).upsert_channels(
+                rows, select_public=options.select_public_channels
+            )
+            if integration_id is not None:
+                upsert_channel_resources(connection, integration_id, rows)
+    return counts
+
+
+def channels_to_sync(
+    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
+) -> list[ChannelRef]:
+    allowed = [ChannelType.PUBLIC.value]
+    if options.include_private_channels:
+        allowed.append(ChannelType.PRIVATE.value)
+    if options.include_direct_messages:
+        allowed += [ChannelType.IM.value, ChannelType.MPIM.value]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(SlackChannel.id, SlackChannel.slack_id, SlackChannel.name, SlackChannel.type)
+            .where(
+                SlackChannel.workspace_id == workspace_id,
+                SlackChannel.is_selected_for_analysis,
+                SlackChannel.is_supported,
+                SlackChannel.type.in_(allowed),
+            )
+            .order_by(SlackChannel.name)
+        )
+        return [ChannelRef(*row) for row in rows]
+
+
+def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup:
+    with engine.connect() as connection:
+        users = {
+            slack_id: normalize.display_name(
+                {"display_name": display, "real_name": real, "name": name}
+            )
+            for slack_id, display, real, name in connection.execute(
+                select(
+                    SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name
+                ).where(SlackUser.workspace_id == workspace_id)
+            )
+        }
+        channels = dict(
+            connection.execute(
+                select(SlackChannel.slack_id, SlackChannel.name).where(
+                    SlackChannel.workspace_id == workspace_id
+                )
+            ).tuples()
+        )
+    return normalize.NameLookup(users=users, channels=channels)
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+class ChannelSync:
+    """The messages of one channel over a range of days (`api` None: an export, read by the
+    caller, whose reactions cannot be completed)."""
+
+    def __init__(
+        self,
+        api: SlackApi | None,
+        engine: Engine,
+        workspace_id: uuid.UUID,
+        channel: ChannelRef,
+        names: normalize.NameLookup,
+        report: SyncReport,
+    ) -> None:
+        self.api = api
+        self.engine = engine
+        self.workspace_id = workspace_id
+        self.channel = channel
+        self.names = names
+        self.report = report
+
+    def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> list[str]:
+        """Store one page; return the parents whose thread changed since it was stored."""
+        for raw in raw_messages:
+            if self.api is not None and normalize.reactions_incomplete(raw):
+                full = self.api.call(
+                    "reactions.get", channel=self.channel.slack_id, timestamp=raw["ts"], full=True
+                )
+                raw["reactions"] = (full.get("message") or {}).get("reactions") or []
+        rows = [normalize.message_row(raw, self.names) for raw in raw_messages]
+        reactions = {str(raw["ts"]): normalize.reaction_pairs(raw) for raw in raw_messages}
+        bots = {
+            str(raw["bot_id"]): normalize.bot_user_row(raw)
+            for raw in raw_messages
+            if not raw.get("user") and raw.get("bot_id")
+        }
+        parents = [row for row in rows if row["is_thread_parent"] and row["reply_count"] > 0]
+        with self.engine.begin() as connection:
+            store = SlackStore(connection, self.workspace_id)
+            stored = store.stored_threads(self.channel.id, [row["slack_ts"] for row in parents])
+            message_counts, reaction_counts = store.upsert_messages(
+                self.channel.id, rows, reactions, bots
+            )
+        self.report.messages += message_counts
+        self.report.reactions += reaction_counts
+        return [
+            row["slack_ts"]
+            for row in parents
+            if stored.get(row["slack_ts"]) != (row["reply_count"], row["latest_reply_ts"])
+        ]
+
+    @property
+    def web_api(self) -> SlackApi:
+        assert self.api is not None, "reading from Slack needs a client"
+        return self.api
+
+    def read_history(self, first: date, last: date) -> tuple[set[str], list[str]]:
+        """Every top-level message (and broadcast) of [first, last]; returns (seen ts, threads
+        to fetch)."""
+        oldest, _ = normalize.day_bounds(first)
+        _, latest = normalize.day_bounds(last)
+        seen: set[str] = set()
+        threads: list[str] = []
+        for page in self.web_api.paginate(
+            "conversations.history",
+            "messages",
+            channel=self.channel.slack_id,
+            oldest=oldest,
+            latest=latest,
+            inclusive=True,
+        ):
+            seen.update(str(raw["ts"]) for raw in page)
+            threads += self.store_page(page)
+        return seen, threads
+
+    def fetch_thread(self, parent_ts: str) -> None:
+        seen: set[str] = set()
+        try:
+            for page in self.web_api.paginate(
+                "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
+            ):
+                replies = [raw for raw in page if str(raw["ts"]) != parent_ts]
+                seen.update(str(raw["ts"]) for raw in replies)
+                self.store_page(replies)
+        except SlackError as error:
+            if error.error != "thread_not_found":
+                raise
+            return  # the parent was deleted between the history read and now
+        self.report.threads_fetched += 1
+        with self.engine.begin() as connection:
+            self.report.messages.deleted += SlackStore(connection, self.workspace_id).mark_deleted(
+                self.channel.id, seen, thread_ts=parent_ts
+            )
+
+    def sync_days(self, first: date, last: date) -> None:
+        calls_before = self.web_api.stats.total_calls
+        seen, threads = self.read_history(first, last)
+        for parent_ts in threads:
+            self.fetch_thread(parent_ts)
+        with self.engine.begin() as connection:
+            store = SlackStore(connection, self.workspace_id)
+            self.report.messages.deleted += store.mark_deleted(
+                self.channel.id, seen, start=day_start(first), end=day_start(last + timedelta(1))
+            )
+            per_day: dict[date, int] = {}
+            for ts in seen:
+                day = normalize.ts_to_datetime(ts).date()
+                per_day[day] = per_day.get(day, 0) + 1
+            calls = self.web_api.stats.total_calls - calls_before
+            day = first
+            while day <= last:
+                store.record_sync_day(
+                    self.channel.id,
+                    day,
+                    message_count=per_day.get(day, 0),
+                    api_calls=calls if day == first else 0,
+                )
+                day += timedelta(1)
+
+    def recheck_threads(self, first: date, options: SyncOptions, now: datetime) -> None:
+        """Re-read the completed days before `first` whose threads may have new replies."""
+        if options.thread_lookback_days == 0:
+            return
+        with self.engine.connect() as connection:
+            stale = SlackStore(connection, self.workspace_id).stale_thread_days(
+                self.channel.id,
+                first - timedelta(options.thread_lookback_days),
+                first,
+                now - timedelta(hours=options.thread_recheck_hours),
+            )
+        if stale:
+            # One range read covers every stale day; it also refreshes edits, reactions and
+            # deletions of those days, which come at no extra cost.
+            self.sync_days(stale[0], first - timedelta(1))
+
+
+def sync_messages(
+    api: SlackApi,
+    engine: Engine,
+    workspace_id: uuid.UUID,
+    first: date,
+    last: date,
+    options: SyncOptions,
+    *,
+    channels: Iterable[ChannelRef] | None = None,
+    now: datetime | None = None,
+) -> SyncReport:
+    """Sync days [first, last] of every selected channel (or of `channels`)."""
+    report = SyncReport()
+    now = now or datetime.now(UTC)
+    names = name_lookup(engine, workspace_id)
+    for channel in (
+        channels if channels is not None else channels_to_sync(engine, workspace_id, options)
+    ):
+        sync = ChannelSync(api, engine, workspace_id, channel, names, report)
+        try:
+            try:
+                sync.sync_days(first, last)
+            except SlackChannelError as error:
+                if not (
+                    error.error == "not_in_channel"
+                    and options.join_public_channels
+                    and channel.type == ChannelType.PUBLIC
+                ):
+                    raise
+                api.call("conversations.join", channel=channel.slack_id)
+                _set_channel(engine, channel.id, has_bot=True, bot_joined_at=now)
+                sync.sync_days(first, last)
+            sync.recheck_threads(first, options, now)
+        except SlackChannelError as error:
+            report.warnings.append(_skip(engine, channel, error))
+            continue
+        _set_channel(engine, channel.id, last_sync_at=now)
+        report.channels_synced += 1
+    return report
+
+
+def _set_channel(engine: Engine, channel_id: uuid.UUID, **values: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(SlackChannel).where(SlackChannel.id == channel_id).values(values))
+
+
+def _skip(engine: Engine, channel: ChannelRef, error: SlackChannelError) -> str:
+    if error.error == "channel_not_found":
+        _set_channel(engine, channel.id, is_supported=False)
+        return f"#{channel.name} ({channel.slack_id}): channel_not_found; marked unsupported"
+    if error.error == "not_in_channel":
+        _set_channel(engine, channel.id, has_bot=False)
+        return (
+            f"#{channel.name} ({channel.slack_id}): the app is not in the channel; skipped "
+            "(invite it, or turn on join_public_channels for public channels)"
+        )
+    return f"#{channel.name} ({channel.slack_id}): {error.error}; skipped"
+
+
+def metadata_counts(report: SyncReport, api: SlackApi) -> Mapping[str, int]:
+    return {
+        **report.metadata(),
+        "channels_synced": report.channels_synced,
+        "threads_fetched": report.threads_fetched,
+        "api_calls": api.stats.total_calls,
+        "api_retries": api.stats.total_retries,
+    }

@@ -1,0 +1,261 @@
+"""Slack workspaces as integrations: registering one (from a token or an export), building its
+API client from the encrypted credential, and recording a token that stopped working."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.enums import (
+    CredentialType,
+    IntegrationEventType,
+    IntegrationStatus,
+    IntegrationType,
+)
+from toban_orchestration.db.models import (
+    Integration,
+    IntegrationCredential,
+    IntegrationEvent,
+    SlackWorkspace,
+)
+from toban_orchestration.security.tokens import TokenCipher
+from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
+from toban_orchestration.slack.sync import SyncOptions
+
+SOURCE_API = "api"
+SOURCE_EXPORT = "export"
+PIPELINE_ACTOR = "toban-pipeline"
+TOKEN_CREDENTIALS = (
+    CredentialType.BOT_TOKEN,
+    CredentialType.USER_TOKEN,
+    CredentialType.OAUTH_TOKEN,
+)
+# Slack errors that mean the token was revoked (the rest of the auth errors: it expired).
+REVOKED_ERRORS = {"token_revoked", "account_inactive"}
+
+
+class WorkspaceNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkspaceSource:
+    workspace: SlackWorkspace
+    integration: Integration | None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict((self.integration.integration_metadata if self.integration else None) or {})
+
+    @property
+    def source(self) -> str:
+        return str(self.metadata.get("source", SOURCE_API))
+
+    @property
+    def export_path(self) -> Path:
+        return Path(self.metadata["export_path"])
+
+
+def load_workspace(session: Session, slack_id: str) -> WorkspaceSource:
+    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    if workspace is None:
+        raise WorkspaceNotFoundError(
+            f"No Slack workspace {slack_id} is registered; add it with `toban slack add` or "
+            "`toban slack import`."
+        )
+    integration = session.scalar(
+        select(Integration)
+        .where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id == slack_id,
+            Integration.owner_team_id == workspace.team_id,
+        )
+        .limit(1)
+    )
+    return WorkspaceSource(workspace, integration)
+
+
+def _upsert_integration(
+    session: Session,
+    *,
+    team_id: uuid.UUID,
+    slack_id: str,
+    name: str,
+    metadata: dict[str, Any],
+    actor: str,
+) -> tuple[Integration, SlackWorkspace]:
+    integration = session.scalar(
+        select(Integration).where(
+            Integration.owner_team_id == team_id,
+            Integration.workspace_id == slack_id,
+            Integration.service_type == IntegrationType.SLACK,
+        )
+    )
+    event = IntegrationEventType.UPDATED
+    if integration is None:
+        integration = Integration(
+            name=name,
+            service_type=IntegrationType.SLACK,
+            owner_team_id=team_id,
+            workspace_id=slack_id,
+            created_by_user_id=actor,
+        )
+        session.add(integration)
+        event = IntegrationEventType.CREATED
+    elif integration.status != IntegrationStatus.ACTIVE:
+        event = IntegrationEventType.RECONNECTED
+    integration.status = IntegrationStatus.ACTIVE
+    integration.integration_metadata = {**(integration.integration_metadata or {}), **metadata}
+    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    if workspace is None:
+        workspace = SlackWorkspace(team_id=team_id, slack_id=slack_id, name=name)
+        session.add(workspace)
+    workspace.is_connected = True
+    workspace.connection_status = "active"
+    workspace.last_connected_at = datetime.now(UTC)
+    session.flush()
+    session.add(
+        IntegrationEvent(
+            integration_id=integration.id,
+            event_type=event,
+            actor_user_id=actor,
+            affected_team_id=team_id,
+            details={"source": metadata.get("source"), "workspace": slack_id},
+        )
+    )
+    return integration, workspace
+
+
+def register_token_workspace(
+    session: Session,
+    *,
+    team_id: uuid.UUID,
+    token: str,
+    cipher: TokenCipher,
+    base_url: str | None = None,
+    actor: str = PIPELINE_ACTOR,
+    sync: SyncOptions | None = None,
+) -> SlackWorkspace:
+    """Connect a workspace from a bot token: asks Slack who it is, stores the token encrypted
+    (credential and workspace), and records the event. Registering again rotates the token."""
+    api = SlackApi(token, ClientOptions(base_url=base_url, pacing=False))
+    team = api.call("team.info")["team"]
+    metadata: dict[str, Any] = {"source": SOURCE_API}
+    if base_url:
+        metadata["base_url"] = base_url
+    integration, workspace = _upsert_integration(
+        session,
+        team_id=team_id,
+        slack_id=team["id"],
+        name=team.get("name") or team["id"],
+        metadata=metadata,
+        actor=actor,
+    )
+    encrypted = cipher.encrypt(token)
+    session.add(
+        IntegrationCredential(
+            integration_id=integration.id,
+            credential_type=CredentialType.BOT_TOKEN,
+            encrypted_value=encrypted,
+        )
+    )
+    workspace.access_token = encrypted
+    workspace.domain = team.get("domain")
+    if sync is not None:
+        workspace.workspace_metadata = {
+            **(workspace.workspace_metadata or {}),
+            "sync": sync.model_dump(),
+        }
+    session.flush()
+    return workspace
+
+
+def register_export_workspace(
+    session: Session,
+    *,
+    team_id: uuid.UUID,
+    slack_id: str,
+    name: str,
+    export_path: Path,
+    actor: str = PIPELINE_ACTOR,
+) -> SlackWorkspace:
+    """A workspace whose data comes from a Slack export archive (no token)."""
+    _, workspace = _upsert_integration(
+        session,
+        team_id=team_id,
+        slack_id=slack_id,
+        name=name,
+        metadata={"source": SOURCE_EXPORT, "export_path": str(export_path.resolve())},
+        actor=actor,
+    )
+    return workspace
+
+
+def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> SlackApi:
+    """The workspace's client, with its newest token decrypted (never logged)."""
+    if source.integration is None:
+        raise WorkspaceNotFoundError(
+            f"Slack workspace {source.workspace.slack_id} has no integration to read a token from."
+        )
+    encrypted = session.scalar(
+        select(IntegrationCredential.encrypted_value)
+        .where(
+            IntegrationCredential.integration_id == source.integration.id,
+            IntegrationCredential.credential_type.in_(TOKEN_CREDENTIALS),
+        )
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+    encrypted = encrypted or source.workspace.access_token
+    if not encrypted:
+        raise WorkspaceNotFoundError(
+            f"Slack workspace {source.workspace.slack_id} has no stored token."
+        )
+    token = cipher.decrypt(encrypted, what=f"the token of workspace {source.workspace.slack_id}")
+    options = SyncOptions.of_workspace(source.workspace)
+    return SlackApi(
+        token,
+        ClientOptions(
+            base_url=source.metadata.get("base_url"),
+            page_size=options.page_size,
+            pacing=options.pacing,
+            limited=options.limited,
+        ),
+    )
+
+
+def record_auth_failure(engine: Engine, slack_id: str, error: SlackAuthError) -> IntegrationStatus:
+    """The token stopped working: the integration stops being scheduled (EXPIRED or REVOKED),
+    the workspace shows why, and the audit log says when. Its data stays."""
+    status = (
+        IntegrationStatus.REVOKED if error.error in REVOKED_ERRORS else IntegrationStatus.EXPIRED
+    )
+    with Session(engine) as session, session.begin():
+        source = load_workspace(session, slack_id)
+        session.execute(
+            update(SlackWorkspace)
+            .where(SlackWorkspace.id == source.workspace.id)
+            .values(is_connected=False, connection_status=error.error[:50])
+        )
+        if source.integration is not None:
+            previous = source.integration.status
+            source.integration.status = status
+            session.add(
+                IntegrationEvent(
+                    integration_id=source.integration.id,
+                    event_type=IntegrationEventType.STATUS_CHANGED,
+                    actor_user_id=PIPELINE_ACTOR,
+                    affected_team_id=source.integration.owner_team_id,
+                    details={
+                        "from": previous.value,
+                        "to": status.value,
+                        "slack_error": error.error,
+                        "method": error.method,
+                    },
+                )
+            )
+    return status
