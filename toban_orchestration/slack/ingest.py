@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from toban_orchestration.slack.workspaces import (
     api_for,
     load_workspace,
     record_auth_failure,
+    register_export_workspace,
 )
 
 
@@ -229,18 +231,60 @@ def _import_channel_days(
     report: SyncReport,
 ) -> None:
     sync = ChannelSync(None, engine, workspace_id, channel, names, report)
-    for day in export.days(export_channel):
+    days = export.days(export_channel)
+    seen: set[str] = set()
+    for day in days:
         if not first <= day <= last:
             continue
         messages = export.messages(export_channel, day)
         sync.store_page(messages)
-        seen = {str(raw["ts"]) for raw in messages}
+        seen.update(str(raw["ts"]) for raw in messages)
         with engine.begin() as connection:
-            store = SlackStore(connection, workspace_id)
-            report.messages.deleted += store.mark_deleted(
+            SlackStore(connection, workspace_id).record_sync_day(
+                channel.id, day, message_count=len(messages), api_calls=0
+            )
+    if days and first <= days[0] and days[-1] <= last:
+        # Day files follow the exporting workspace's time zone, not UTC, so a message can sit in
+        # the file of the day before or after its UTC date. Deletions are therefore only
+        # detected when the whole archive of the channel was read, over all of its time.
+        with engine.begin() as connection:
+            report.messages.deleted += SlackStore(connection, workspace_id).mark_deleted(
                 channel.id,
                 seen,
-                start=day_start(day),
-                end=day_start(day + timedelta(1)),
+                start=day_start(days[0] - timedelta(1)),
+                end=day_start(days[-1] + timedelta(2)),
             )
-            store.record_sync_day(channel.id, day, message_count=len(messages), api_calls=0)
+
+
+@dataclass
+class ImportResult:
+    slack_id: str
+    users: IngestResult
+    channels: IngestResult
+    messages: IngestResult
+    first_day: date | None
+    last_day: date | None
+
+
+def import_export_workspace(
+    engine: Engine, path: Path, team_id: uuid.UUID, *, name: str | None = None
+) -> ImportResult:
+    """Register a workspace from an export archive and ingest all of it, through the same
+    normalization and tables as the Web API path."""
+    with open_export(path, name=name) as export:
+        team = export.team_info()
+        days = [day for channel in export.channels() for day in export.days(channel)]
+    with Session(engine) as session, session.begin():
+        register_export_workspace(
+            session, team_id=team_id, slack_id=team["id"], name=team["name"], export_path=path
+        )
+    refresh_workspace(engine, None, team["id"])
+    users = refresh_users(engine, None, team["id"])
+    channels = refresh_channels(engine, None, team["id"])
+    first, last = (min(days), max(days)) if days else (None, None)
+    messages = (
+        sync_message_days(engine, None, team["id"], first, last)
+        if first and last
+        else IngestResult()
+    )
+    return ImportResult(team["id"], users, channels, messages, first, last)

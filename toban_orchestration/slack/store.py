@@ -121,7 +121,7 @@ class SlackStore:
                     select(user_table.c.slack_id, user_table.c.id).where(
                         user_table.c.workspace_id == self.workspace_id
                     )
-                ).tuples()
+                ).all()
             )
         missing = wanted - self._user_ids.keys()
         if missing:
@@ -146,7 +146,7 @@ class SlackStore:
                         user_table.c.workspace_id == self.workspace_id,
                         user_table.c.slack_id.in_(missing),
                     )
-                ).tuples()
+                ).all()
             )
         return {slack_id: self._user_ids[slack_id] for slack_id in wanted}
 
@@ -268,7 +268,7 @@ class SlackStore:
                     message_table.c.channel_id == channel_id,
                     message_table.c.slack_ts.in_(timestamps),
                 )
-            ).tuples()
+            ).all()
         )
         wanted = [
             (message_ids[ts], user_ids[user], emoji)

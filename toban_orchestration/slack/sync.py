@@ -189,7 +189,7 @@ def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup
                 select(SlackChannel.slack_id, SlackChannel.name).where(
                     SlackChannel.workspace_id == workspace_id
                 )
-            ).tuples()
+            ).all()
         )
     return normalize.NameLookup(users=users, channels=channels)
 

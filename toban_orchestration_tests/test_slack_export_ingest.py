@@ -1,0 +1,133 @@
+"""The real Slack export, ingested into a real database, checked against its own files."""
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.models import (
+    SlackChannel,
+    SlackMessage,
+    SlackReaction,
+    SlackSyncDay,
+    SlackUser,
+    SlackWorkspace,
+    Team,
+)
+from toban_orchestration.slack.export import ExportFormatError
+from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.normalize import reaction_pairs
+
+EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+
+
+def _expected() -> dict[str, object]:
+    """What the archive holds, counted straight from its files."""
+    per_channel: Counter[str] = Counter()
+    reactions = edited = authored = 0
+    for day_file in EXPORT.glob("*/*.json"):
+        messages = json.loads(day_file.read_text())
+        per_channel[day_file.parent.name] += len(messages)
+        for message in messages:
+            reactions += len(reaction_pairs(message))
+            edited += "edited" in message
+            authored += bool(message.get("user"))
+    users = json.loads((EXPORT / "users.json").read_text())
+    return {
+        "users": {user["id"] for user in users},
+        "per_channel": per_channel,
+        "reactions": reactions,
+        "edited": edited,
+        "authored": authored,
+    }
+
+
+@pytest.fixture
+def team_id(migrated_engine: Engine) -> object:
+    with Session(migrated_engine) as session, session.begin():
+        team = Team(name="Houston Data Vis", slug="houston")
+        session.add(team)
+        session.flush()
+        return team.id
+
+
+def _count(engine: Engine, statement: object) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar_one())  # type: ignore[call-overload]
+
+
+def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: object) -> None:
+    expected = _expected()
+    result = import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+
+    assert result.users.report.users.inserted == 71
+    assert result.channels.report.channels.inserted == 16
+    assert result.messages.report.messages.inserted == 1382
+    assert result.messages.report.reactions.inserted == expected["reactions"]
+    with Session(migrated_engine) as session:
+        assert set(session.scalars(select(SlackUser.slack_id))) == expected["users"]
+        counts = dict(
+            session.execute(
+                select(SlackChannel.name, func.count(SlackMessage.id))
+                .join(SlackMessage, SlackMessage.channel_id == SlackChannel.id)
+                .group_by(SlackChannel.name)
+            ).all()
+        )
+        assert counts == dict(expected["per_channel"])  # type: ignore[call-overload]
+        assert session.scalar(
+            select(func.count()).select_from(SlackMessage).where(SlackMessage.is_edited)
+        ) == expected["edited"]
+        assert session.scalar(
+            select(func.count()).select_from(SlackMessage).where(SlackMessage.user_id.isnot(None))
+        ) == expected["authored"]
+        assert session.scalar(select(func.count()).select_from(SlackReaction)) == expected[
+            "reactions"
+        ]
+        # reaction_count is kept in step with the reaction rows
+        mismatched = session.execute(
+            text(
+                "SELECT count(*) FROM slack_message m WHERE m.reaction_count <> "
+                "(SELECT count(*) FROM slack_reaction r WHERE r.message_id = m.id)"
+            )
+        ).scalar_one()
+        assert mismatched == 0
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        assert workspace.slack_id == result.slack_id
+        days = session.scalar(select(func.count()).select_from(SlackSyncDay))
+        assert days == sum(1 for _ in EXPORT.glob("*/*.json"))
+
+
+def test_reimporting_the_same_export_changes_nothing(migrated_engine: Engine, team_id: object) -> None:
+    import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+    with migrated_engine.connect() as connection:
+        before = connection.execute(
+            text("SELECT id, slack_ts, updated_at FROM slack_message ORDER BY id")
+        ).all()
+    again = import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+    report = again.messages.report
+    assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)
+    assert (report.reactions.inserted, report.reactions.deleted) == (0, 0)
+    assert again.users.report.users.updated == 0
+    with migrated_engine.connect() as connection:
+        after = connection.execute(
+            text("SELECT id, slack_ts, updated_at FROM slack_message ORDER BY id")
+        ).all()
+    assert after == before
+
+
+def test_a_broken_day_file_is_named_and_stored_data_is_kept(
+    migrated_engine: Engine, team_id: object, tmp_path: Path
+) -> None:
+    copy = tmp_path / "export"
+    shutil.copytree(EXPORT, copy)
+    import_export_workspace(migrated_engine, copy, team_id)  # type: ignore[arg-type]
+    stored = _count(migrated_engine, select(func.count()).select_from(SlackMessage))
+
+    (copy / "general" / "2015-06-10.json").write_text('[{"ts": "1433955600.000002", ')
+    with pytest.raises(ExportFormatError, match=r"general/2015-06-10\.json.*bad JSON at line 1"):
+        import_export_workspace(migrated_engine, copy, team_id)  # type: ignore[arg-type]
+    assert _count(migrated_engine, select(func.count()).select_from(SlackMessage)) == stored
