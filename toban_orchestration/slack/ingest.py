@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,9 @@ from toban_orchestration.slack.workspaces import (
     record_auth_failure,
     register_export_workspace,
 )
+
+# Day files are small; storing several together saves round trips.
+EXPORT_BATCH_MESSAGES = 1000
 
 
 class WorkspaceAuthError(RuntimeError):
@@ -233,16 +237,27 @@ def _import_channel_days(
     sync = ChannelSync(None, engine, workspace_id, channel, names, report)
     days = export.days(export_channel)
     seen: set[str] = set()
+    batch: list[dict[str, Any]] = []
+    batch_days: dict[date, int] = {}
+
+    def flush() -> None:
+        sync.store_page(batch)
+        with engine.begin() as connection:
+            SlackStore(connection, workspace_id).record_synced_days(channel.id, batch_days, 0)
+        batch.clear()
+        batch_days.clear()
+
     for day in days:
         if not first <= day <= last:
             continue
         messages = export.messages(export_channel, day)
-        sync.store_page(messages)
+        batch.extend(messages)
+        batch_days[day] = len(messages)
         seen.update(str(raw["ts"]) for raw in messages)
-        with engine.begin() as connection:
-            SlackStore(connection, workspace_id).record_sync_day(
-                channel.id, day, message_count=len(messages), api_calls=0
-            )
+        if len(batch) >= EXPORT_BATCH_MESSAGES:
+            flush()
+    if batch_days:
+        flush()
     if days and first <= days[0] and days[-1] <= last:
         # Day files follow the exporting workspace's time zone, not UTC, so a message can sit in
         # the file of the day before or after its UTC date. Deletions are therefore only

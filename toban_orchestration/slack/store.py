@@ -48,6 +48,45 @@ reaction_table: Table = SlackReaction.__table__  # type: ignore[assignment]
 sync_day_table: Table = SlackSyncDay.__table__  # type: ignore[assignment]
 
 
+# Statements built once: compiling SQLAlchemy constructs per page would cost more than running
+# them.
+_parent = message_table.alias("parent")
+_LINK_PARENTS = (
+    update(message_table)
+    .where(
+        message_table.c.channel_id == bindparam("in_channel"),
+        message_table.c.is_thread_reply,
+        message_table.c.parent_id.is_(None),
+        message_table.c.slack_ts.in_(bindparam("batch", expanding=True))
+        | message_table.c.thread_ts.in_(bindparam("batch", expanding=True)),
+    )
+    .values(
+        parent_id=select(_parent.c.id)
+        .where(
+            _parent.c.channel_id == bindparam("in_channel"),
+            _parent.c.slack_ts == message_table.c.thread_ts,
+        )
+        .scalar_subquery()
+    )
+)
+_kept = select(
+    func.unnest(bindparam("m", type_=ARRAY(UUID(as_uuid=True)))).label("m"),
+    func.unnest(bindparam("u", type_=ARRAY(UUID(as_uuid=True)))).label("u"),
+    func.unnest(bindparam("e", type_=ARRAY(Text()))).label("e"),
+).subquery()
+_DELETE_OTHER_REACTIONS = reaction_table.delete().where(
+    reaction_table.c.message_id.in_(bindparam("ids", expanding=True)),
+    tuple_(
+        reaction_table.c.message_id, reaction_table.c.user_id, reaction_table.c.emoji_name
+    ).not_in(select(_kept.c.m, _kept.c.u, _kept.c.e)),
+)
+_INSERT_REACTION = (
+    insert(reaction_table)
+    .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji_name"])
+    .returning(reaction_table.c.id)
+)
+
+
 @dataclass
 class WriteCounts:
     inserted: int = 0
@@ -75,17 +114,21 @@ def upsert(
     if not rows:
         return counts
     compared = [c for c in rows[0] if c not in key and c not in insert_only]
+    statement = insert(table)
+    excluded = statement.excluded
+    # One statement with bound parameters, executed for many rows: SQLAlchemy compiles it once
+    # and sends the rows in multi-row batches ("insertmanyvalues").
+    upsert_statement: Any = statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={**{c: excluded[c] for c in compared}, **(extra_set or {})},
+        where=tuple_(*(table.c[c] for c in compared)).is_distinct_from(
+            tuple_(*(excluded[c] for c in compared))
+        ),
+    ).returning(literal_column("xmax = 0").label("inserted"))
     for start in range(0, len(rows), UPSERT_CHUNK):
-        values = insert(table).values(list(rows[start : start + UPSERT_CHUNK]))
-        excluded = values.excluded
-        statement: Any = values.on_conflict_do_update(
-            index_elements=list(key),
-            set_={**{c: excluded[c] for c in compared}, **(extra_set or {})},
-            where=tuple_(*(table.c[c] for c in compared)).is_distinct_from(
-                tuple_(*(excluded[c] for c in compared))
-            ),
-        ).returning(literal_column("xmax = 0").label("inserted"))
-        for (inserted,) in connection.execute(statement):
+        for (inserted,) in connection.execute(
+            upsert_statement, list(rows[start : start + UPSERT_CHUNK])
+        ):
             if inserted:
                 counts.inserted += 1
             else:
@@ -231,28 +274,7 @@ class SlackStore:
 
     def _link_parents(self, channel_id: uuid.UUID, timestamps: Sequence[str]) -> None:
         """Point replies at their parent, whichever of the two arrived first."""
-        parent = message_table.alias("parent")
-        parent_id = (
-            select(parent.c.id)
-            .where(
-                parent.c.channel_id == channel_id,
-                parent.c.slack_ts == message_table.c.thread_ts,
-            )
-            .scalar_subquery()
-        )
-        self.connection.execute(
-            update(message_table)
-            .where(
-                message_table.c.channel_id == channel_id,
-                message_table.c.is_thread_reply,
-                message_table.c.parent_id.is_(None),
-                (
-                    message_table.c.slack_ts.in_(timestamps)
-                    | message_table.c.thread_ts.in_(timestamps)
-                ),
-            )
-            .values(parent_id=parent_id)
-        )
+        self.connection.execute(_LINK_PARENTS, {"in_channel": channel_id, "batch": timestamps})
 
     def _replace_reactions(
         self,
@@ -275,38 +297,21 @@ class SlackStore:
             for ts in timestamps
             for emoji, user in reactions.get(ts, ())
         ]
-        ids = list(message_ids.values())
-        keep = (
-            select(
-                func.unnest(bindparam("m", type_=ARRAY(UUID(as_uuid=True)))).label("m"),
-                func.unnest(bindparam("u", type_=ARRAY(UUID(as_uuid=True)))).label("u"),
-                func.unnest(bindparam("e", type_=ARRAY(Text()))).label("e"),
-            )
-        ).subquery()
-        params = {
-            "m": [m for m, _, _ in wanted],
-            "u": [u for _, u, _ in wanted],
-            "e": [e for _, _, e in wanted],
-        }
         removed = self.connection.execute(
-            reaction_table.delete().where(
-                reaction_table.c.message_id.in_(ids),
-                tuple_(
-                    reaction_table.c.message_id,
-                    reaction_table.c.user_id,
-                    reaction_table.c.emoji_name,
-                ).not_in(select(keep.c.m, keep.c.u, keep.c.e)),
-            ),
-            params,
+            _DELETE_OTHER_REACTIONS,
+            {
+                "ids": list(message_ids.values()),
+                "m": [m for m, _, _ in wanted],
+                "u": [u for _, u, _ in wanted],
+                "e": [e for _, _, e in wanted],
+            },
         )
         counts.deleted = removed.rowcount
         for start in range(0, len(wanted), UPSERT_CHUNK):
             chunk = wanted[start : start + UPSERT_CHUNK]
             result = self.connection.execute(
-                insert(reaction_table)
-                .values([{"message_id": m, "user_id": u, "emoji_name": e} for m, u, e in chunk])
-                .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji_name"])
-                .returning(reaction_table.c.id)
+                _INSERT_REACTION,
+                [{"message_id": m, "user_id": u, "emoji_name": e} for m, u, e in chunk],
             )
             counts.inserted += len(result.all())
         return counts
@@ -348,38 +353,42 @@ class SlackStore:
         )
         return result.rowcount
 
-    def record_sync_day(
-        self,
-        channel_id: uuid.UUID,
-        day: date,
-        *,
-        message_count: int,
-        api_calls: int,
-        synced: bool = True,
+    def record_synced_days(
+        self, channel_id: uuid.UUID, message_counts: Mapping[date, int], api_calls: int
     ) -> None:
-        values: dict[str, Any] = {
-            "channel_id": channel_id,
-            "day": day,
-            "threads_checked_at": func.now(),
-        }
-        set_: dict[str, Any] = {"threads_checked_at": func.now()}
-        if synced:
-            values |= {
-                "synced_at": func.now(),
-                "message_count": message_count,
-                "api_calls": api_calls,
-                "complete": True,
-            }
-            set_ |= {
-                "synced_at": func.now(),
-                "message_count": message_count,
-                "api_calls": api_calls,
-                "complete": True,
-            }
+        """Days read to their last page; their threads count as checked now. `api_calls` is
+        booked on the first day."""
+        if not message_counts:
+            return
+        first = min(message_counts)
+        statement = insert(sync_day_table).values(
+            [
+                {
+                    "channel_id": channel_id,
+                    "day": day,
+                    "message_count": count,
+                    "api_calls": api_calls if day == first else 0,
+                    "synced_at": func.now(),
+                    "threads_checked_at": func.now(),
+                    "complete": True,
+                }
+                for day, count in sorted(message_counts.items())
+            ]
+        )
         self.connection.execute(
-            insert(sync_day_table)
-            .values(values)
-            .on_conflict_do_update(index_elements=["channel_id", "day"], set_=set_)
+            statement.on_conflict_do_update(
+                index_elements=["channel_id", "day"],
+                set_={
+                    name: statement.excluded[name]
+                    for name in (
+                        "message_count",
+                        "api_calls",
+                        "synced_at",
+                        "threads_checked_at",
+                        "complete",
+                    )
+                },
+            )
         )
 
     def stale_thread_days(

@@ -88,6 +88,10 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(n) for n in range((last - first).days + 1)]
+
+
 # --- workspace, users, channels --------------------------------------------------------------
 
 
@@ -300,20 +304,13 @@ class ChannelSync:
             self.report.messages.deleted += store.mark_deleted(
                 self.channel.id, seen, start=day_start(first), end=day_start(last + timedelta(1))
             )
-            per_day: dict[date, int] = {}
+            per_day = dict.fromkeys(_days(first, last), 0)
             for ts in seen:
                 day = normalize.ts_to_datetime(ts).date()
                 per_day[day] = per_day.get(day, 0) + 1
-            calls = self.web_api.stats.total_calls - calls_before
-            day = first
-            while day <= last:
-                store.record_sync_day(
-                    self.channel.id,
-                    day,
-                    message_count=per_day.get(day, 0),
-                    api_calls=calls if day == first else 0,
-                )
-                day += timedelta(1)
+            store.record_synced_days(
+                self.channel.id, per_day, self.web_api.stats.total_calls - calls_before
+            )
 
     def recheck_threads(self, first: date, options: SyncOptions, now: datetime) -> None:
         """Re-read the completed days before `first` whose threads may have new replies."""
