@@ -6,11 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from types import FrameType
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
@@ -22,7 +25,13 @@ from toban_orchestration.db.engine import (
     make_engine,
     resolve_database_targets,
 )
+from toban_orchestration.db.models import Team
+from toban_orchestration.security.tokens import EncryptionKeyError, TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
+from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.export import ExportFormatError
+from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.workspaces import register_token_workspace
 
 logger = logging.getLogger("toban")
 
@@ -112,6 +121,82 @@ def _db_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _team(session: Session, slug: str) -> uuid.UUID:
+    """The team with this slug, created on first use."""
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None:
+        team = Team(name=slug, slug=slug)
+        session.add(team)
+        session.flush()
+    return team.id
+
+
+def _add_workspace_partition(targets: DatabaseTargets, slack_id: str) -> None:
+    """Make the workspace a partition of the Slack assets in Dagster's instance."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    from toban_orchestration.slack.partitions import workspace_partitions
+
+    os.environ["TOBAN_DAGSTER_STORAGE_URL"] = targets.dagster_url.render_as_string(
+        hide_password=False
+    )
+    ref = InstanceRef.from_dir(str(PROJECT_ROOT), config_dir=str(PROJECT_ROOT))
+    with DagsterInstance.from_ref(ref) as instance:
+        instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
+
+
+def _slack_add(args: argparse.Namespace) -> int:
+    token = os.environ.get(args.token_env, "")
+    if not token:
+        print(
+            f"error: environment variable {args.token_env} holds no token (tokens are read "
+            "from the environment, never from the command line, which other users can see)",
+            file=sys.stderr,
+        )
+        return 2
+    cipher = TokenCipher.from_settings()
+    with _app_engine() as engine, Session(engine) as session, session.begin():
+        workspace = register_token_workspace(
+            session,
+            team_id=_team(session, args.team),
+            token=token,
+            cipher=cipher,
+            base_url=args.base_url,
+        )
+        slack_id, name = workspace.slack_id, workspace.name
+    with _databases() as targets:
+        _add_workspace_partition(targets, slack_id)
+    print(f"Registered Slack workspace {name} ({slack_id}) for team {args.team}")
+    return 0
+
+
+def _slack_import(args: argparse.Namespace) -> int:
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
+        migrations.upgrade(engine)
+        with Session(engine) as session, session.begin():
+            team_id = _team(session, args.team)
+        result = import_export_workspace(engine, Path(args.path), team_id, name=args.name)
+        engine.dispose()
+        _add_workspace_partition(targets, result.slack_id)
+    report = result.messages.report
+    print(
+        f"Imported workspace {result.slack_id} ({result.first_day} to {result.last_day}): "
+        f"{result.users.row_count} users, {result.channels.row_count} channels, "
+        f"{report.messages.inserted} messages inserted, {report.messages.updated} updated, "
+        f"{report.messages.deleted} flagged deleted, {report.reactions.inserted} reactions"
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    print(generate_key())
+    return 0
+
+
 def _embedded(args: argparse.Namespace) -> int:
     server = EmbeddedPostgres(get_settings().embedded_pgdata)
     if args.action == "start":
@@ -197,6 +282,28 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="confirm that all data is dropped")
     reset.set_defaults(handler=_db_reset)
 
+    slack = commands.add_parser("slack", help="connect Slack workspaces")
+    slack_commands = slack.add_subparsers(dest="slack_command", required=True)
+    add = slack_commands.add_parser("add", help="connect a workspace with a bot token")
+    add.add_argument("--team", required=True, help="slug of the owning team (created if new)")
+    add.add_argument(
+        "--token-env",
+        default="SLACK_BOT_TOKEN",
+        help="environment variable holding the token (default SLACK_BOT_TOKEN)",
+    )
+    add.add_argument("--base-url", help="Slack Web API base URL, with its trailing slash")
+    add.set_defaults(handler=_slack_add)
+    imp = slack_commands.add_parser("import", help="register and ingest a Slack export archive")
+    imp.add_argument("path", help="the export's .zip or unzipped folder")
+    imp.add_argument("--team", required=True, help="slug of the owning team (created if new)")
+    imp.add_argument("--name", help="workspace name (default: from the archive's name)")
+    imp.set_defaults(handler=_slack_import)
+
+    keys = commands.add_parser("keys", help="encryption keys for tokens at rest")
+    keys.add_subparsers(dest="keys_command", required=True).add_parser(
+        "generate", help="print a new key for TOBAN_ENCRYPTION_KEYS"
+    ).set_defaults(handler=_keys_generate)
+
     embedded = commands.add_parser("embedded", help="the embedded PostgreSQL server")
     embedded.add_argument("action", choices=["start", "stop", "status"])
     embedded.set_defaults(handler=_embedded)
@@ -215,7 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except (DatabaseConfigError, DatabaseConnectionError) as error:
+    except (
+        DatabaseConfigError,
+        DatabaseConnectionError,
+        EncryptionKeyError,
+        ExportFormatError,
+        SlackError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return code
