@@ -1,0 +1,470 @@
+"""The Web API sync against the local Slack server, through the real slack-sdk client, compared
+with the server's ground truth row for row."""
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus
+from toban_orchestration.db.models import (
+    Integration,
+    IntegrationEvent,
+    ServiceResource,
+    SlackChannel,
+    SlackWorkspace,
+    Team,
+)
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.slack import ingest, normalize
+from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
+from toban_orchestration.slack.sync import SyncOptions
+from toban_orchestration.slack.workspaces import register_token_workspace
+from toban_orchestration_tests.slack_server import (
+    FakeSlackServer,
+    FakeWorkspace,
+    Fault,
+    generate_workspace,
+)
+
+TOKEN = "xoxb-sync-test-0123456789"
+START = date(2026, 11, 1)
+DAYS = 3
+LAST = START + timedelta(DAYS - 1)
+
+
+@dataclass
+class Connected:
+    engine: Engine
+    workspace: FakeWorkspace
+    server: FakeSlackServer
+    cipher: TokenCipher
+    slack_id: str
+
+    def sync_all(self, first: date = START, last: date = LAST) -> ingest.IngestResult:
+        ingest.refresh_workspace(self.engine, self.cipher, self.slack_id)
+        ingest.refresh_users(self.engine, self.cipher, self.slack_id)
+        ingest.refresh_channels(self.engine, self.cipher, self.slack_id)
+        return ingest.sync_message_days(self.engine, self.cipher, self.slack_id, first, last)
+
+    def select_all_channels(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(SlackChannel).values(is_selected_for_analysis=True))
+
+
+def connect(
+    engine: Engine,
+    server: FakeSlackServer,
+    workspace: FakeWorkspace,
+    cipher: TokenCipher,
+    *,
+    token: str = TOKEN,
+    sync: SyncOptions | None = None,
+    team_slug: str = "acme",
+) -> Connected:
+    server.add_workspace(workspace, token=token)
+    with Session(engine) as session, session.begin():
+        team = session.scalar(select(Team).where(Team.slug == team_slug))
+        if team is None:
+            team = Team(name=team_slug, slug=team_slug)
+            session.add(team)
+            session.flush()
+        registered = register_token_workspace(
+            session,
+            team_id=team.id,
+            token=token,
+            cipher=cipher,
+            base_url=server.base_url,
+            sync=sync or SyncOptions(pacing=False, page_size=50),
+        )
+        slack_id = registered.slack_id
+    return Connected(engine, workspace, server, cipher, slack_id)
+
+
+@pytest.fixture
+def cipher() -> TokenCipher:
+    return TokenCipher([generate_key()])
+
+
+@pytest.fixture
+def connected(migrated_engine: Engine, cipher: TokenCipher) -> Iterator[Connected]:
+    workspace = generate_workspace(seed=7, days=DAYS, start=START, messages_per_channel_day=25)
+    with FakeSlackServer(short_pages=True) as server:
+        yield connect(migrated_engine, server, workspace, cipher)
+
+
+def stored_messages(engine: Engine, channel_slack_id: str) -> dict[str, tuple[object, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT m.slack_ts, m.thread_ts, m.is_thread_reply, u.slack_id, m.subtype, "
+                "m.is_edited, m.text, m.is_deleted, m.reply_count, m.reaction_count, "
+                "p.slack_ts AS parent_ts "
+                "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
+                "LEFT JOIN slack_user u ON u.id = m.user_id "
+                "LEFT JOIN slack_message p ON p.id = m.parent_id "
+                "WHERE c.slack_id = :channel AND NOT (m.is_deleted AND m.subtype IS DISTINCT "
+                "FROM 'tombstone')"
+            ),
+            {"channel": channel_slack_id},
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def expected_messages(workspace: FakeWorkspace, channel_id: str) -> dict[str, tuple[object, ...]]:
+    out: dict[str, tuple[object, ...]] = {}
+    pairs = workspace.all_reaction_pairs(channel_id)
+    for message in workspace.message_dicts(channel_id):
+        ts = message["ts"]
+        thread_ts = message.get("thread_ts")
+        is_reply = bool(thread_ts) and thread_ts != ts
+        out[ts] = (
+            thread_ts,
+            is_reply,
+            message.get("user") or message.get("bot_id"),
+            message.get("subtype"),
+            "edited" in message,
+            normalize.clean_text(message.get("text")),
+            message.get("subtype") == "tombstone",
+            message.get("reply_count", 0),
+            len(set(pairs.get(ts, []))),
+            thread_ts if is_reply else None,
+        )
+    return out
+
+
+def stored_reactions(engine: Engine, channel_slack_id: str) -> set[tuple[str, str, str]]:
+    with engine.connect() as connection:
+        return {
+            (ts, emoji, user)
+            for ts, emoji, user in connection.execute(
+                text(
+                    "SELECT m.slack_ts, r.emoji_name, u.slack_id FROM slack_reaction r "
+                    "JOIN slack_message m ON m.id = r.message_id "
+                    "JOIN slack_channel c ON c.id = m.channel_id "
+                    "JOIN slack_user u ON u.id = r.user_id WHERE c.slack_id = :channel "
+                    "AND NOT m.is_deleted"
+                ),
+                {"channel": channel_slack_id},
+            )
+        }
+
+
+def expected_reactions(workspace: FakeWorkspace, channel_id: str) -> set[tuple[str, str, str]]:
+    return {
+        (ts, emoji, user)
+        for ts, pairs in workspace.all_reaction_pairs(channel_id).items()
+        for emoji, user in pairs
+    }
+
+
+def synced_channels(connected: Connected) -> list[str]:
+    with connected.engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(SlackChannel.slack_id).where(
+                    SlackChannel.is_selected_for_analysis, SlackChannel.is_supported
+                )
+            ).scalars()
+        )
+
+
+def assert_matches_ground_truth(connected: Connected, channels: list[str]) -> None:
+    assert channels
+    for channel_id in channels:
+        if not connected.workspace.channel(channel_id).is_member:
+            continue
+        assert stored_messages(connected.engine, channel_id) == expected_messages(
+            connected.workspace, channel_id
+        ), channel_id
+        assert stored_reactions(connected.engine, channel_id) == expected_reactions(
+            connected.workspace, channel_id
+        ), channel_id
+
+
+def test_full_sync_matches_the_server_row_for_row(connected: Connected) -> None:
+    ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    connected.select_all_channels()
+    result = connected.sync_all()
+
+    channels = synced_channels(connected)
+    # public and private channels; never a DM unless enabled
+    kinds = {connected.workspace.channel(c).kind for c in channels}
+    assert kinds == {"public", "private"}
+    assert_matches_ground_truth(connected, channels)
+    assert result.report.messages.inserted > 300
+    assert result.metadata()["dagster/row_count"] > 0
+    # the channel the app is not in is skipped, with a warning naming it
+    outsider = next(
+        c for c in connected.workspace.channels if not c.is_member and c.kind == "public"
+    )
+    assert any(outsider.id in warning for warning in result.report.warnings)
+    with Session(connected.engine) as session:
+        resources = set(session.scalars(select(ServiceResource.external_id)))
+        assert resources >= set(channels)
+        assert all(r.last_synced_at for r in session.scalars(select(ServiceResource)))
+
+
+def test_a_second_sync_changes_nothing_and_fetches_no_thread_again(connected: Connected) -> None:
+    connected.select_all_channels()
+    connected.sync_all()
+    connected.select_all_channels()
+    connected.sync_all()
+    with connected.engine.connect() as connection:
+        before = connection.execute(
+            text("SELECT id, updated_at FROM slack_message ORDER BY id")
+        ).all()
+    connected.server.reset_calls()
+    again = connected.sync_all()
+    report = again.report
+    assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)
+    assert (report.reactions.inserted, report.reactions.deleted) == (0, 0)
+    assert connected.server.calls["conversations.replies"] == 0
+    with connected.engine.connect() as connection:
+        after = connection.execute(
+            text("SELECT id, updated_at FROM slack_message ORDER BY id")
+        ).all()
+    assert after == before
+
+
+def test_edits_deletions_late_replies_and_reactions_are_followed(connected: Connected) -> None:
+    connected.select_all_channels()
+    connected.sync_all()
+    workspace = connected.workspace
+    general = workspace.channels[0].id
+    history = [m for m in workspace.message_dicts(general) if not m.get("thread_ts")]
+    parent_ts = workspace.thread_parent_ts(general)[0]
+    edited_ts, deleted_ts, reacted_ts = history[1]["ts"], history[2]["ts"], history[3]["ts"]
+    user = workspace.users[0].id
+
+    workspace.edit_message(general, edited_ts, "now with <@" + user + "> &amp; more")
+    workspace.delete_message(general, deleted_ts)
+    late = workspace.add_reply(general, parent_ts, text="a late answer")
+    workspace.add_reaction(general, reacted_ts, "tada", user)
+    had = workspace.reaction_pairs(general, history[4]["ts"]) or []
+    for emoji, reactor in had:
+        workspace.remove_reaction(general, history[4]["ts"], emoji, reactor)
+
+    # The late reply lands on a later day than its parent: syncing only that day finds it by
+    # re-checking the older days' threads.
+    late_day = normalize.ts_to_datetime(late).date()
+    with connected.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE slack_sync_day SET threads_checked_at = now() - interval '1 day'")
+        )
+    result = ingest.sync_message_days(
+        connected.engine, connected.cipher, connected.slack_id, late_day, late_day
+    )
+    assert result.report.messages.deleted >= 1
+    assert_matches_ground_truth(connected, [general])
+    with connected.engine.connect() as connection:
+        deleted = connection.execute(
+            text(
+                "SELECT is_deleted, deleted_at IS NOT NULL FROM slack_message WHERE slack_ts = :ts"
+            ),
+            {"ts": deleted_ts},
+        ).one()
+        processed = connection.execute(
+            text("SELECT processed_text, is_edited FROM slack_message WHERE slack_ts = :ts"),
+            {"ts": edited_ts},
+        ).one()
+    assert tuple(deleted) == (True, True)
+    name = normalize.display_name(_user_dict(workspace, user))
+    assert processed == (f"now with @{name} & more", True)
+
+
+def _user_dict(workspace: FakeWorkspace, user_id: str) -> dict[str, object]:
+    raw = next(u for u in workspace.user_dicts() if u["id"] == user_id)
+    return normalize.user_row(raw)
+
+
+def test_api_calls_stay_within_ten_percent_of_the_minimum(
+    migrated_engine: Engine, cipher: TokenCipher
+) -> None:
+    workspace = generate_workspace(seed=3, days=DAYS, start=START, messages_per_channel_day=40)
+    options = SyncOptions(
+        pacing=False, page_size=100, include_direct_messages=True, join_public_channels=True
+    )
+    with FakeSlackServer() as server:
+        connected = connect(migrated_engine, server, workspace, cipher, sync=options)
+        ingest.refresh_channels(connected.engine, cipher, connected.slack_id)
+        connected.select_all_channels()
+        server.reset_calls()
+        result = connected.sync_all()
+        minimum = server.minimum_calls(page_size=100, include_archived=True)
+        used = result.stats.total_calls
+        ours = sum(
+            server.calls[m]
+            for m in (
+                "conversations.history",
+                "conversations.replies",
+                "reactions.get",
+                "conversations.join",
+            )
+        )
+        floor = sum(
+            minimum[m]
+            for m in (
+                "conversations.history",
+                "conversations.replies",
+                "reactions.get",
+                "conversations.join",
+            )
+        )
+    assert used >= floor
+    assert ours <= floor * 1.10, (dict(server.calls), minimum)
+    assert_matches_ground_truth(connected, synced_channels(connected))
+
+
+def test_rate_limits_server_errors_and_dropped_connections_are_retried(
+    connected: Connected,
+) -> None:
+    connected.select_all_channels()
+    server = connected.server
+    server.inject("conversations.history", Fault.rate_limited(retry_after=0), times=2)
+    server.inject("conversations.replies", Fault.server_error(status=503))
+    server.inject("users.list", Fault.server_error(status=500))
+    server.inject("conversations.list", Fault.drop(), times=2)
+    ingest.refresh_users(connected.engine, connected.cipher, connected.slack_id)
+    channels = ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    connected.select_all_channels()
+    result = ingest.sync_message_days(
+        connected.engine, connected.cipher, connected.slack_id, START, LAST
+    )
+    assert channels.stats.retries["connection_error"] == 2
+    assert result.stats.retries["rate_limited"] == 2
+    assert result.stats.retries["server_error"] == 1
+    assert result.metadata()["api_retries"] == 3
+    assert_matches_ground_truth(connected, synced_channels(connected))
+
+
+def test_a_server_that_keeps_failing_fails_the_sync_without_losing_stored_rows(
+    connected: Connected,
+) -> None:
+    connected.select_all_channels()
+    connected.sync_all()
+    before = stored_messages(connected.engine, connected.workspace.channels[0].id)
+    connected.server.inject("conversations.history", Fault.server_error(status=500), times=50)
+    with pytest.raises(SlackError, match=r"conversations\.history failed"):
+        ingest.sync_message_days(
+            connected.engine, connected.cipher, connected.slack_id, START, LAST
+        )
+    assert stored_messages(connected.engine, connected.workspace.channels[0].id) == before
+
+
+@pytest.mark.parametrize(
+    ("revoke", "error", "status"),
+    [
+        ("revoke_token", "token_revoked", IntegrationStatus.REVOKED),
+        ("deactivate_token", "account_inactive", IntegrationStatus.REVOKED),
+    ],
+)
+def test_a_revoked_token_marks_the_integration_and_spares_other_workspaces(
+    migrated_engine: Engine,
+    cipher: TokenCipher,
+    caplog: pytest.LogCaptureFixture,
+    revoke: str,
+    error: str,
+    status: IntegrationStatus,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    first = generate_workspace(seed=11, days=1, start=START, messages_per_channel_day=5)
+    second = generate_workspace(seed=12, days=1, start=START, messages_per_channel_day=5)
+    other_token = "xoxb-other-9876543210"
+    with FakeSlackServer() as server:
+        dead = connect(migrated_engine, server, first, cipher)
+        alive = connect(
+            migrated_engine, server, second, cipher, token=other_token, team_slug="beta"
+        )
+        getattr(server, revoke)(TOKEN)
+        with pytest.raises(ingest.WorkspaceAuthError, match=error) as raised:
+            dead.sync_all()
+        result = alive.sync_all(START, START)
+    assert result.report.messages.inserted > 0
+    assert TOKEN not in str(raised.value)
+    assert TOKEN not in caplog.text
+    assert other_token not in caplog.text
+    with Session(migrated_engine) as session:
+        integration = session.scalars(
+            select(Integration).where(Integration.workspace_id == dead.slack_id)
+        ).one()
+        assert integration.status == status
+        workspace = session.scalars(
+            select(SlackWorkspace).where(SlackWorkspace.slack_id == dead.slack_id)
+        ).one()
+        assert (workspace.is_connected, workspace.connection_status) == (False, error)
+        event = session.scalars(
+            select(IntegrationEvent).where(
+                IntegrationEvent.integration_id == integration.id,
+                IntegrationEvent.event_type == IntegrationEventType.STATUS_CHANGED,
+            )
+        ).one()
+        assert event.details is not None
+        assert event.details["slack_error"] == error
+        other = session.scalars(
+            select(Integration).where(Integration.workspace_id == alive.slack_id)
+        ).one()
+        assert other.status == IntegrationStatus.ACTIVE
+
+
+def test_tokens_are_stored_encrypted(connected: Connected) -> None:
+    with connected.engine.connect() as connection:
+        stored = (
+            connection.execute(
+                text(
+                    "SELECT encrypted_value FROM integration_credential "
+                    "UNION ALL SELECT access_token FROM slack_workspace"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(stored) == 2
+    for value in stored:
+        assert TOKEN not in value
+        assert connected.cipher.decrypt(value) == TOKEN
+
+
+def test_channel_not_found_marks_the_channel_unsupported(connected: Connected) -> None:
+    connected.select_all_channels()
+    ingest.refresh_users(connected.engine, connected.cipher, connected.slack_id)
+    ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    connected.select_all_channels()
+    connected.server.inject("conversations.history", Fault.slack_error("channel_not_found"))
+    result = ingest.sync_message_days(
+        connected.engine, connected.cipher, connected.slack_id, START, START
+    )
+    assert any("channel_not_found" in w for w in result.report.warnings)
+    with connected.engine.connect() as connection:
+        unsupported = (
+            connection.execute(
+                select(SlackChannel.slack_id).where(SlackChannel.is_supported.is_(False))
+            )
+            .scalars()
+            .all()
+        )
+    assert len(unsupported) == 1
+    assert unsupported[0] in {c.id for c in connected.workspace.channels}
+
+
+def test_limited_mode_reads_fifteen_a_page_and_paces_history_a_minute_apart() -> None:
+    api = SlackApi("xoxb-x", options=ClientOptions(limited=True, page_size=200))
+    assert api.page_size == 15
+    assert api._pacer.interval("conversations.history") == 60.0
+    assert api._pacer.interval("users.list") == 3.0
+
+
+def test_short_capped_pages_still_read_everything(
+    migrated_engine: Engine, cipher: TokenCipher
+) -> None:
+    workspace = generate_workspace(seed=5, days=2, start=START, messages_per_channel_day=30)
+    with FakeSlackServer(short_pages=True, max_page_size=15, repeat_thread_parent=True) as server:
+        connected = connect(migrated_engine, server, workspace, cipher)
+        ingest.refresh_channels(connected.engine, cipher, connected.slack_id)
+        connected.select_all_channels()
+        connected.sync_all(START, START + timedelta(1))
+        assert_matches_ground_truth(connected, synced_channels(connected))
