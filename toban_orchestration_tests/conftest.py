@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
+from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -23,7 +25,7 @@ from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
 from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, get_app_engine
 from toban_orchestration.db.models import Base
-from toban_orchestration.settings import get_settings
+from toban_orchestration.settings import PROJECT_ROOT, get_settings
 
 EXTERNAL_URL_VARIABLE = "TOBAN_TEST_DATABASE_URL"
 
@@ -138,3 +140,14 @@ def app_environment(
     get_app_engine.cache_clear()
     get_settings.cache_clear()
     postgres_server.drop_database(dagster_url)
+
+
+@pytest.fixture
+def project_instance(
+    app_environment: dict[str, str], tmp_path: Path
+) -> Iterator[dg.DagsterInstance]:
+    """An instance configured by the project's own dagster.yaml (as `toban dev` uses it), with
+    its local artifacts in a temporary folder."""
+    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(PROJECT_ROOT))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        yield instance

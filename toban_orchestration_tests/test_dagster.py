@@ -1,13 +1,9 @@
 """The Dagster side: the definitions load, the schema asset materializes, and dagster.yaml gives
 a PostgreSQL-backed instance whose history stays apart from the project's."""
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
-from dagster._core.instance.ref import InstanceRef
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -16,18 +12,6 @@ from toban_orchestration.db import migrations
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
-from toban_orchestration.settings import PROJECT_ROOT
-
-
-@pytest.fixture
-def project_instance(
-    app_environment: dict[str, str], tmp_path: Path
-) -> Iterator[dg.DagsterInstance]:
-    """An instance configured by the project's own dagster.yaml (as `toban dev` uses it), with
-    its local artifacts in a temporary folder."""
-    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(PROJECT_ROOT))
-    with dg.DagsterInstance.from_ref(ref) as instance:
-        yield instance
 
 
 def _materialize_schema(**kwargs: Any) -> dg.ExecuteInProcessResult:

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _expected() -> dict[str, object]:
 
 
 @pytest.fixture
-def team_id(migrated_engine: Engine) -> object:
+def team_id(migrated_engine: Engine) -> uuid.UUID:
     with Session(migrated_engine) as session, session.begin():
         team = Team(name="Houston Data Vis", slug="houston")
         session.add(team)
@@ -60,9 +61,9 @@ def _count(engine: Engine, statement: object) -> int:
         return int(connection.execute(statement).scalar_one())  # type: ignore[call-overload]
 
 
-def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: object) -> None:
+def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: uuid.UUID) -> None:
     expected = _expected()
-    result = import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+    result = import_export_workspace(migrated_engine, EXPORT, team_id)
 
     assert result.users.report.users.inserted == 71
     assert result.channels.report.channels.inserted == 16
@@ -78,15 +79,23 @@ def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: object)
             ).all()
         )
         assert counts == dict(expected["per_channel"])  # type: ignore[call-overload]
-        assert session.scalar(
-            select(func.count()).select_from(SlackMessage).where(SlackMessage.is_edited)
-        ) == expected["edited"]
-        assert session.scalar(
-            select(func.count()).select_from(SlackMessage).where(SlackMessage.user_id.isnot(None))
-        ) == expected["authored"]
-        assert session.scalar(select(func.count()).select_from(SlackReaction)) == expected[
-            "reactions"
-        ]
+        assert (
+            session.scalar(
+                select(func.count()).select_from(SlackMessage).where(SlackMessage.is_edited)
+            )
+            == expected["edited"]
+        )
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(SlackMessage)
+                .where(SlackMessage.user_id.isnot(None))
+            )
+            == expected["authored"]
+        )
+        assert (
+            session.scalar(select(func.count()).select_from(SlackReaction)) == expected["reactions"]
+        )
         # reaction_count is kept in step with the reaction rows
         mismatched = session.execute(
             text(
@@ -101,13 +110,15 @@ def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: object)
         assert days == sum(1 for _ in EXPORT.glob("*/*.json"))
 
 
-def test_reimporting_the_same_export_changes_nothing(migrated_engine: Engine, team_id: object) -> None:
-    import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+def test_reimporting_the_same_export_changes_nothing(
+    migrated_engine: Engine, team_id: uuid.UUID
+) -> None:
+    import_export_workspace(migrated_engine, EXPORT, team_id)
     with migrated_engine.connect() as connection:
         before = connection.execute(
             text("SELECT id, slack_ts, updated_at FROM slack_message ORDER BY id")
         ).all()
-    again = import_export_workspace(migrated_engine, EXPORT, team_id)  # type: ignore[arg-type]
+    again = import_export_workspace(migrated_engine, EXPORT, team_id)
     report = again.messages.report
     assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)
     assert (report.reactions.inserted, report.reactions.deleted) == (0, 0)
@@ -120,14 +131,14 @@ def test_reimporting_the_same_export_changes_nothing(migrated_engine: Engine, te
 
 
 def test_a_broken_day_file_is_named_and_stored_data_is_kept(
-    migrated_engine: Engine, team_id: object, tmp_path: Path
+    migrated_engine: Engine, team_id: uuid.UUID, tmp_path: Path
 ) -> None:
     copy = tmp_path / "export"
     shutil.copytree(EXPORT, copy)
-    import_export_workspace(migrated_engine, copy, team_id)  # type: ignore[arg-type]
+    import_export_workspace(migrated_engine, copy, team_id)
     stored = _count(migrated_engine, select(func.count()).select_from(SlackMessage))
 
     (copy / "general" / "2015-06-10.json").write_text('[{"ts": "1433955600.000002", ')
     with pytest.raises(ExportFormatError, match=r"general/2015-06-10\.json.*bad JSON at line 1"):
-        import_export_workspace(migrated_engine, copy, team_id)  # type: ignore[arg-type]
+        import_export_workspace(migrated_engine, copy, team_id)
     assert _count(migrated_engine, select(func.count()).select_from(SlackMessage)) == stored

@@ -1,0 +1,111 @@
+"""The Slack assets in Dagster: partitions by workspace and by day, with the metadata the UI
+shows, on the project's PostgreSQL-backed instance."""
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.assets import (
+    slack_channels,
+    slack_messages_and_reactions,
+    slack_users,
+    slack_workspace,
+)
+from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.test_slack_sync import Connected, connect
+
+DAY = date(2026, 11, 1)
+RESOURCES = {"app_database": AppDatabase(), "slack": SlackCredentials()}
+
+
+@pytest.fixture
+def connected_workspace(
+    app_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Connected]:
+    key = generate_key()
+    monkeypatch.setenv("TOBAN_ENCRYPTION_KEYS", key)
+    get_settings.cache_clear()
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    workspace = generate_workspace(seed=21, days=2, start=DAY, messages_per_channel_day=10)
+    with FakeSlackServer() as server:
+        yield connect(engine, server, workspace, TokenCipher([key]))
+    engine.dispose()
+
+
+def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
+    connected_workspace: Connected, project_instance: dg.DagsterInstance
+) -> None:
+    slack_id = connected_workspace.slack_id
+    project_instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
+
+    snapshot = dg.materialize(
+        [slack_workspace, slack_users, slack_channels],
+        partition_key=slack_id,
+        resources=RESOURCES,
+        instance=project_instance,
+    )
+    assert snapshot.success
+    users = snapshot.asset_materializations_for_node("slack_users")[0].metadata
+    assert users["users_inserted"].value == len(connected_workspace.workspace.users)
+    assert users["dagster/row_count"].value >= len(connected_workspace.workspace.users)
+    assert users["api_calls"].value >= 1
+
+    key = dg.MultiPartitionKey({"date": DAY.isoformat(), "workspace": slack_id})
+    first = dg.materialize(
+        [slack_messages_and_reactions],
+        partition_key=key,
+        resources=RESOURCES,
+        instance=project_instance,
+    )
+    assert first.success
+    messages = first.asset_materializations_for_node("slack_messages_and_reactions")
+    by_key = {m.asset_key.to_user_string(): m.metadata for m in messages}
+    assert set(by_key) == {"slack_messages", "slack_reactions"}
+    assert by_key["slack_messages"]["messages_inserted"].value > 0
+    assert by_key["slack_messages"]["dagster/row_count"].value > 0
+    assert by_key["slack_messages"]["api_calls"].value > 0
+
+    again = dg.materialize(
+        [slack_messages_and_reactions],
+        partition_key=key,
+        resources=RESOURCES,
+        instance=project_instance,
+    )
+    repeated = again.asset_materializations_for_node("slack_messages_and_reactions")[0].metadata
+    assert repeated["messages_inserted"].value == 0
+    assert repeated["messages_updated"].value == 0
+    assert (
+        repeated["dagster/row_count"].value == by_key["slack_messages"]["dagster/row_count"].value
+    )
+
+
+def test_a_revoked_token_fails_the_run_without_retrying_and_without_the_token(
+    connected_workspace: Connected, project_instance: dg.DagsterInstance
+) -> None:
+    slack_id = connected_workspace.slack_id
+    project_instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
+    connected_workspace.server.revoke_token("xoxb-sync-test-0123456789")
+    result = dg.materialize(
+        [slack_users],
+        partition_key=slack_id,
+        resources=RESOURCES,
+        instance=project_instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("slack_users")
+    assert failure is not None
+    assert "token_revoked" in str(failure.error)
+    records = project_instance.get_records_for_run(result.run_id).records
+    everything = " ".join(str(record.event_log_entry) for record in records)
+    assert "xoxb-sync-test-0123456789" not in everything
+    assert "STEP_UP_FOR_RETRY" not in everything
