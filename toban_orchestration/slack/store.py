@@ -16,7 +16,9 @@ from sqlalchemy import (
     Connection,
     Table,
     Text,
+    all_,
     and_,
+    any_,
     bindparam,
     case,
     func,
@@ -47,6 +49,8 @@ message_table: Table = SlackMessage.__table__  # type: ignore[assignment]
 reaction_table: Table = SlackReaction.__table__  # type: ignore[assignment]
 sync_day_table: Table = SlackSyncDay.__table__  # type: ignore[assignment]
 
+
+TEXT_ARRAY = ARRAY(Text())
 
 # Statements built once: compiling SQLAlchemy constructs per page would cost more than running
 # them.
@@ -323,18 +327,21 @@ class SlackStore:
         *,
         start: datetime | None = None,
         end: datetime | None = None,
-        thread_ts: str | None = None,
+        threads: Sequence[str] | None = None,
     ) -> int:
         """Flag stored messages that Slack no longer returns, within what was just read in full:
-        the top-level messages (and broadcasts) of [start, end), or the replies of one thread."""
+        the top-level messages (and broadcasts) of [start, end), or the replies of `threads`."""
         conditions = [
             message_table.c.channel_id == channel_id,
             message_table.c.is_deleted.is_(False),
-            message_table.c.slack_ts.not_in(list(seen_ts)),
+            # One array parameter, not an IN list: a range can hold more timestamps than a
+            # statement may have parameters.
+            message_table.c.slack_ts != all_(bindparam("seen", list(seen_ts), type_=TEXT_ARRAY)),
         ]
-        if thread_ts is not None:
+        if threads is not None:
             conditions += [
-                message_table.c.thread_ts == thread_ts,
+                message_table.c.thread_ts
+                == any_(bindparam("threads", list(threads), type_=TEXT_ARRAY)),
                 message_table.c.is_thread_reply,
             ]
         else:

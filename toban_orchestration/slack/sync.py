@@ -26,6 +26,9 @@ from toban_orchestration.slack.store import SlackStore, WriteCounts, upsert_chan
 logger = logging.getLogger(__name__)
 
 
+REPLY_BATCH_MESSAGES = 500
+
+
 class SyncOptions(BaseModel):
     """A workspace's sync settings (`slack_workspace.workspace_metadata["sync"]`)."""
 
@@ -275,30 +278,42 @@ class ChannelSync:
             threads += self.store_page(page)
         return seen, threads
 
-    def fetch_thread(self, parent_ts: str) -> None:
+    def fetch_threads(self, parents: Sequence[str]) -> None:
+        """Replies of these threads, stored in batches of several threads (most threads are a
+        few messages long; one transaction per thread would cost more than the reading)."""
         seen: set[str] = set()
-        try:
-            for page in self.web_api.paginate(
-                "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
-            ):
-                replies = [raw for raw in page if str(raw["ts"]) != parent_ts]
-                seen.update(str(raw["ts"]) for raw in replies)
-                self.store_page(replies)
-        except SlackError as error:
-            if error.error != "thread_not_found":
-                raise
-            return  # the parent was deleted between the history read and now
-        self.report.threads_fetched += 1
-        with self.engine.begin() as connection:
-            self.report.messages.deleted += SlackStore(connection, self.workspace_id).mark_deleted(
-                self.channel.id, seen, thread_ts=parent_ts
-            )
+        fetched: list[str] = []
+        batch: list[dict[str, Any]] = []
+        for parent_ts in parents:
+            try:
+                for page in self.web_api.paginate(
+                    "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
+                ):
+                    replies = [raw for raw in page if str(raw["ts"]) != parent_ts]
+                    seen.update(str(raw["ts"]) for raw in replies)
+                    batch += replies
+                    if len(batch) >= REPLY_BATCH_MESSAGES:
+                        self.store_page(batch)
+                        batch = []
+            except SlackError as error:
+                if error.error != "thread_not_found":
+                    raise
+                continue  # the parent was deleted between the history read and now
+            fetched.append(parent_ts)
+        if batch:
+            self.store_page(batch)
+        self.report.threads_fetched += len(fetched)
+        if fetched:
+            with self.engine.begin() as connection:
+                store = SlackStore(connection, self.workspace_id)
+                self.report.messages.deleted += store.mark_deleted(
+                    self.channel.id, seen, threads=fetched
+                )
 
     def sync_days(self, first: date, last: date) -> None:
         calls_before = self.web_api.stats.total_calls
         seen, threads = self.read_history(first, last)
-        for parent_ts in threads:
-            self.fetch_thread(parent_ts)
+        self.fetch_threads(threads)
         with self.engine.begin() as connection:
             store = SlackStore(connection, self.workspace_id)
             self.report.messages.deleted += store.mark_deleted(
