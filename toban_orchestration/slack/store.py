@@ -9,25 +9,28 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     ARRAY,
     Connection,
     Table,
     Text,
+    TextClause,
     all_,
     and_,
     any_,
     bindparam,
-    case,
     func,
-    literal_column,
     select,
+    text,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 
 from toban_orchestration.db.enums import ResourceType
 from toban_orchestration.db.models import (
@@ -40,8 +43,8 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.slack.normalize import Row
 
-# Rows per INSERT statement: well under PostgreSQL's 65,535 bind parameters per statement.
-UPSERT_CHUNK = 500
+# Rows per upsert statement (each column is one array parameter, so this bounds memory only).
+UPSERT_CHUNK = 5000
 
 user_table: Table = SlackUser.__table__  # type: ignore[assignment]
 channel_table: Table = SlackChannel.__table__  # type: ignore[assignment]
@@ -84,10 +87,10 @@ _DELETE_OTHER_REACTIONS = reaction_table.delete().where(
         reaction_table.c.message_id, reaction_table.c.user_id, reaction_table.c.emoji_name
     ).not_in(select(_kept.c.m, _kept.c.u, _kept.c.e)),
 )
-_INSERT_REACTION = (
-    insert(reaction_table)
-    .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji_name"])
-    .returning(reaction_table.c.id)
+_INSERT_REACTIONS = text(
+    "INSERT INTO slack_reaction (message_id, user_id, emoji_name) "
+    "SELECT * FROM unnest(CAST(:m AS uuid[]), CAST(:u AS uuid[]), CAST(:e AS varchar[])) "
+    "ON CONFLICT (message_id, user_id, emoji_name) DO NOTHING RETURNING id"
 )
 
 
@@ -109,35 +112,73 @@ def upsert(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     key: Sequence[str],
-    extra_set: Mapping[str, Any] | None = None,
+    extra_set_sql: Mapping[str, str] | None = None,
     insert_only: Sequence[str] = (),
 ) -> WriteCounts:
     """INSERT ... ON CONFLICT (key) DO UPDATE, only where a value differs. Columns in
-    `insert_only` are written for new rows and never overwritten (choices people make later)."""
+    `insert_only` are written for new rows and never overwritten (choices people make later);
+    `extra_set_sql` adds SQL assignments to the update.
+
+    The rows travel as one array per column through `unnest`: the statement text never changes
+    with the number of rows, so neither SQLAlchemy nor psycopg re-parses it, and a whole page is
+    one round trip."""
     counts = WriteCounts()
     if not rows:
         return counts
-    compared = [c for c in rows[0] if c not in key and c not in insert_only]
-    statement = insert(table)
-    excluded = statement.excluded
-    # One statement with bound parameters, executed for many rows: SQLAlchemy compiles it once
-    # and sends the rows in multi-row batches ("insertmanyvalues").
-    upsert_statement: Any = statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={**{c: excluded[c] for c in compared}, **(extra_set or {})},
-        where=tuple_(*(table.c[c] for c in compared)).is_distinct_from(
-            tuple_(*(excluded[c] for c in compared))
-        ),
-    ).returning(literal_column("xmax = 0").label("inserted"))
+    columns = tuple(rows[0])
+    statement = _upsert_statement(
+        table,
+        columns,
+        tuple(key),
+        tuple(insert_only),
+        tuple(sorted((extra_set_sql or {}).items())),
+    )
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
     for start in range(0, len(rows), UPSERT_CHUNK):
-        for (inserted,) in connection.execute(
-            upsert_statement, list(rows[start : start + UPSERT_CHUNK])
-        ):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        params = {
+            f"p{i}": [
+                _json(row[column]) if column in json_columns else row[column] for row in chunk
+            ]
+            for i, column in enumerate(columns)
+        }
+        for (inserted,) in connection.execute(statement, params):
             if inserted:
                 counts.inserted += 1
             else:
                 counts.updated += 1
     return counts
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else Jsonb(value)
+
+
+@lru_cache(maxsize=64)
+def _upsert_statement(
+    table: Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    insert_only: tuple[str, ...],
+    extra_set_sql: tuple[tuple[str, str], ...],
+) -> TextClause:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:p{i} AS {table.c[column].type.compile(dialect=dialect)}[])"
+        for i, column in enumerate(columns)
+    )
+    compared = [c for c in columns if c not in key and c not in insert_only]
+    assignments = [f"{c} = EXCLUDED.{c}" for c in compared] + [
+        f"{c} = {expression}" for c, expression in extra_set_sql
+    ]
+    names = ", ".join(columns)
+    return text(
+        f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)} "
+        f"WHERE ({', '.join(f'{table.name}.{c}' for c in compared)}) IS DISTINCT FROM "
+        f"({', '.join(f'EXCLUDED.{c}' for c in compared)}) "
+        "RETURNING (xmax = 0)"
+    )
 
 
 class SlackStore:
@@ -258,17 +299,14 @@ class SlackStore:
             values["user_id"] = user_ids.get(row["author"]) if row["author"] else None
             values["channel_id"] = channel_id
             db_rows.append(values)
-        excluded_deleted: Any = literal_column("excluded.is_deleted")
         message_counts = upsert(
             self.connection,
             message_table,
             db_rows,
             ("channel_id", "slack_ts"),
-            extra_set={
-                "deleted_at": case(
-                    (excluded_deleted, func.coalesce(message_table.c.deleted_at, func.now())),
-                    else_=None,
-                )
+            extra_set_sql={
+                "deleted_at": "CASE WHEN EXCLUDED.is_deleted "
+                "THEN COALESCE(slack_message.deleted_at, now()) END"
             },
         )
         timestamps = [row["slack_ts"] for row in rows]
@@ -311,11 +349,14 @@ class SlackStore:
             },
         )
         counts.deleted = removed.rowcount
-        for start in range(0, len(wanted), UPSERT_CHUNK):
-            chunk = wanted[start : start + UPSERT_CHUNK]
+        if wanted:
             result = self.connection.execute(
-                _INSERT_REACTION,
-                [{"message_id": m, "user_id": u, "emoji_name": e} for m, u, e in chunk],
+                _INSERT_REACTIONS,
+                {
+                    "m": [m for m, _, _ in wanted],
+                    "u": [u for _, u, _ in wanted],
+                    "e": [e for _, _, e in wanted],
+                },
             )
             counts.inserted += len(result.all())
         return counts

@@ -1,0 +1,90 @@
+"""Benchmark: a generated workspace synced end to end from the local Slack Web API server (no
+rate limiting) into PostgreSQL. Prints messages per second, API calls against the minimum a
+perfect sync needs, and the pipeline's peak RSS.
+
+    uv run python -m benchmarks.slack_api_ingest --days 100 --per-day 770   # ~1,000,000 messages
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
+from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackReaction
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.slack import ingest
+from toban_orchestration.slack.sync import SyncOptions
+from toban_orchestration.slack.workspaces import register_token_workspace
+
+METHODS = ("conversations.history", "conversations.replies", "reactions.get", "users.list",
+           "conversations.list")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--per-day", type=int, default=770)
+    parser.add_argument("--page-size", type=int, default=200)
+    args = parser.parse_args()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.serve_fake_slack", "--channels", str(args.channels),
+         "--days", str(args.days), "--per-day", str(args.per_day),
+         "--page-size", str(args.page_size)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None and server.stdin is not None
+    info = json.loads(server.stdout.readline())
+    cipher = TokenCipher([generate_key()])
+    try:
+        with fresh_database() as engine:
+            with Session(engine) as session, session.begin():
+                slack_id = register_token_workspace(
+                    session,
+                    team_id=make_team(engine),
+                    token=info["token"],
+                    cipher=cipher,
+                    base_url=info["base_url"],
+                    sync=SyncOptions(
+                        pacing=False, page_size=args.page_size, include_direct_messages=True
+                    ),
+                ).slack_id
+            started = time.perf_counter()
+            users = ingest.refresh_users(engine, cipher, slack_id)
+            channels = ingest.refresh_channels(engine, cipher, slack_id)
+            with engine.begin() as connection:
+                connection.execute(update(SlackChannel).values(is_selected_for_analysis=True))
+            first = date.fromisoformat(info["first_day"])
+            result = ingest.sync_message_days(
+                engine, cipher, slack_id, first, first + timedelta(info["days"] - 1)
+            )
+            elapsed = time.perf_counter() - started
+            with Session(engine) as session:
+                stored = session.scalar(select(func.count()).select_from(SlackMessage)) or 0
+                reactions = session.scalar(select(func.count()).select_from(SlackReaction)) or 0
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    calls = users.stats.calls + channels.stats.calls + result.stats.calls
+    total = sum(calls.values())
+    minimum = info["minimum"]
+    print(f"machine: {machine()}")
+    print(f"messages served: {info['messages']:,}   stored: {stored:,}   reactions: {reactions:,}")
+    print(f"wall time: {elapsed:.1f} s   messages/s: {stored / elapsed:,.0f}")
+    print(f"peak RSS of the pipeline process: {peak_rss_mb():.0f} MB")
+    print(f"{'method':<24}{'calls':>10}{'minimum':>10}")
+    for method in METHODS:
+        print(f"{method:<24}{calls[method]:>10,}{minimum.get(method, 0):>10,}")
+    floor = sum(minimum.get(m, 0) for m in METHODS)
+    print(f"{'total':<24}{total:>10,}{floor:>10,}   ({total / floor - 1:+.1%} against the minimum)")
+    print(f"retries: {result.stats.total_retries}")
+
+
+if __name__ == "__main__":
+    main()
