@@ -7,6 +7,7 @@ perfect sync needs, and the pipeline's peak RSS.
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -77,7 +78,11 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"messages served: {info['messages']:,}   stored: {stored:,}   reactions: {reactions:,}")
     print(f"wall time: {elapsed:.1f} s   messages/s: {stored / elapsed:,.0f}")
-    print(f"peak RSS of the pipeline process: {peak_rss_mb():.0f} MB")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"peak RSS of the pipeline process: {peak_rss_mb():.0f} MB   "
+        f"its CPU time: {usage.ru_utime + usage.ru_stime:.1f} s"
+    )
     print(f"{'method':<24}{'calls':>10}{'minimum':>10}")
     for method in METHODS:
         print(f"{method:<24}{calls[method]:>10,}{minimum.get(method, 0):>10,}")

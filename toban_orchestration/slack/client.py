@@ -73,6 +73,9 @@ class ApiStats:
         return sum(self.retries.values())
 
 
+_RETRY_COUNT_LOCK = threading.Lock()
+
+
 class _CountingRetryHandler(RetryHandler):
     """Delegates to one of slack-sdk's handlers and counts the retries it grants."""
 
@@ -100,7 +103,8 @@ class _CountingRetryHandler(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
-        self._stats.retries[self._cause] += 1
+        with _RETRY_COUNT_LOCK:
+            self._stats.retries[self._cause] += 1
         self._inner.prepare_for_next_attempt(
             state=state, request=request, response=response, error=error
         )
@@ -180,6 +184,7 @@ class SlackApi:
             **kwargs,
         )
         self._pacer = _Pacer(self.options)
+        self._stats_lock = threading.Lock()  # calls may come from several threads
 
     @property
     def page_size(self) -> int:
@@ -191,7 +196,8 @@ class SlackApi:
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self._pacer.wait(method)
-        self.stats.calls[method] += 1
+        with self._stats_lock:
+            self.stats.calls[method] += 1
         verb = "POST" if method == "conversations.join" else "GET"
         try:
             response = self._client.api_call(

@@ -10,6 +10,7 @@ page was read.
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 REPLY_BATCH_MESSAGES = 500
+# Threads whose replies are fetched before they are stored (bounds memory).
+THREADS_IN_FLIGHT = 64
 
 
 class SyncOptions(BaseModel):
@@ -47,6 +50,8 @@ class SyncOptions(BaseModel):
     thread_recheck_hours: float = Field(default=6.0, ge=0)
     """Threads of a day checked more recently than this are not re-read."""
     page_size: int = Field(default=200, ge=1, le=999)
+    fetch_concurrency: int = Field(default=4, ge=1, le=16)
+    """Threads whose replies are read at the same time."""
     pacing: bool = True
     limited: bool = False
     """Slack's 2025 limits for commercially distributed non-Marketplace apps."""
@@ -223,6 +228,7 @@ class ChannelSync:
         self.channel = channel
         self.names = names
         self.report = report
+        self.fetch_concurrency = 1
 
     def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> list[str]:
         """Store one page; return the parents whose thread changed since it was stored."""
@@ -278,28 +284,39 @@ class ChannelSync:
             threads += self.store_page(page)
         return seen, threads
 
+    def _replies(self, parent_ts: str) -> list[dict[str, Any]] | None:
+        """All replies of one thread (every page), or None when the thread is gone."""
+        replies: list[dict[str, Any]] = []
+        try:
+            for page in self.web_api.paginate(
+                "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
+            ):
+                replies += [raw for raw in page if str(raw["ts"]) != parent_ts]
+        except SlackError as error:
+            if error.error != "thread_not_found":
+                raise
+            return None  # the parent was deleted between the history read and now
+        return replies
+
     def fetch_threads(self, parents: Sequence[str]) -> None:
-        """Replies of these threads, stored in batches of several threads (most threads are a
-        few messages long; one transaction per thread would cost more than the reading)."""
+        """Replies of these threads, read by a few threads at once (most threads are a couple of
+        messages, so the calls are short and latency dominates; the client's pacing still
+        spaces them) and stored in batches spanning several threads."""
         seen: set[str] = set()
         fetched: list[str] = []
         batch: list[dict[str, Any]] = []
-        for parent_ts in parents:
-            try:
-                for page in self.web_api.paginate(
-                    "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
-                ):
-                    replies = [raw for raw in page if str(raw["ts"]) != parent_ts]
+        with ThreadPoolExecutor(max_workers=self.fetch_concurrency) as pool:
+            for start in range(0, len(parents), THREADS_IN_FLIGHT):
+                chunk = parents[start : start + THREADS_IN_FLIGHT]
+                for parent_ts, replies in zip(chunk, pool.map(self._replies, chunk), strict=True):
+                    if replies is None:
+                        continue
+                    fetched.append(parent_ts)
                     seen.update(str(raw["ts"]) for raw in replies)
                     batch += replies
                     if len(batch) >= REPLY_BATCH_MESSAGES:
                         self.store_page(batch)
                         batch = []
-            except SlackError as error:
-                if error.error != "thread_not_found":
-                    raise
-                continue  # the parent was deleted between the history read and now
-            fetched.append(parent_ts)
         if batch:
             self.store_page(batch)
         self.report.threads_fetched += len(fetched)
@@ -363,6 +380,7 @@ def sync_messages(
         channels if channels is not None else channels_to_sync(engine, workspace_id, options)
     ):
         sync = ChannelSync(api, engine, workspace_id, channel, names, report)
+        sync.fetch_concurrency = options.fetch_concurrency
         try:
             try:
                 sync.sync_days(first, last)
