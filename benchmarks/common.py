@@ -30,7 +30,7 @@ def fresh_database() -> Iterator[Engine]:
         name = f"toban_bench_{uuid.uuid4().hex[:8]}"
         admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            connection.execute(f'CREATE DATABASE "{name}"')
         engine = create_engine(server.set(database=name, drivername=APP_DRIVER))
         try:
             migrations.upgrade(engine)
@@ -38,7 +38,7 @@ def fresh_database() -> Iterator[Engine]:
         finally:
             engine.dispose()
             with psycopg.connect(admin, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+                connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             if embedded is not None:
                 embedded.stop()
 

@@ -40,7 +40,8 @@ def main() -> None:
          "--page-size", str(args.page_size)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert server.stdout is not None and server.stdin is not None
+    assert server.stdout is not None
+    assert server.stdin is not None
     info = json.loads(server.stdout.readline())
     cipher = TokenCipher([generate_key()])
     try:

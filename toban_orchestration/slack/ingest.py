@@ -42,7 +42,7 @@ from toban_orchestration.slack.workspaces import (
 )
 
 # Day files are small; storing several together saves round trips.
-EXPORT_BATCH_MESSAGES = 1000
+EXPORT_BATCH_MESSAGES = 2000
 
 
 class WorkspaceAuthError(RuntimeError):

@@ -19,14 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
-    all_,
     and_,
     any_,
     bindparam,
     func,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -53,7 +51,10 @@ reaction_table: Table = SlackReaction.__table__  # type: ignore[assignment]
 sync_day_table: Table = SlackSyncDay.__table__  # type: ignore[assignment]
 
 
+# Lists travel as one array parameter (`= ANY(:array)`), never as IN lists: the statement text
+# stays the same whatever the length, so it is parsed once.
 TEXT_ARRAY = ARRAY(Text())
+UUID_ARRAY = ARRAY(UUID(as_uuid=True))
 
 # Statements built once: compiling SQLAlchemy constructs per page would cost more than running
 # them.
@@ -64,8 +65,8 @@ _LINK_PARENTS = (
         message_table.c.channel_id == bindparam("in_channel"),
         message_table.c.is_thread_reply,
         message_table.c.parent_id.is_(None),
-        message_table.c.slack_ts.in_(bindparam("batch", expanding=True))
-        | message_table.c.thread_ts.in_(bindparam("batch", expanding=True)),
+        (message_table.c.slack_ts == any_(bindparam("batch", type_=TEXT_ARRAY)))
+        | (message_table.c.thread_ts == any_(bindparam("batch", type_=TEXT_ARRAY))),
     )
     .values(
         parent_id=select(_parent.c.id)
@@ -76,16 +77,14 @@ _LINK_PARENTS = (
         .scalar_subquery()
     )
 )
-_kept = select(
-    func.unnest(bindparam("m", type_=ARRAY(UUID(as_uuid=True)))).label("m"),
-    func.unnest(bindparam("u", type_=ARRAY(UUID(as_uuid=True)))).label("u"),
-    func.unnest(bindparam("e", type_=ARRAY(Text()))).label("e"),
-).subquery()
-_DELETE_OTHER_REACTIONS = reaction_table.delete().where(
-    reaction_table.c.message_id.in_(bindparam("ids", expanding=True)),
-    tuple_(
-        reaction_table.c.message_id, reaction_table.c.user_id, reaction_table.c.emoji_name
-    ).not_in(select(_kept.c.m, _kept.c.u, _kept.c.e)),
+_STORED_REACTIONS = select(
+    reaction_table.c.id,
+    reaction_table.c.message_id,
+    reaction_table.c.user_id,
+    reaction_table.c.emoji_name,
+).where(reaction_table.c.message_id == any_(bindparam("ids", type_=UUID_ARRAY)))
+_DELETE_REACTIONS = reaction_table.delete().where(
+    reaction_table.c.id == any_(bindparam("reaction_ids", type_=UUID_ARRAY))
 )
 _INSERT_REACTIONS = text(
     "INSERT INTO slack_reaction (message_id, user_id, emoji_name) "
@@ -114,10 +113,12 @@ def upsert(
     key: Sequence[str],
     extra_set_sql: Mapping[str, str] | None = None,
     insert_only: Sequence[str] = (),
+    inserted_keys: list[Any] | None = None,
 ) -> WriteCounts:
     """INSERT ... ON CONFLICT (key) DO UPDATE, only where a value differs. Columns in
     `insert_only` are written for new rows and never overwritten (choices people make later);
-    `extra_set_sql` adds SQL assignments to the update.
+    `extra_set_sql` adds SQL assignments to the update; `inserted_keys` collects the last key
+    column of each row that was new.
 
     The rows travel as one array per column through `unnest`: the statement text never changes
     with the number of rows, so neither SQLAlchemy nor psycopg re-parses it, and a whole page is
@@ -142,9 +143,11 @@ def upsert(
             ]
             for i, column in enumerate(columns)
         }
-        for (inserted,) in connection.execute(statement, params):
+        for inserted, last_key in connection.execute(statement, params):
             if inserted:
                 counts.inserted += 1
+                if inserted_keys is not None:
+                    inserted_keys.append(last_key)
             else:
                 counts.updated += 1
     return counts
@@ -177,7 +180,7 @@ def _upsert_statement(
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)} "
         f"WHERE ({', '.join(f'{table.name}.{c}' for c in compared)}) IS DISTINCT FROM "
         f"({', '.join(f'EXCLUDED.{c}' for c in compared)}) "
-        "RETURNING (xmax = 0)"
+        f"RETURNING (xmax = 0), {table.name}.{key[-1]}"
     )
 
 
@@ -272,7 +275,8 @@ class SlackStore:
                 message_table.c.latest_reply_ts,
             ).where(
                 message_table.c.channel_id == channel_id,
-                message_table.c.slack_ts.in_(parent_ts),
+                message_table.c.slack_ts
+                == any_(bindparam("ts", list(parent_ts), type_=TEXT_ARRAY)),
             )
         )
         return {ts: (count, latest) for ts, count, latest in rows}
@@ -299,11 +303,13 @@ class SlackStore:
             values["user_id"] = user_ids.get(row["author"]) if row["author"] else None
             values["channel_id"] = channel_id
             db_rows.append(values)
+        new_ts: list[str] = []
         message_counts = upsert(
             self.connection,
             message_table,
             db_rows,
             ("channel_id", "slack_ts"),
+            inserted_keys=new_ts,
             extra_set_sql={
                 "deleted_at": "CASE WHEN EXCLUDED.is_deleted "
                 "THEN COALESCE(slack_message.deleted_at, now()) END"
@@ -311,7 +317,9 @@ class SlackStore:
         )
         timestamps = [row["slack_ts"] for row in rows]
         self._link_parents(channel_id, timestamps)
-        reaction_counts = self._replace_reactions(channel_id, timestamps, reactions, user_ids)
+        reaction_counts = self._replace_reactions(
+            channel_id, timestamps, reactions, user_ids, set(new_ts)
+        )
         return message_counts, reaction_counts
 
     def _link_parents(self, channel_id: uuid.UUID, timestamps: Sequence[str]) -> None:
@@ -324,13 +332,17 @@ class SlackStore:
         timestamps: Sequence[str],
         reactions: Mapping[str, Sequence[tuple[str, str]]],
         user_ids: Mapping[str, uuid.UUID],
+        new_messages: set[str],
     ) -> WriteCounts:
+        """Make the reactions of these messages exactly `reactions` (messages inserted just now
+        have none stored yet, so only the others are compared)."""
         counts = WriteCounts()
         message_ids = dict(
             self.connection.execute(
                 select(message_table.c.slack_ts, message_table.c.id).where(
                     message_table.c.channel_id == channel_id,
-                    message_table.c.slack_ts.in_(timestamps),
+                    message_table.c.slack_ts
+                    == any_(bindparam("ts", list(timestamps), type_=TEXT_ARRAY)),
                 )
             ).all()
         )
@@ -339,16 +351,23 @@ class SlackStore:
             for ts in timestamps
             for emoji, user in reactions.get(ts, ())
         ]
-        removed = self.connection.execute(
-            _DELETE_OTHER_REACTIONS,
-            {
-                "ids": list(message_ids.values()),
-                "m": [m for m, _, _ in wanted],
-                "u": [u for _, u, _ in wanted],
-                "e": [e for _, _, e in wanted],
-            },
+        # The difference is worked out here: a NOT IN over row values is slow in PostgreSQL.
+        keep = set(wanted)
+        existing = [message_ids[ts] for ts in timestamps if ts not in new_messages]
+        stale = (
+            [
+                reaction_id
+                for reaction_id, *pair in self.connection.execute(
+                    _STORED_REACTIONS, {"ids": existing}
+                )
+                if tuple(pair) not in keep
+            ]
+            if existing
+            else []
         )
-        counts.deleted = removed.rowcount
+        if stale:
+            self.connection.execute(_DELETE_REACTIONS, {"reaction_ids": stale})
+        counts.deleted = len(stale)
         if wanted:
             result = self.connection.execute(
                 _INSERT_REACTIONS,
@@ -375,9 +394,11 @@ class SlackStore:
         conditions = [
             message_table.c.channel_id == channel_id,
             message_table.c.is_deleted.is_(False),
-            # One array parameter, not an IN list: a range can hold more timestamps than a
-            # statement may have parameters.
-            message_table.c.slack_ts != all_(bindparam("seen", list(seen_ts), type_=TEXT_ARRAY)),
+            # NOT IN over an unnested array: one parameter however many timestamps, and a
+            # hashed lookup (`!= ALL` would compare every row with every element).
+            message_table.c.slack_ts.not_in(
+                select(func.unnest(bindparam("seen", list(seen_ts), type_=TEXT_ARRAY)))
+            ),
         ]
         if threads is not None:
             conditions += [
