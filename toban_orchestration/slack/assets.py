@@ -141,5 +141,6 @@ def slack_messages_and_reactions(
         metadata={
             "reactions_inserted": reactions.inserted,
             "reactions_deleted": reactions.deleted,
+            "dagster/row_count": result.reaction_row_count,
         },
     )

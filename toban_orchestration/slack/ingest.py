@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser
+from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackReaction, SlackUser
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
@@ -54,6 +54,7 @@ class IngestResult:
     report: SyncReport = field(default_factory=SyncReport)
     stats: ApiStats = field(default_factory=ApiStats)
     row_count: int = 0
+    reaction_row_count: int = 0
 
     def metadata(self) -> dict[str, int]:
         return {
@@ -175,16 +176,22 @@ def sync_message_days(
             assert workspace.export is not None
             result.report = _export_messages(engine, workspace, workspace.export, first, last)
     start, end = day_start(first), day_start(last + timedelta(1))
-    result.row_count = _count(
-        engine,
-        select(func.count())
-        .select_from(SlackMessage)
+    in_range = (
+        select(SlackMessage.id)
         .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
         .where(
             SlackChannel.workspace_id == workspace.id,
             SlackMessage.message_datetime >= start,
             SlackMessage.message_datetime < end,
-        ),
+        )
+        .subquery()
+    )
+    result.row_count = _count(engine, select(func.count()).select_from(in_range))
+    result.reaction_row_count = _count(
+        engine,
+        select(func.count())
+        .select_from(SlackReaction)
+        .join(in_range, in_range.c.id == SlackReaction.message_id),
     )
     return result
 
