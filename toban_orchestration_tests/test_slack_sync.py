@@ -356,6 +356,23 @@ def test_a_server_that_keeps_failing_fails_the_sync_without_losing_stored_rows(
     assert stored_messages(connected.engine, connected.workspace.channels[0].id) == before
 
 
+def test_a_run_that_dies_before_fetching_replies_leaves_no_hole(connected: Connected) -> None:
+    ingest.refresh_users(connected.engine, connected.cipher, connected.slack_id)
+    ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    connected.select_all_channels()
+    connected.server.inject("conversations.replies", Fault.slack_error("fatal_error"), times=1)
+    with pytest.raises(SlackError, match="fatal_error"):
+        ingest.sync_message_days(
+            connected.engine, connected.cipher, connected.slack_id, START, LAST
+        )
+    # The parents are stored, but not as "replies fetched": the next run fetches them.
+    result = ingest.sync_message_days(
+        connected.engine, connected.cipher, connected.slack_id, START, LAST
+    )
+    assert result.report.threads_fetched > 0
+    assert_matches_ground_truth(connected, synced_channels(connected))
+
+
 @pytest.mark.parametrize(
     ("revoke", "error", "status"),
     [

@@ -86,6 +86,12 @@ _STORED_REACTIONS = select(
 _DELETE_REACTIONS = reaction_table.delete().where(
     reaction_table.c.id == any_(bindparam("reaction_ids", type_=UUID_ARRAY))
 )
+_SET_THREAD_STATES = text(
+    "UPDATE slack_message m SET reply_count = v.reply_count, latest_reply_ts = v.latest "
+    "FROM unnest(CAST(:ts AS varchar[]), CAST(:counts AS integer[]), CAST(:latest AS varchar[])) "
+    "AS v(slack_ts, reply_count, latest) "
+    "WHERE m.channel_id = :in_channel AND m.slack_ts = v.slack_ts"
+)
 _INSERT_REACTIONS = text(
     "INSERT INTO slack_reaction (message_id, user_id, emoji_name) "
     "SELECT * FROM unnest(CAST(:m AS uuid[]), CAST(:u AS uuid[]), CAST(:e AS varchar[])) "
@@ -421,6 +427,22 @@ class SlackStore:
             .values(is_deleted=True, deleted_at=func.now())
         )
         return result.rowcount
+
+    def set_thread_states(
+        self, channel_id: uuid.UUID, states: Mapping[str, tuple[int, str | None]]
+    ) -> None:
+        """Record that these threads' replies are stored as of (reply_count, latest_reply)."""
+        if not states:
+            return
+        self.connection.execute(
+            _SET_THREAD_STATES,
+            {
+                "in_channel": channel_id,
+                "ts": list(states),
+                "counts": [count for count, _ in states.values()],
+                "latest": [latest for _, latest in states.values()],
+            },
+        )
 
     def record_synced_days(
         self, channel_id: uuid.UUID, message_counts: Mapping[date, int], api_calls: int

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 REPLY_BATCH_MESSAGES = 500
+ThreadState = tuple[int, str | None]
+"""(reply_count, latest_reply ts) of a thread parent."""
 # Threads whose replies are fetched before they are stored (bounds memory).
 THREADS_IN_FLIGHT = 64
 
@@ -230,8 +232,12 @@ class ChannelSync:
         self.report = report
         self.fetch_concurrency = 1
 
-    def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> list[str]:
-        """Store one page; return the parents whose thread changed since it was stored."""
+    def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> dict[str, ThreadState]:
+        """Store one page; return the parents whose thread changed since it was stored, with
+        their new (reply_count, latest_reply).
+
+        Such a parent keeps its stored thread state until its replies are stored
+        (`fetch_threads`), so that a run that stops in between fetches them next time."""
         for raw in raw_messages:
             if self.api is not None and normalize.reactions_incomplete(raw):
                 full = self.api.call(
@@ -246,32 +252,35 @@ class ChannelSync:
             if not raw.get("user") and raw.get("bot_id")
         }
         parents = [row for row in rows if row["is_thread_parent"] and row["reply_count"] > 0]
+        changed: dict[str, ThreadState] = {}
         with self.engine.begin() as connection:
             store = SlackStore(connection, self.workspace_id)
             stored = store.stored_threads(self.channel.id, [row["slack_ts"] for row in parents])
+            for row in parents:
+                new = (row["reply_count"], row["latest_reply_ts"])
+                old = stored.get(row["slack_ts"], (0, None))
+                if old != new and self.api is not None:  # an export has its replies in the files
+                    changed[row["slack_ts"]] = new
+                    row["reply_count"], row["latest_reply_ts"] = old
             message_counts, reaction_counts = store.upsert_messages(
                 self.channel.id, rows, reactions, bots
             )
         self.report.messages += message_counts
         self.report.reactions += reaction_counts
-        return [
-            row["slack_ts"]
-            for row in parents
-            if stored.get(row["slack_ts"]) != (row["reply_count"], row["latest_reply_ts"])
-        ]
+        return changed
 
     @property
     def web_api(self) -> SlackApi:
         assert self.api is not None, "reading from Slack needs a client"
         return self.api
 
-    def read_history(self, first: date, last: date) -> tuple[set[str], list[str]]:
+    def read_history(self, first: date, last: date) -> tuple[set[str], dict[str, ThreadState]]:
         """Every top-level message (and broadcast) of [first, last]; returns (seen ts, threads
         to fetch)."""
         oldest, _ = normalize.day_bounds(first)
         _, latest = normalize.day_bounds(last)
         seen: set[str] = set()
-        threads: list[str] = []
+        threads: dict[str, ThreadState] = {}
         for page in self.web_api.paginate(
             "conversations.history",
             "messages",
@@ -281,7 +290,7 @@ class ChannelSync:
             inclusive=True,
         ):
             seen.update(str(raw["ts"]) for raw in page)
-            threads += self.store_page(page)
+            threads |= self.store_page(page)
         return seen, threads
 
     def _replies(self, parent_ts: str) -> list[dict[str, Any]] | None:
@@ -298,10 +307,11 @@ class ChannelSync:
             return None  # the parent was deleted between the history read and now
         return replies
 
-    def fetch_threads(self, parents: Sequence[str]) -> None:
+    def fetch_threads(self, threads: Mapping[str, ThreadState]) -> None:
         """Replies of these threads, read by a few threads at once (most threads are a couple of
         messages, so the calls are short and latency dominates; the client's pacing still
         spaces them) and stored in batches spanning several threads."""
+        parents = list(threads)
         seen: set[str] = set()
         fetched: list[str] = []
         batch: list[dict[str, Any]] = []
@@ -326,6 +336,7 @@ class ChannelSync:
                 self.report.messages.deleted += store.mark_deleted(
                     self.channel.id, seen, threads=fetched
                 )
+                store.set_thread_states(self.channel.id, {ts: threads[ts] for ts in fetched})
 
     def sync_days(self, first: date, last: date) -> None:
         calls_before = self.web_api.stats.total_calls
