@@ -1,0 +1,79 @@
+"""`toban slack add`, `toban slack import` and `toban keys generate`, run as a user runs them."""
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.models import IntegrationCredential, SlackMessage, SlackWorkspace
+from toban_orchestration.security.tokens import TokenCipher
+from toban_orchestration_tests.helpers import run_toban
+from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
+
+EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+TOKEN = "xoxb-cli-test-5550123"
+
+
+def _partition_keys(environment: dict[str, str]) -> list[str]:
+    engine = create_engine(make_url(environment["TOBAN_DAGSTER_STORAGE_URL"]))
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'slack_workspace'"
+        ).scalars()
+        keys = list(rows)
+    engine.dispose()
+    return keys
+
+
+def test_add_stores_the_token_encrypted_and_adds_the_partition(
+    app_environment: dict[str, str],
+) -> None:
+    key = run_toban("keys", "generate", env={}).stdout.strip()
+    workspace = generate_workspace(seed=31, days=1)
+    with FakeSlackServer(workspace, TOKEN) as server:
+        env = {**app_environment, "TOBAN_ENCRYPTION_KEYS": key, "SLACK_BOT_TOKEN": TOKEN}
+        result = run_toban("slack", "add", "--team", "acme", "--base-url", server.base_url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert workspace.team_id in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    assert _partition_keys(app_environment) == [workspace.team_id]
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    with Session(engine) as session:
+        stored = session.scalars(select(IntegrationCredential.encrypted_value)).one()
+        assert TokenCipher([key]).decrypt(stored) == TOKEN
+    engine.dispose()
+
+
+def test_add_refuses_without_a_token_or_without_a_key(app_environment: dict[str, str]) -> None:
+    no_token = run_toban("slack", "add", "--team", "acme", env=app_environment)
+    assert no_token.returncode == 2
+    assert "SLACK_BOT_TOKEN" in no_token.stderr
+    no_key = run_toban(
+        "slack", "add", "--team", "acme", env={**app_environment, "SLACK_BOT_TOKEN": TOKEN}
+    )
+    assert no_key.returncode == 1
+    assert "TOBAN_ENCRYPTION_KEYS is not set" in no_key.stderr
+    assert TOKEN not in no_key.stderr
+
+
+def test_import_ingests_an_export_and_reports_what_it_did(app_environment: dict[str, str]) -> None:
+    result = run_toban("slack", "import", str(EXPORT), "--team", "houston", env=app_environment)
+    assert result.returncode == 0, result.stderr
+    assert "1382 messages inserted" in result.stdout
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    with Session(engine) as session:
+        slack_id = session.scalars(select(SlackWorkspace.slack_id)).one()
+        assert len(session.scalars(select(SlackMessage.id)).all()) == 1382
+    engine.dispose()
+    assert _partition_keys(app_environment) == [slack_id]
+
+
+def test_import_of_a_broken_export_names_the_file(
+    app_environment: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "channels.json").write_text("[]")
+    result = run_toban("slack", "import", str(tmp_path), "--team", "t", env=app_environment)
+    assert result.returncode == 1
+    assert "missing users.json" in result.stderr
+    assert "Traceback" not in result.stderr
