@@ -7,13 +7,16 @@ recorded as complete, and messages missing from Slack are flagged deleted, only 
 page was read.
 """
 
+import contextlib
 import logging
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, update
@@ -28,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 REPLY_BATCH_MESSAGES = 500
+T = TypeVar("T")
 ThreadState = tuple[int, str | None]
 """(reply_count, latest_reply ts) of a thread parent."""
 # Threads whose replies are fetched before they are stored (bounds memory).
@@ -92,6 +96,39 @@ class SyncReport:
                     f"{name}_deleted": counts.deleted,
                 }
         return out
+
+
+def read_ahead(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Fetch the next pages in a background thread while the caller stores this one."""
+    buffer: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                buffer.put((True, page))
+            buffer.put((False, None))
+        except BaseException as error:
+            buffer.put((False, error))
+
+    producer = threading.Thread(target=produce, daemon=True, name="slack-read-ahead")
+    producer.start()
+    try:
+        while True:
+            more, item = buffer.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while producer.is_alive():  # let a blocked producer finish its put
+            with contextlib.suppress(queue.Empty):
+                buffer.get(timeout=0.05)
+        producer.join()
 
 
 def day_start(day: date) -> datetime:
@@ -281,14 +318,15 @@ class ChannelSync:
         _, latest = normalize.day_bounds(last)
         seen: set[str] = set()
         threads: dict[str, ThreadState] = {}
-        for page in self.web_api.paginate(
+        pages = self.web_api.paginate(
             "conversations.history",
             "messages",
             channel=self.channel.slack_id,
             oldest=oldest,
             latest=latest,
             inclusive=True,
-        ):
+        )
+        for page in read_ahead(pages):
             seen.update(str(raw["ts"]) for raw in page)
             threads |= self.store_page(page)
         return seen, threads
