@@ -203,6 +203,18 @@ def test_full_sync_matches_the_server_row_for_row(connected: Connected) -> None:
         c for c in connected.workspace.channels if not c.is_member and c.kind == "public"
     )
     assert any(outsider.id in warning for warning in result.report.warnings)
+    with connected.engine.connect() as connection:
+        spans = connection.execute(
+            text(
+                "SELECT c.oldest_synced_ts = min(m.slack_ts), "
+                "c.latest_synced_ts = max(m.slack_ts), c.last_sync_at IS NOT NULL "
+                "FROM slack_channel c JOIN slack_message m "
+                "ON m.channel_id = c.id GROUP BY c.id"
+            )
+        ).all()
+        assert spans
+        assert all(all(row) for row in spans)
+        assert connection.execute(text("SELECT last_sync_at FROM slack_workspace")).scalar_one()
     with Session(connected.engine) as session:
         resources = set(session.scalars(select(ServiceResource.external_id)))
         assert resources >= set(channels)

@@ -6,14 +6,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackReaction, SlackUser
+from toban_orchestration.db.models import (
+    SlackChannel,
+    SlackMessage,
+    SlackReaction,
+    SlackUser,
+    SlackWorkspace,
+)
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
@@ -27,6 +33,7 @@ from toban_orchestration.slack.sync import (
     channels_to_sync,
     day_start,
     name_lookup,
+    record_channel_synced,
     sync_channels,
     sync_messages,
     sync_users,
@@ -175,6 +182,12 @@ def sync_message_days(
         else:
             assert workspace.export is not None
             result.report = _export_messages(engine, workspace, workspace.export, first, last)
+    with engine.begin() as connection:
+        connection.execute(
+            update(SlackWorkspace)
+            .where(SlackWorkspace.id == workspace.id)
+            .values(last_sync_at=datetime.now(UTC))
+        )
     start, end = day_start(first), day_start(last + timedelta(1))
     in_range = (
         select(SlackMessage.id)
@@ -226,6 +239,7 @@ def _export_messages(
         _import_channel_days(
             engine, workspace.id, channel, export, export_channel, names, first, last, report
         )
+        record_channel_synced(engine, channel.id, datetime.now(UTC))
         report.channels_synced += 1
     return report
 
