@@ -20,11 +20,12 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
+from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
 from toban_orchestration.slack.export import ExportChannel, SlackExport, open_export
-from toban_orchestration.slack.store import SlackStore, WriteCounts, upsert_channel_resources
+from toban_orchestration.slack.store import SlackStore, upsert_channel_resources
 from toban_orchestration.slack.sync import (
     ChannelRef,
     ChannelSync,

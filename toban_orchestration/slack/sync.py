@@ -23,9 +23,10 @@ from sqlalchemy import Engine, func, select, update
 
 from toban_orchestration.db.enums import ChannelType
 from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser, SlackWorkspace
+from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import SlackApi, SlackChannelError, SlackError
-from toban_orchestration.slack.store import SlackStore, WriteCounts, upsert_channel_resources
+from toban_orchestration.slack.store import SlackStore, upsert_channel_resources
 
 logger = logging.getLogger(__name__)
 
