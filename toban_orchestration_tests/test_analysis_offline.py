@@ -64,7 +64,7 @@ def _messages() -> list[dict[str, Any]]:
                 "ts": answer_1,
                 "user": "UHELP",
                 "thread_ts": question,
-                "text": "Run `toban keys generate`, see <https://docs.example.invalid/keys|the docs>",
+                "text": "Run `toban keys generate`, see <https://docs.example.invalid/k|the docs>",
                 "reactions": [{"name": "pray", "users": ["UASK", "UREACT"], "count": 2}],
             }
         )
