@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.slack.assets import (
@@ -19,7 +20,9 @@ defs = dg.Definitions(
         slack_users,
         slack_channels,
         slack_messages_and_reactions,
+        *analysis_assets,
     ],
+    jobs=[slack_analysis_job],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
 )

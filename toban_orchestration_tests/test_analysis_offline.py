@@ -100,8 +100,9 @@ def _messages() -> list[dict[str, Any]]:
     return out
 
 
-@pytest.fixture
-def analyzed(migrated_engine: Engine) -> tuple[Engine, uuid.UUID]:
+def seed_roles_workspace(engine: Engine) -> uuid.UUID:
+    """Workspace TROLES with #platform holding `_messages()`; returns the channel's id."""
+    migrated_engine = engine
     with Session(migrated_engine) as session, session.begin():
         team = Team(name="Acme", slug="acme")
         session.add(team)
@@ -119,7 +120,9 @@ def analyzed(migrated_engine: Engine) -> tuple[Engine, uuid.UUID]:
             [{"slack_id": "CPLAT", "name": "platform", "type": "public", "is_archived": False}],
             select_public=True,
         )
-        channel_id = connection.execute(text("SELECT id FROM slack_channel")).scalar_one()
+        channel_id: uuid.UUID = connection.execute(
+            text("SELECT id FROM slack_channel")
+        ).scalar_one()
     sync = ChannelSync(
         None,
         migrated_engine,
@@ -129,6 +132,12 @@ def analyzed(migrated_engine: Engine) -> tuple[Engine, uuid.UUID]:
         SyncReport(),
     )
     sync.store_page(_messages())
+    return channel_id
+
+
+@pytest.fixture
+def analyzed(migrated_engine: Engine) -> tuple[Engine, uuid.UUID]:
+    seed_roles_workspace(migrated_engine)
     analysis_id = window_analysis(migrated_engine, "TROLES", "weekly", START, END)
     run_analysis(migrated_engine, analysis_id)
     return migrated_engine, analysis_id

@@ -1,0 +1,103 @@
+"""Channel analyses and contribution scores as assets, one pair per window length, downstream
+of the synced messages and reactions; and a job for an ad hoc SlackAnalysis row."""
+
+import uuid
+from typing import Any
+
+import dagster as dg
+
+from toban_orchestration.analysis.partitions import analysis_partitions, days_of_window
+from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
+from toban_orchestration.db.enums import ScheduleFrequency
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
+
+ANALYSIS_GROUP = "analysis"
+
+
+def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
+    return {
+        "analysis_id": str(result.analysis_id),
+        "channels_analyzed": result.channels,
+        "messages_analyzed": result.messages,
+        "participants": result.participants,
+        # The offline analyzer calls no model; the LLM path fills these in.
+        "llm_calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cache_hits": 0,
+        "estimated_cost_usd": 0.0,
+        "report_preview": dg.MetadataValue.md(result.preview or "No channel analyzed."),
+        "leaderboard": dg.MetadataValue.md(result.leaderboard_markdown()),
+    }
+
+
+def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
+    partitions = analysis_partitions(frequency)
+    window_definition = partitions.get_partitions_def_for_dimension(DATE_DIMENSION)
+    assert isinstance(window_definition, dg.TimeWindowPartitionsDefinition)
+
+    @dg.multi_asset(
+        name=f"slack_analysis_{frequency.value}",
+        specs=[
+            dg.AssetSpec(
+                f"slack_channel_analyses_{frequency.value}",
+                group_name=ANALYSIS_GROUP,
+                kinds={"postgres"},
+                description=f"A {frequency.value} report per analyzed channel.",
+                deps=[
+                    dg.AssetDep("slack_messages", partition_mapping=days_of_window),
+                    dg.AssetDep("slack_reactions", partition_mapping=days_of_window),
+                ],
+            ),
+            dg.AssetSpec(
+                f"slack_contributions_{frequency.value}",
+                group_name=ANALYSIS_GROUP,
+                kinds={"postgres"},
+                description=f"{frequency.value.capitalize()} contribution scores per person.",
+                deps=[f"slack_channel_analyses_{frequency.value}"],
+            ),
+        ],
+        partitions_def=partitions,
+    )
+    def _analysis(context: dg.AssetExecutionContext, app_database: AppDatabase) -> Any:
+        keys = context.partition_key.keys_by_dimension
+        window = window_definition.time_window_for_partition_key(keys[DATE_DIMENSION])
+        engine = app_database.engine()
+        analysis_id = window_analysis(
+            engine, keys[WORKSPACE_DIMENSION], frequency.value, window.start, window.end
+        )
+        result = run_analysis(engine, analysis_id)
+        metadata = analysis_metadata(result)
+        yield dg.MaterializeResult(
+            asset_key=f"slack_channel_analyses_{frequency.value}", metadata=metadata
+        )
+        yield dg.MaterializeResult(
+            asset_key=f"slack_contributions_{frequency.value}",
+            metadata={
+                "dagster/row_count": result.participants,
+                "leaderboard": metadata["leaderboard"],
+            },
+        )
+
+    return _analysis
+
+
+analysis_assets = [build_analysis_assets(frequency) for frequency in ScheduleFrequency]
+
+
+class AnalysisRequest(dg.Config):
+    analysis_id: str
+    """The SlackAnalysis row to run (its window, channels and parameters)."""
+
+
+@dg.op
+def run_requested_analysis(config: AnalysisRequest, app_database: AppDatabase) -> dg.Output[str]:
+    """Status and progress of the row move as it runs; the result is in its tables."""
+    result = run_analysis(app_database.engine(), uuid.UUID(config.analysis_id))
+    return dg.Output(config.analysis_id, metadata=analysis_metadata(result))
+
+
+@dg.job(description="Run an ad hoc SlackAnalysis (custom range and channels) by its id.")
+def slack_analysis_job() -> None:
+    run_requested_analysis()

@@ -1,0 +1,84 @@
+"""Analyses in Dagster: a weekly window per workspace as partitions, and the ad hoc job."""
+
+import uuid
+from datetime import timedelta
+
+import dagster as dg
+from sqlalchemy import create_engine, insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.db.models import (
+    SlackAnalysis,
+    SlackChannelAnalysis,
+    SlackWorkspace,
+    slack_analysis_channels,
+)
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
+
+WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
+
+
+def test_a_weekly_partition_materializes_reports_and_a_leaderboard(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    seed_roles_workspace(engine)
+    project_instance.add_dynamic_partitions(workspace_partitions.name or "", ["TROLES"])
+    key = dg.MultiPartitionKey({"date": START.date().isoformat(), "workspace": "TROLES"})
+    result = dg.materialize(
+        [WEEKLY],
+        partition_key=key,
+        resources={"app_database": AppDatabase()},
+        instance=project_instance,
+    )
+    assert result.success
+    by_key = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("slack_analysis_weekly")
+    }
+    report = by_key["slack_channel_analyses_weekly"]
+    assert report["channels_analyzed"].value == 1
+    assert report["llm_calls"].value == 0
+    leaderboard = str(report["leaderboard"].value)
+    assert leaderboard.index("helper") < leaderboard.index("reactor")
+    assert "#platform" in str(report["report_preview"].value)
+    assert by_key["slack_contributions_weekly"]["dagster/row_count"].value == 4
+    engine.dispose()
+
+
+def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) -> None:
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    channel_id = seed_roles_workspace(engine)
+    with Session(engine) as session, session.begin():
+        workspace = session.query(SlackWorkspace).one()
+        analysis = SlackAnalysis(
+            workspace_id=workspace.id,
+            name="First two days",
+            start_date=START,
+            end_date=START + timedelta(days=2),
+            status="pending",
+        )
+        session.add(analysis)
+        session.flush()
+        session.execute(
+            insert(slack_analysis_channels).values(analysis_id=analysis.id, channel_id=channel_id)
+        )
+        analysis_id = analysis.id
+    result = slack_analysis_job.execute_in_process(
+        run_config={
+            "ops": {"run_requested_analysis": {"config": {"analysis_id": str(analysis_id)}}}
+        },
+        resources={"app_database": AppDatabase()},
+    )
+    assert result.success
+    with Session(engine) as session:
+        analysis = session.get_one(SlackAnalysis, analysis_id)
+        assert (analysis.status, analysis.progress) == ("completed", 100.0)
+        report = session.query(SlackChannelAnalysis).filter_by(analysis_id=analysis_id).one()
+        assert report.message_count == 8  # two of the five days
+    engine.dispose()
+    assert isinstance(analysis_id, uuid.UUID)
