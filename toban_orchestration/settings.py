@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     partitions_start_date: str = "2020-01-01"
     """First day of the daily message partitions (UTC)."""
 
+    llm_base_url: str | None = None
+    """An OpenAI-compatible endpoint (OpenAI, OpenRouter, Azure OpenAI, Ollama, vLLM, llama.cpp),
+    e.g. https://api.openai.com/v1. Unset (or no model): the offline analyzer runs."""
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = 1500
+    llm_timeout_seconds: float = 120.0
+    llm_max_attempts: int = 3
+    """Answers that fail validation are asked again at most this many times in all."""
+    llm_concurrency: int = 2
+    llm_price_per_1k_tokens: str = "{}"
+    """JSON price table: {"model": [prompt USD per 1k tokens, completion USD per 1k]}."""
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
     @property
     def embedded_pgdata(self) -> Path:
         return self.state_dir / "pgdata"

@@ -6,10 +6,12 @@ from typing import Any
 
 import dagster as dg
 
+from toban_orchestration.analysis.llm import estimated_cost
 from toban_orchestration.analysis.partitions import analysis_partitions, days_of_window
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 
 ANALYSIS_GROUP = "analysis"
@@ -21,12 +23,12 @@ def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
         "channels_analyzed": result.channels,
         "messages_analyzed": result.messages,
         "participants": result.participants,
-        # The offline analyzer calls no model; the LLM path fills these in.
-        "llm_calls": 0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "cache_hits": 0,
-        "estimated_cost_usd": 0.0,
+        "llm_calls": result.usage.calls,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "cache_hits": result.usage.cache_hits,
+        "estimated_cost_usd": estimated_cost(get_settings(), result.usage),
+        "failed_channels": len(result.failed_channels),
         "report_preview": dg.MetadataValue.md(result.preview or "No channel analyzed."),
         "leaderboard": dg.MetadataValue.md(result.leaderboard_markdown()),
     }

@@ -11,7 +11,16 @@ from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis import offline
+from toban_orchestration.analysis.llm import (
+    AnalysisFailed,
+    ChannelAnalyst,
+    ChannelAnswer,
+    Judgement,
+    Usage,
+)
+from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_transcript
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
+from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
 from toban_orchestration.analysis.window import ChannelWindow, load_channel_window
 from toban_orchestration.db.enums import AnalysisStatus
@@ -24,6 +33,10 @@ from toban_orchestration.db.models import (
     slack_analysis_channels,
 )
 from toban_orchestration.db.upsert import upsert
+from toban_orchestration.settings import get_settings
+
+# How much the model's judgement counts against the deterministic signals (README, "Scoring").
+MODEL_WEIGHT = 0.3
 
 channel_analysis_table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
 contribution_table: Table = SlackContribution.__table__  # type: ignore[assignment]
@@ -36,6 +49,7 @@ class AnalysisResult:
     messages: int = 0
     participants: int = 0
     failed_channels: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     preview: str = ""
 
@@ -105,8 +119,15 @@ def window_analysis(
         return analysis.id
 
 
-def run_analysis(engine: Engine, analysis_id: uuid.UUID) -> AnalysisResult:
-    """Analyze every channel of the analysis; status and progress move as channels finish."""
+def run_analysis(
+    engine: Engine, analysis_id: uuid.UUID, analyst: ChannelAnalyst | None = None
+) -> AnalysisResult:
+    """Analyze every channel of the analysis; status and progress move as channels finish.
+    With no `analyst`, the configured model is used if there is one, else the offline
+    analyzer."""
+    settings = get_settings()
+    if analyst is None and settings.llm_configured:
+        analyst = ChannelAnalyst(settings)
     with Session(engine) as session, session.begin():
         analysis = session.get_one(SlackAnalysis, analysis_id)
         start, end = analysis.start_date, analysis.end_date
@@ -122,7 +143,7 @@ def run_analysis(engine: Engine, analysis_id: uuid.UUID) -> AnalysisResult:
         analysis.status = AnalysisStatus.RUNNING.value
         analysis.progress = 0.0
         analysis.error_message = None
-        analysis.llm_model = offline.MODEL_NAME
+        analysis.llm_model = analyst.model if analyst else offline.MODEL_NAME
     result = AnalysisResult(analysis_id)
     overall: dict[str, UserSignals] = defaultdict(UserSignals)
     names: dict[str, str] = {}
@@ -133,7 +154,7 @@ def run_analysis(engine: Engine, analysis_id: uuid.UUID) -> AnalysisResult:
                 window = load_channel_window(
                     connection, channel_id, start, end, include_bots=include_bots
                 )
-            _analyze_channel(engine, analysis_id, window, result)
+            _analyze_channel(engine, analysis_id, window, result, analyst)
             for user, signals in user_signals(window).items():
                 _add(overall[user], signals)
             names |= window.names
@@ -164,7 +185,10 @@ def run_analysis(engine: Engine, analysis_id: uuid.UUID) -> AnalysisResult:
             update(SlackAnalysis)
             .where(SlackAnalysis.id == analysis_id)
             .values(
-                status=AnalysisStatus.COMPLETED.value,
+                status=AnalysisStatus.FAILED.value
+                if result.failed_channels
+                else AnalysisStatus.COMPLETED.value,
+                error_message="; ".join(result.failed_channels)[:2000] or None,
                 progress=100.0,
                 completion_time=datetime.now(UTC),
                 result_summary={
@@ -172,6 +196,9 @@ def run_analysis(engine: Engine, analysis_id: uuid.UUID) -> AnalysisResult:
                     "messages": result.messages,
                     "participants": result.participants,
                     "rubric": RUBRIC_VERSION,
+                    "llm_calls": result.usage.calls,
+                    "cache_hits": result.usage.cache_hits,
+                    "failed_channels": result.failed_channels,
                     "top_contributors": result.leaderboard[:5],
                 },
             )
@@ -188,13 +215,150 @@ def _add(total: UserSignals, part: UserSignals) -> None:
             getattr(total, f.name).extend(value)
 
 
+@dataclass
+class ChannelOutcome:
+    """A channel's report and per-person results, from the offline analyzer or a model."""
+
+    sections: dict[str, str | None]
+    model_used: str
+    raw: dict[str, Any]
+    status: str
+    error: str | None
+    scores: dict[str, Scores]
+    notable: dict[str, list[dict[str, str]]]
+    insights: dict[str, str]
+
+
+def offline_outcome(
+    window: ChannelWindow, signals: dict[str, UserSignals], scores: dict[str, Scores]
+) -> ChannelOutcome:
+    report = offline.channel_report(window, channel_counts(window), signals, scores)
+    return ChannelOutcome(
+        sections={
+            "channel_summary": report.channel_summary,
+            "topic_analysis": report.topic_analysis,
+            "contributor_insights": report.contributor_insights,
+            "key_highlights": report.key_highlights,
+        },
+        model_used=offline.MODEL_NAME,
+        raw=report.raw,
+        status=AnalysisStatus.COMPLETED.value,
+        error=None,
+        scores=scores,
+        notable={user: offline.notable_contributions(window, user) for user in signals},
+        insights={
+            user: offline.user_insights(window.names.get(user, user), signals[user], scores[user])
+            for user in signals
+        },
+    )
+
+
+def model_outcome(
+    window: ChannelWindow,
+    signals: dict[str, UserSignals],
+    scores: dict[str, Scores],
+    analyst: ChannelAnalyst,
+    cached: dict[str, Any] | None,
+    usage: Usage,
+) -> ChannelOutcome:
+    """The model's report; its scores move each deterministic score by at most
+    MODEL_WEIGHT x 10 points, and its evidence must cite messages of the transcript."""
+    transcript = build_transcript(window)
+    input_hash = transcript.input_hash(analyst.model)
+    if cached and cached.get("input_hash") == input_hash and "answer" in cached:
+        answer = ChannelAnswer.model_validate(cached["answer"])
+        usage.cache_hits += 1
+    else:
+        try:
+            llm = analyst.analyze(transcript)
+        except AnalysisFailed as failure:
+            usage += failure.usage
+            outcome = offline_outcome(window, signals, scores)
+            outcome.sections = dict.fromkeys(outcome.sections)
+            outcome.model_used = analyst.model
+            outcome.raw = {"input_hash": None, "prompt_version": PROMPT_VERSION}
+            outcome.status = AnalysisStatus.FAILED.value
+            outcome.error = f"The model's answers could not be used: {failure}"[:2000]
+            return outcome
+        usage += llm.usage
+        answer = llm.answer
+    combined = dict(scores)
+    notable: dict[str, list[dict[str, str]]] = {}
+    insights: dict[str, str] = {}
+    for judgement in answer.contributors:
+        user = transcript.author_refs[judgement.author]
+        if user not in scores:
+            continue
+        combined[user] = blend(scores[user], judgement)
+        notable[user] = [
+            {
+                "message_id": str(transcript.message_refs[e.message].id),
+                "ts": transcript.message_refs[e.message].ts,
+                "reason": e.reason,
+            }
+            for e in judgement.evidence
+            if transcript.message_refs[e.message].author == user
+        ]
+        insights[user] = judgement.insight
+    return ChannelOutcome(
+        sections={
+            "channel_summary": answer.summary,
+            "topic_analysis": answer.topics,
+            "contributor_insights": answer.contributor_insights,
+            "key_highlights": answer.highlights,
+        },
+        model_used=analyst.model,
+        raw={
+            "input_hash": input_hash,
+            "prompt_version": PROMPT_VERSION,
+            "answer": answer.model_dump(),
+        },
+        status=AnalysisStatus.COMPLETED.value,
+        error=None,
+        scores=combined,
+        notable={u: notable.get(u) or offline.notable_contributions(window, u) for u in signals},
+        insights={
+            u: insights.get(u)
+            or offline.user_insights(window.names.get(u, u), signals[u], combined[u])
+            for u in signals
+        },
+    )
+
+
+def blend(deterministic: Scores, judgement: Judgement) -> Scores:
+    dimensions = {
+        name: round(
+            (1 - MODEL_WEIGHT) * getattr(deterministic, name)
+            + MODEL_WEIGHT * getattr(judgement, name),
+            2,
+        )
+        for name in ("problem_solving", "knowledge_sharing", "team_coordination", "engagement")
+    }
+    return Scores(**dimensions, total=total_score(dimensions))
+
+
 def _analyze_channel(
-    engine: Engine, analysis_id: uuid.UUID, window: ChannelWindow, result: AnalysisResult
+    engine: Engine,
+    analysis_id: uuid.UUID,
+    window: ChannelWindow,
+    result: AnalysisResult,
+    analyst: ChannelAnalyst | None,
 ) -> None:
     counts = channel_counts(window)
     signals = user_signals(window)
     scores = {user: score(s) for user, s in signals.items()}
-    report = offline.channel_report(window, counts, signals, scores)
+    if analyst is None:
+        outcome = offline_outcome(window, signals, scores)
+    else:
+        with engine.connect() as connection:
+            cached = connection.execute(
+                select(channel_analysis_table.c.raw_response).where(
+                    channel_analysis_table.c.analysis_id == analysis_id,
+                    channel_analysis_table.c.channel_id == window.channel_id,
+                    channel_analysis_table.c.status == AnalysisStatus.COMPLETED.value,
+                )
+            ).scalar_one_or_none()
+        outcome = model_outcome(window, signals, scores, analyst, cached, result.usage)
     now = datetime.now(UTC)
     with engine.begin() as connection:
         upsert(
@@ -210,15 +374,12 @@ def _analyze_channel(
                     "participant_count": counts.participant_count,
                     "thread_count": counts.thread_count,
                     "reaction_count": counts.reaction_count,
-                    "channel_summary": report.channel_summary,
-                    "topic_analysis": report.topic_analysis,
-                    "contributor_insights": report.contributor_insights,
-                    "key_highlights": report.key_highlights,
-                    "model_used": offline.MODEL_NAME,
+                    **outcome.sections,
+                    "model_used": outcome.model_used,
                     "generated_at": now,
-                    "raw_response": report.raw,
-                    "status": AnalysisStatus.COMPLETED.value,
-                    "error_message": None,
+                    "raw_response": outcome.raw,
+                    "status": outcome.status,
+                    "error_message": outcome.error,
                 }
             ],
             ("analysis_id", "channel_id"),
@@ -232,20 +393,23 @@ def _analyze_channel(
                     analysis_id,
                     window.channel_id,
                     window.user_ids[user],
-                    window.names.get(user, user),
                     signals[user],
-                    scores[user],
-                    offline.notable_contributions(window, user),
+                    outcome.scores[user],
+                    outcome.notable[user],
+                    outcome.insights[user],
                 )
                 for user in sorted(signals)
             ],
         )
     result.channels += 1
     result.messages += counts.message_count
-    if not result.preview:
+    if outcome.error:
+        result.failed_channels.append(f"#{window.channel_name}: {outcome.error}")
+    if not result.preview and outcome.status == AnalysisStatus.COMPLETED.value:
         result.preview = (
-            f"### #{window.channel_name}\n\n{report.channel_summary}\n\n"
-            f"**Topics.** {report.topic_analysis}\n\n**Highlights**\n{report.key_highlights}"
+            f"### #{window.channel_name}\n\n{outcome.sections['channel_summary']}\n\n"
+            f"**Topics.** {outcome.sections['topic_analysis']}\n\n"
+            f"**Highlights**\n{outcome.sections['key_highlights']}"
         )
 
 
@@ -253,10 +417,10 @@ def _contribution_row(
     analysis_id: uuid.UUID,
     channel_id: uuid.UUID | None,
     user_id: uuid.UUID,
-    name: str,
     s: UserSignals,
     scores: Scores,
     notable: list[dict[str, str]],
+    insight: str,
 ) -> dict[str, Any]:
     signals = {f.name: getattr(s, f.name) for f in fields(UserSignals) if f.name != "message_ids"}
     return {
@@ -273,7 +437,7 @@ def _contribution_row(
         "reaction_given_count": s.reactions_given,
         "reaction_received_count": s.reactions_received,
         "notable_contributions": notable,
-        "insights": offline.user_insights(name, s, scores),
+        "insights": insight,
         "insights_data": {"rubric": RUBRIC_VERSION, "signals": signals},
     }
 
@@ -318,10 +482,10 @@ def _store_overall(
                     analysis_id,
                     None,
                     user_ids[user],
-                    names.get(user, user),
                     signals[user],
                     scores[user],
                     [],
+                    offline.user_insights(names.get(user, user), signals[user], scores[user]),
                 )
                 for user in sorted(signals)
             ],

@@ -1,0 +1,200 @@
+"""The LLM path: one channel transcript in, a validated answer out, through any
+OpenAI-compatible endpoint with the `openai` SDK.
+
+Every answer is validated with pydantic: lengths are bounded, scores clamped to 0-10, author
+and message references must exist in the transcript, and a truncated answer
+(`finish_reason == "length"`) is a failure. Invalid answers are asked again a bounded number of
+times; then the channel's analysis fails with the reason, and nothing is invented to fill in.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import openai
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from toban_orchestration.analysis.prompt import SYSTEM_PROMPT, Transcript
+from toban_orchestration.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _clamp(value: Any) -> Any:
+    """Small models ignore numeric bounds: bring scores into range instead of failing."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return min(10.0, max(0.0, float(value)))
+    return value
+
+
+Score = Annotated[float, BeforeValidator(_clamp)]
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message: str = Field(max_length=12)
+    reason: str = Field(max_length=300)
+
+
+class Judgement(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    author: str = Field(max_length=12)
+    problem_solving: Score
+    knowledge_sharing: Score
+    team_coordination: Score
+    engagement: Score
+    insight: str = Field(max_length=600)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=8)
+
+
+class ChannelAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    summary: str = Field(max_length=2000)
+    topics: str = Field(max_length=2000)
+    contributor_insights: str = Field(max_length=3000)
+    highlights: str = Field(max_length=3000)
+    contributors: list[Judgement] = Field(default_factory=list, max_length=100)
+
+
+ANSWER_SCHEMA = ChannelAnswer.model_json_schema()
+
+
+class AnswerRejected(ValueError):
+    """An answer that cannot be used; the message says why (never the key, never the prompt)."""
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+
+    def __iadd__(self, other: "Usage") -> "Usage":
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cache_hits += other.cache_hits
+        self.retries += other.retries
+        return self
+
+
+@dataclass
+class LLMResult:
+    answer: ChannelAnswer
+    raw: dict[str, Any]
+    usage: Usage = field(default_factory=Usage)
+
+
+def validate_answer(content: str, transcript: Transcript) -> ChannelAnswer:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as error:
+        raise AnswerRejected(f"the answer is not JSON ({error.msg})") from None
+    try:
+        answer = ChannelAnswer.model_validate(data)
+    except ValidationError as error:
+        raise AnswerRejected(f"the answer does not fit the schema: {error.errors()[0]['msg']} "
+                             f"at {error.errors()[0]['loc']}") from None  # fmt: skip
+    for judgement in answer.contributors:
+        if judgement.author not in transcript.author_refs:
+            raise AnswerRejected(f"unknown author reference {judgement.author!r}")
+        for evidence in judgement.evidence:
+            if evidence.message not in transcript.message_refs:
+                raise AnswerRejected(f"unknown message reference {evidence.message!r}")
+    authors = [j.author for j in answer.contributors]
+    if len(authors) != len(set(authors)):
+        raise AnswerRejected("an author is judged twice")
+    return answer
+
+
+class ChannelAnalyst:
+    """Asks the configured model about one transcript at a time."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        if not (self.settings.llm_base_url and self.settings.llm_model):
+            raise ValueError("TOBAN_LLM_BASE_URL and TOBAN_LLM_MODEL must both be set")
+        self.model: str = self.settings.llm_model
+        api_key = self.settings.llm_api_key.get_secret_value() if self.settings.llm_api_key else ""
+        self._client = openai.OpenAI(
+            base_url=self.settings.llm_base_url,
+            api_key=api_key or "not-needed",
+            timeout=self.settings.llm_timeout_seconds,
+            max_retries=2,  # the SDK's own backoff for 408/409/429/5xx, honouring Retry-After
+        )
+        self._json_schema_supported = True
+
+    def _create(self, transcript: Transcript, response_format: dict[str, Any]) -> Any:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": transcript.text},
+            ],
+            "temperature": self.settings.llm_temperature,
+            "max_tokens": self.settings.llm_max_tokens,
+            "response_format": response_format,
+        }
+        return self._client.chat.completions.create(**request)
+
+    def _request(self, transcript: Transcript) -> Any:
+        if self._json_schema_supported:
+            try:
+                return self._create(
+                    transcript,
+                    {
+                        "type": "json_schema",
+                        "json_schema": {"name": "channel_analysis", "schema": ANSWER_SCHEMA},
+                    },
+                )
+            except (openai.BadRequestError, openai.InternalServerError) as error:
+                if "response_format" not in str(error) and "json_schema" not in str(error):
+                    raise
+                # llama.cpp and some others refuse json_schema but accept json_object.
+                logger.info("The server refuses json_schema; asking for json_object instead")
+                self._json_schema_supported = False
+        return self._create(transcript, {"type": "json_object"})
+
+    def analyze(self, transcript: Transcript) -> LLMResult:
+        usage = Usage()
+        reasons: list[str] = []
+        for attempt in range(1, self.settings.llm_max_attempts + 1):
+            response = self._request(transcript)
+            usage.calls += 1
+            if response.usage is not None:
+                usage.prompt_tokens += response.usage.prompt_tokens
+                usage.completion_tokens += response.usage.completion_tokens
+            try:
+                if not response.choices:
+                    raise AnswerRejected("the answer has no choices")
+                choice = response.choices[0]
+                if choice.finish_reason == "length":
+                    raise AnswerRejected("the answer was cut at max_tokens")
+                answer = validate_answer(choice.message.content or "", transcript)
+            except AnswerRejected as error:
+                reasons.append(f"attempt {attempt}: {error}")
+                usage.retries += 1 if attempt < self.settings.llm_max_attempts else 0
+                continue
+            return LLMResult(answer, {"answer": answer.model_dump()}, usage)
+        raise AnalysisFailed("; ".join(reasons), usage)
+
+
+class AnalysisFailed(RuntimeError):
+    def __init__(self, reason: str, usage: Usage) -> None:
+        super().__init__(reason)
+        self.usage = usage
+
+
+def estimated_cost(settings: Settings, usage: Usage) -> float:
+    prices = json.loads(settings.llm_price_per_1k_tokens or "{}")
+    prompt_price, completion_price = prices.get(settings.llm_model or "", [0.0, 0.0])
+    return float(
+        round(
+            usage.prompt_tokens / 1000 * prompt_price
+            + usage.completion_tokens / 1000 * completion_price,
+            6,
+        )
+    )
