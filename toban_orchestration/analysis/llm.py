@@ -125,38 +125,54 @@ class ChannelAnalyst:
             timeout=self.settings.llm_timeout_seconds,
             max_retries=2,  # the SDK's own backoff for 408/409/429/5xx, honouring Retry-After
         )
-        self._json_schema_supported = True
+        self._json_schema_supported: bool | None = None  # learnt on the first request
 
-    def _create(self, transcript: Transcript, response_format: dict[str, Any]) -> Any:
+    def _create(
+        self, transcript: Transcript, response_format: dict[str, Any], *, probe: bool = False
+    ) -> Any:
+        system = SYSTEM_PROMPT
+        if response_format["type"] == "json_object":
+            # Without json_schema the model only sees the schema if the prompt carries it.
+            system += "\nThe json schema of the answer:\n" + json.dumps(
+                ANSWER_SCHEMA, separators=(",", ":")
+            )
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system},
                 {"role": "user", "content": transcript.text},
             ],
             "temperature": self.settings.llm_temperature,
             "max_tokens": self.settings.llm_max_tokens,
             "response_format": response_format,
         }
-        return self._client.chat.completions.create(**request)
+        client = self._client.with_options(max_retries=0) if probe else self._client
+        return client.chat.completions.create(**request)
 
     def _request(self, transcript: Transcript) -> Any:
-        if self._json_schema_supported:
+        schema_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "channel_analysis", "schema": ANSWER_SCHEMA},
+        }
+        if self._json_schema_supported is None:
+            # The first request probes without the SDK's retries: servers that refuse
+            # json_schema (llama.cpp) answer HTTP 500, which would otherwise be retried.
             try:
-                return self._create(
-                    transcript,
-                    {
-                        "type": "json_schema",
-                        "json_schema": {"name": "channel_analysis", "schema": ANSWER_SCHEMA},
-                    },
-                )
-            except (openai.BadRequestError, openai.InternalServerError) as error:
-                if "response_format" not in str(error) and "json_schema" not in str(error):
-                    raise
-                # llama.cpp and some others refuse json_schema but accept json_object.
-                logger.info("The server refuses json_schema; asking for json_object instead")
-                self._json_schema_supported = False
-        return self._create(transcript, {"type": "json_object"})
+                response = self._create(transcript, schema_format, probe=True)
+                self._json_schema_supported = True
+                return response
+            except (openai.APIStatusError, openai.APIConnectionError) as error:
+                refused = isinstance(
+                    error, openai.BadRequestError | openai.InternalServerError
+                ) and ("response_format" in str(error) or "json_schema" in str(error))
+                if refused:
+                    logger.info("The server refuses json_schema; using json_object instead")
+                    self._json_schema_supported = False
+                # Anything else (a rate limit, an outage) is asked again below, with the SDK's
+                # retries and backoff.
+        if self._json_schema_supported is False:
+            return self._create(transcript, {"type": "json_object"})
+        return self._create(transcript, schema_format)
 
     def analyze(self, transcript: Transcript) -> LLMResult:
         usage = Usage()
