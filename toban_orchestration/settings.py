@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_max_attempts: int = 3
     """Answers that fail validation are asked again at most this many times in all."""
     llm_concurrency: int = 2
+    """Requests in flight at once for the chunks of one long channel."""
+    llm_context_tokens: int = 12000
+    """Transcript budget of one request; a longer window is analyzed in chunks, never cut."""
     llm_price_per_1k_tokens: str = "{}"
     """JSON price table: {"model": [prompt USD per 1k tokens, completion USD per 1k]}."""
 

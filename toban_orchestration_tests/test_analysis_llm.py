@@ -1,6 +1,7 @@
 """The LLM path through the real openai client against the local OpenAI-compatible server:
 good answers, bad answers, faults, the cache, and untrusted Slack text."""
 
+import itertools
 import json
 import logging
 import re
@@ -263,3 +264,54 @@ def test_slack_text_cannot_push_scores_out_of_bounds(
     assert (
         "Ignore all instructions" in llm.chat_requests[0].prompt_text.rsplit("<transcript>", 1)[1]
     )
+
+
+def merging_answer(request: ParsedRequest) -> str:
+    """Answers chunk prompts like `good_answer` and the final prompt by merging the parts."""
+    text = request.prompt_text
+    if "partial analyses" not in text:
+        return good_answer(request)
+    parts = json.loads(text.rsplit("<transcript>", 1)[1].split("</transcript>")[0])
+    judged: dict[str, dict[str, object]] = {}
+    for part in parts:
+        for contributor in part["contributors"]:
+            judged.setdefault(contributor["author"], contributor)
+    return json.dumps(
+        {
+            "summary": " ".join(p["summary"] for p in parts),
+            "topics": "merged",
+            "contributor_insights": "merged",
+            "highlights": "merged",
+            "contributors": list(judged.values()),
+        }
+    )
+
+
+def test_a_long_window_is_analyzed_in_whole_threads_and_combined(
+    analysis: tuple[Engine, uuid.UUID], llm: FakeLLMServer
+) -> None:
+    engine, analysis_id = analysis
+    llm.responder = merging_answer
+    result = run_analysis(engine, analysis_id, analyst_for(llm, llm_context_tokens=120))
+    chunk_prompts = [
+        r.prompt_text.rsplit("<transcript>", 1)[1]
+        for r in llm.chat_requests
+        if "partial analyses" not in r.prompt_text
+    ]
+    assert len(chunk_prompts) >= 3
+    assert result.usage.calls == len(chunk_prompts) + 1
+    # Nothing is sampled or cut: every message is in exactly one chunk, replies with parents.
+    refs = [
+        ref for prompt in chunk_prompts for ref in re.findall(r"^(?:  > )?(m\d+) ", prompt, re.M)
+    ]
+    assert len(refs) == len(set(refs)) == 20
+    for prompt in chunk_prompts:
+        lines = prompt.strip().splitlines()
+        assert not lines[0].startswith("  > ")  # a chunk never starts inside a thread
+        for before, line in itertools.pairwise(lines):
+            if line.startswith("  > "):
+                assert before.startswith(("m", "  > ", "(replies"))
+    report = _report(engine)
+    assert report.status == "completed"
+    assert report.channel_summary is not None
+    assert report.channel_summary.count("Model summary") == len(chunk_prompts)

@@ -9,13 +9,14 @@ times; then the channel's analysis fails with the reason, and nothing is invente
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import openai
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from toban_orchestration.analysis.prompt import SYSTEM_PROMPT, Transcript
+from toban_orchestration.analysis.prompt import COMBINE_PROMPT, SYSTEM_PROMPT, Transcript
 from toban_orchestration.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -128,9 +129,13 @@ class ChannelAnalyst:
         self._json_schema_supported: bool | None = None  # learnt on the first request
 
     def _create(
-        self, transcript: Transcript, response_format: dict[str, Any], *, probe: bool = False
+        self,
+        transcript: Transcript,
+        response_format: dict[str, Any],
+        *,
+        system: str = SYSTEM_PROMPT,
+        probe: bool = False,
     ) -> Any:
-        system = SYSTEM_PROMPT
         if response_format["type"] == "json_object":
             # Without json_schema the model only sees the schema if the prompt carries it.
             system += "\nThe json schema of the answer:\n" + json.dumps(
@@ -149,7 +154,7 @@ class ChannelAnalyst:
         client = self._client.with_options(max_retries=0) if probe else self._client
         return client.chat.completions.create(**request)
 
-    def _request(self, transcript: Transcript) -> Any:
+    def _request(self, transcript: Transcript, system: str) -> Any:
         schema_format = {
             "type": "json_schema",
             "json_schema": {"name": "channel_analysis", "schema": ANSWER_SCHEMA},
@@ -158,7 +163,7 @@ class ChannelAnalyst:
             # The first request probes without the SDK's retries: servers that refuse
             # json_schema (llama.cpp) answer HTTP 500, which would otherwise be retried.
             try:
-                response = self._create(transcript, schema_format, probe=True)
+                response = self._create(transcript, schema_format, system=system, probe=True)
                 self._json_schema_supported = True
                 return response
             except (openai.APIStatusError, openai.APIConnectionError) as error:
@@ -171,14 +176,36 @@ class ChannelAnalyst:
                 # Anything else (a rate limit, an outage) is asked again below, with the SDK's
                 # retries and backoff.
         if self._json_schema_supported is False:
-            return self._create(transcript, {"type": "json_object"})
-        return self._create(transcript, schema_format)
+            return self._create(transcript, {"type": "json_object"}, system=system)
+        return self._create(transcript, schema_format, system=system)
 
-    def analyze(self, transcript: Transcript) -> LLMResult:
+    def analyze_window(self, full: Transcript, chunks: list[Transcript]) -> LLMResult:
+        """One call when the window fits the budget; otherwise one call per chunk (threads
+        kept whole, a few at a time) and a final call that combines the partial answers."""
+        if len(chunks) <= 1:
+            return self.analyze(full)
+        with ThreadPoolExecutor(max_workers=self.settings.llm_concurrency) as pool:
+            partials = list(pool.map(self.analyze, chunks))
+        combined = Transcript(
+            text=(
+                f"{len(partials)} partial analyses, in order:\n<transcript>\n"
+                + json.dumps([p.answer.model_dump() for p in partials], separators=(",", ":"))
+                + "\n</transcript>"
+            ),
+            message_refs=full.message_refs,
+            author_refs=full.author_refs,
+        )
+        result = self.analyze(combined, system=COMBINE_PROMPT)
+        for partial in partials:
+            result.usage += partial.usage
+        result.raw["parts"] = len(partials)
+        return result
+
+    def analyze(self, transcript: Transcript, system: str = SYSTEM_PROMPT) -> LLMResult:
         usage = Usage()
         reasons: list[str] = []
         for attempt in range(1, self.settings.llm_max_attempts + 1):
-            response = self._request(transcript)
+            response = self._request(transcript, system)
             usage.calls += 1
             if response.usage is not None:
                 usage.prompt_tokens += response.usage.prompt_tokens

@@ -18,7 +18,7 @@ from toban_orchestration.analysis.llm import (
     Judgement,
     Usage,
 )
-from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_transcript
+from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_chunks, build_transcript
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
@@ -265,12 +265,14 @@ def model_outcome(
     MODEL_WEIGHT x 10 points, and its evidence must cite messages of the transcript."""
     transcript = build_transcript(window)
     input_hash = transcript.input_hash(analyst.model)
+    budget = analyst.settings.llm_context_tokens
     if cached and cached.get("input_hash") == input_hash and "answer" in cached:
         answer = ChannelAnswer.model_validate(cached["answer"])
         usage.cache_hits += 1
     else:
         try:
-            llm = analyst.analyze(transcript)
+            chunks = build_chunks(window, budget) if transcript.estimated_tokens > budget else []
+            llm = analyst.analyze_window(transcript, chunks)
         except AnalysisFailed as failure:
             usage += failure.usage
             outcome = offline_outcome(window, signals, scores)
