@@ -15,6 +15,7 @@ from types import FrameType
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
 from toban_orchestration.db.engine import (
@@ -26,11 +27,13 @@ from toban_orchestration.db.engine import (
     resolve_database_targets,
 )
 from toban_orchestration.db.models import Team
+from toban_orchestration.demo import run_demo
 from toban_orchestration.security.tokens import EncryptionKeyError, TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.workspaces import register_token_workspace
 
 logger = logging.getLogger("toban")
@@ -133,16 +136,7 @@ def _team(session: Session, slug: str) -> uuid.UUID:
 
 def _add_workspace_partition(targets: DatabaseTargets, slack_id: str) -> None:
     """Make the workspace a partition of the Slack assets in Dagster's instance."""
-    from dagster import DagsterInstance
-    from dagster._core.instance.ref import InstanceRef
-
-    from toban_orchestration.slack.partitions import workspace_partitions
-
-    os.environ["TOBAN_DAGSTER_STORAGE_URL"] = targets.dagster_url.render_as_string(
-        hide_password=False
-    )
-    ref = InstanceRef.from_dir(str(PROJECT_ROOT), config_dir=str(PROJECT_ROOT))
-    with DagsterInstance.from_ref(ref) as instance:
+    with project_instance(targets.dagster_url) as instance:
         instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
 
 
@@ -218,17 +212,32 @@ def _dev(args: argparse.Namespace) -> int:
         engine = make_engine(targets.app_url)
         migrations.upgrade(engine)
         engine.dispose()
-        env = dict(os.environ)
-        env["DAGSTER_HOME"] = str(PROJECT_ROOT)
-        env["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
-        env["TOBAN_DAGSTER_STORAGE_URL"] = targets.dagster_url.render_as_string(hide_password=False)
-        command = [
-            sys.executable, "-m", "dagster", "dev",
-            "-w", str(PROJECT_ROOT / "workspace.yaml"),
-            "-h", args.host, "-p", str(args.port),
-        ]  # fmt: skip
-        print(f"Dagster UI: http://{args.host}:{args.port} (Ctrl-C stops everything)", flush=True)
-        return _run_in_foreground(command, env)
+        return _serve(targets, args.host, args.port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Generate a workspace, ingest and analyze it through Dagster, print the reports and the
+    leaderboard, then (unless --no-ui) open the Dagster UI on it."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with _databases() as targets:
+        print(run_demo(targets), flush=True)
+        if args.no_ui:
+            return 0
+        return _serve(targets, args.host, args.port)
+
+
+def _serve(targets: DatabaseTargets, host: str, port: int) -> int:
+    env = dict(os.environ)
+    env["DAGSTER_HOME"] = str(PROJECT_ROOT)
+    env["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
+    env["TOBAN_DAGSTER_STORAGE_URL"] = targets.dagster_url.render_as_string(hide_password=False)
+    command = [
+        sys.executable, "-m", "dagster", "dev",
+        "-w", str(PROJECT_ROOT / "workspace.yaml"),
+        "-h", host, "-p", str(port),
+    ]  # fmt: skip
+    print(f"Dagster UI: http://{host}:{port} (Ctrl-C stops everything)", flush=True)
+    return _run_in_foreground(command, env)
 
 
 def _run_in_foreground(command: Sequence[str], env: dict[str, str]) -> int:
@@ -307,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     embedded = commands.add_parser("embedded", help="the embedded PostgreSQL server")
     embedded.add_argument("action", choices=["start", "stop", "status"])
     embedded.set_defaults(handler=_embedded)
+
+    demo = commands.add_parser(
+        "demo", help="ingest and analyze a generated workspace, print the results, open the UI"
+    )
+    demo.add_argument("--no-ui", action="store_true", help="print the results and stop")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=3000)
+    demo.set_defaults(handler=_demo)
 
     dev = commands.add_parser("dev", help="start the database and the Dagster UI and daemon")
     dev.add_argument("--host", default="127.0.0.1")

@@ -6,6 +6,8 @@ dimension maps by time window (a week reads its seven days) and the `workspace` 
 itself. Backfilling a week therefore waits for, and reads, exactly those days.
 """
 
+import warnings
+
 import dagster as dg
 
 from toban_orchestration.db.enums import ScheduleFrequency
@@ -33,13 +35,16 @@ def analysis_partitions(frequency: ScheduleFrequency) -> dg.MultiPartitionsDefin
     )
 
 
-days_of_window = dg.MultiPartitionMapping(
-    {
-        DATE_DIMENSION: dg.DimensionPartitionMapping(
-            DATE_DIMENSION, dg.TimeWindowPartitionMapping()
-        ),
-        WORKSPACE_DIMENSION: dg.DimensionPartitionMapping(
-            WORKSPACE_DIMENSION, dg.IdentityPartitionMapping()
-        ),
-    }
-)
+with warnings.catch_warnings():
+    # Marked beta in Dagster 1.13; the documented way to map one multi-partition to another.
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    days_of_window = dg.MultiPartitionMapping(
+        {
+            DATE_DIMENSION: dg.DimensionPartitionMapping(
+                DATE_DIMENSION, dg.TimeWindowPartitionMapping()
+            ),
+            WORKSPACE_DIMENSION: dg.DimensionPartitionMapping(
+                WORKSPACE_DIMENSION, dg.IdentityPartitionMapping()
+            ),
+        }
+    )

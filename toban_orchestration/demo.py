@@ -1,0 +1,311 @@
+"""The demo: a generated Slack workspace, ingested and analyzed through the real pipeline on the
+embedded database, with the reports and the leaderboard printed and shown in the Dagster UI.
+
+The workspace is written as a Slack export (the modern format) so that it goes through the same
+ingestion as a real one; its people play known roles (a helper who answers questions in threads,
+askers, a coordinator who plans and mentions people, a reactor who only reacts)."""
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from toban_orchestration.analysis.assets import analysis_assets
+from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
+from toban_orchestration.dagster_instance import project_instance
+from toban_orchestration.db import migrations
+from toban_orchestration.db.engine import DatabaseTargets, get_app_engine, make_engine
+from toban_orchestration.db.enums import ScheduleFrequency
+from toban_orchestration.db.models import (
+    SlackAnalysis,
+    SlackChannel,
+    SlackChannelAnalysis,
+    SlackContribution,
+    SlackUser,
+    Team,
+)
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.assets import (
+    slack_channels,
+    slack_messages_and_reactions,
+    slack_users,
+    slack_workspace,
+)
+from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.slack.workspaces import register_export_workspace
+
+DEMO_TEAM_ID = "TDEMO0001"
+DEMO_NAME = "Toban Demo"
+PEOPLE = {
+    "UDEMOANA": ("ana", "Ana Lima", "helper"),
+    "UDEMOBEN": ("ben", "Ben Okafor", "asker"),
+    "UDEMOCHL": ("chloe", "Chloe Martin", "coordinator"),
+    "UDEMODEV": ("dev", "Dev Patel", "reactor"),
+    "UDEMOEVA": ("eva", "Eva Rossi", "asker"),
+    "UDEMOFIN": ("finn", "Finn Berg", "helper"),
+}
+CHANNELS = {"CDEMOPLAT": "platform", "CDEMOPROD": "product", "CDEMORAND": "random"}
+QUESTIONS = [
+    "How do I rotate the deploy token without downtime?",
+    "Why does the nightly backfill skip the last partition?",
+    "Is there a way to replay a failed sync for one channel?",
+    "What is the right page size for conversations.history?",
+    "Who owns the alerting for the ingestion lag?",
+    "Can we run the analysis for a custom date range?",
+]
+ANSWERS = [
+    "Put the new key first in TOBAN_ENCRYPTION_KEYS, run the rotation, then drop the old one.",
+    "The daily partitions end yesterday; today's is not complete yet. See "
+    "<https://docs.dagster.io/partitions|the partitions docs>.",
+    "Materialize that partition again from the UI: the upserts make it idempotent.",
+    "200 is a good default; in limited mode Slack caps it at 15. Use `page_size` in the sync "
+    "settings.",
+    "Rerun it with `toban slack import` and the counts will match, the store is idempotent.",
+]
+PLANS = [
+    "Let's schedule the release planning meeting tomorrow at 10, <@UDEMOANA> <@UDEMOBEN> "
+    "please join.",
+    "Reminder: the deadline for the ingestion milestone is Friday. <@UDEMOFIN> owns the backfill.",
+    "Plan for next week: <@UDEMOEVA> takes the analysis review, <@UDEMOANA> the sync fixes.",
+    "Standup moved to 9:30 tomorrow <!here>",
+]
+CHATTER = [
+    "Morning all!",
+    "Coffee machine on floor 2 is fixed.",
+    "Great demo yesterday.",
+    "Anyone up for lunch?",
+]
+
+
+@dataclass(frozen=True)
+class DemoExport:
+    path: Path
+    first_day: date
+    last_day: date
+    messages: int
+
+
+class _DayWriter:
+    """The messages of one channel-day, with unique timestamps."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def post(self, at: datetime, **fields: Any) -> dict[str, Any]:
+        ts = f"{int(at.timestamp())}.{len(self.messages) + 1:06d}"
+        message = {"type": "message", "ts": ts, **fields}
+        self.messages.append(message)
+        return message
+
+
+def write_demo_export(root: Path, *, days: int = 14, today: date | None = None) -> DemoExport:
+    """A deterministic export covering the `days` days before `today` (UTC)."""
+    rng = random.Random(20261125)  # noqa: S311 - demo data, reproducible on purpose
+    last = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    root.mkdir(parents=True, exist_ok=True)
+    users = [
+        {
+            "id": user_id,
+            "team_id": DEMO_TEAM_ID,
+            "name": name,
+            "real_name": real,
+            "profile": {"display_name": name, "real_name": real, "title": role},
+        }
+        for user_id, (name, real, role) in PEOPLE.items()
+    ]
+    (root / "users.json").write_text(json.dumps(users, indent=1))
+    created = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()) - 86400
+    (root / "channels.json").write_text(
+        json.dumps(
+            [
+                {"id": cid, "name": name, "created": created, "members": list(PEOPLE)}
+                for cid, name in CHANNELS.items()
+            ],
+            indent=1,
+        )
+    )
+    helpers = [u for u, p in PEOPLE.items() if p[2] == "helper"]
+    askers = [u for u, p in PEOPLE.items() if p[2] == "asker"]
+    total = 0
+    for channel in CHANNELS.values():
+        (root / channel).mkdir(exist_ok=True)
+        day = first
+        while day <= last:
+            base = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+            writer = _DayWriter()
+            post = writer.post
+
+            if channel != "random" and day.weekday() < 5:
+                asker = rng.choice(askers)
+                question = post(base, user=asker, text=rng.choice(QUESTIONS))
+                replies = []
+                for n, helper in enumerate(rng.sample(helpers, k=rng.randint(1, 2))):
+                    reply = post(
+                        base + timedelta(minutes=7 + 11 * n),
+                        user=helper,
+                        text=rng.choice(ANSWERS),
+                        thread_ts=question["ts"],
+                        parent_user_id=asker,
+                        reactions=[{"name": "pray", "users": [asker, "UDEMODEV"], "count": 2}],
+                    )
+                    replies.append(reply)
+                question.update(
+                    thread_ts=question["ts"],
+                    reply_count=len(replies),
+                    reply_users=sorted({r["user"] for r in replies}),
+                    reply_users_count=len({r["user"] for r in replies}),
+                    latest_reply=replies[-1]["ts"],
+                    reactions=[{"name": "eyes", "users": ["UDEMODEV"], "count": 1}],
+                )
+                post(
+                    base + timedelta(hours=2),
+                    user="UDEMOCHL",
+                    text=rng.choice(PLANS),
+                    reactions=[{"name": "+1", "users": ["UDEMODEV", "UDEMOANA"], "count": 2}],
+                )
+            if channel == "random":
+                post(
+                    base + timedelta(hours=3),
+                    user=rng.choice(list(PEOPLE)),
+                    text=rng.choice(CHATTER),
+                )
+            if writer.messages:
+                (root / channel / f"{day:%Y-%m-%d}.json").write_text(
+                    json.dumps(writer.messages, indent=1)
+                )
+                total += len(writer.messages)
+            day += timedelta(days=1)
+    return DemoExport(root, first, last, total)
+
+
+def run_demo(targets: DatabaseTargets) -> str:
+    """Ingest and analyze the demo workspace through Dagster runs on the project's instance
+    (so the UI shows them), and return the printable reports and leaderboard."""
+    settings = get_settings()
+    engine = make_engine(targets.app_url)
+    migrations.upgrade(engine)
+    export = write_demo_export(settings.state_dir / "demo-export")
+    with Session(engine) as session, session.begin():
+        team = session.scalar(select(Team).where(Team.slug == "demo"))
+        if team is None:
+            team = Team(name="Demo team", slug="demo")
+            session.add(team)
+            session.flush()
+        register_export_workspace(
+            session,
+            team_id=team.id,
+            slack_id=DEMO_TEAM_ID,
+            name=DEMO_NAME,
+            export_path=export.path,
+        )
+    # The runs below resolve the databases from the environment, like `dagster dev` does.
+    os.environ["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
+    get_settings.cache_clear()
+    get_app_engine.cache_clear()
+    resources = {"app_database": AppDatabase(), "slack": SlackCredentials()}
+    weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
+    weeks = _weeks_overlapping(export.first_day, export.last_day)
+    with project_instance(targets.dagster_url) as instance:
+        instance.add_dynamic_partitions(workspace_partitions.name or "", [DEMO_TEAM_ID])
+        _materialize(
+            instance, [slack_workspace, slack_users, slack_channels], DEMO_TEAM_ID, resources
+        )
+        day = export.first_day
+        while day <= export.last_day:
+            key = dg.MultiPartitionKey({"date": day.isoformat(), "workspace": DEMO_TEAM_ID})
+            _materialize(instance, [slack_messages_and_reactions], key, resources)
+            day += timedelta(days=1)
+        for week in weeks:
+            key = dg.MultiPartitionKey({"date": week, "workspace": DEMO_TEAM_ID})
+            _materialize(instance, [weekly], key, resources)
+    report = _printable(engine, weeks[-1] if weeks else None, export)
+    engine.dispose()
+    return report
+
+
+def _materialize(
+    instance: dg.DagsterInstance,
+    assets: list[dg.AssetsDefinition],
+    partition_key: str,
+    resources: dict[str, Any],
+) -> None:
+    result = dg.materialize(
+        assets, partition_key=partition_key, resources=resources, instance=instance
+    )
+    if not result.success:  # pragma: no cover - materialize raises on failure by default
+        raise RuntimeError(f"The demo run {partition_key} failed")
+
+
+def _weeks_overlapping(first: date, last: date) -> list[str]:
+    """Weekly partition keys (Mondays) of the complete weeks that overlap [first, last]."""
+    definition = WINDOW_PARTITIONS[ScheduleFrequency.WEEKLY]
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    keys = []
+    for key in definition.get_partition_keys():
+        window = definition.time_window_for_partition_key(key)
+        if window.end > start and window.start < end:
+            keys.append(key)
+    return keys
+
+
+def _printable(engine: Engine, week: str | None, export: DemoExport) -> str:
+    lines = [
+        f"Demo workspace {DEMO_NAME} ({DEMO_TEAM_ID}): {export.messages} messages from "
+        f"{export.first_day} to {export.last_day}, ingested from a generated Slack export.",
+    ]
+    if week is None:
+        return "\n".join([*lines, "No complete week to analyze yet."])
+    with Session(engine) as session:
+        analysis = session.scalars(
+            select(SlackAnalysis).where(
+                SlackAnalysis.analysis_type == "weekly",
+                SlackAnalysis.start_date == datetime.fromisoformat(week).replace(tzinfo=UTC),
+            )
+        ).one()
+        lines.append(f"\nWeekly analysis from {week} ({analysis.llm_model}):\n")
+        reports = session.execute(
+            select(SlackChannel.name, SlackChannelAnalysis)
+            .join(SlackChannel, SlackChannel.id == SlackChannelAnalysis.channel_id)
+            .where(SlackChannelAnalysis.analysis_id == analysis.id)
+            .order_by(SlackChannel.name)
+        ).all()
+        for name, report in reports:
+            lines += [
+                f"## #{name}",
+                report.channel_summary or "",
+                report.topic_analysis or "",
+                report.key_highlights or "",
+                "",
+            ]
+        lines.append("## Leaderboard (all channels)\n")
+        lines.append(
+            "| # | contributor | total | problem solving | knowledge | coordination | engagement |"
+        )
+        lines.append("|---|---|---|---|---|---|---|")
+        rows = session.execute(
+            select(SlackUser.real_name, SlackUser.name, SlackContribution)
+            .join(SlackUser, SlackUser.id == SlackContribution.user_id)
+            .where(
+                SlackContribution.analysis_id == analysis.id,
+                SlackContribution.channel_id.is_(None),
+            )
+            .order_by(SlackContribution.total_score.desc(), SlackUser.name)
+        ).all()
+        for rank, (real_name, user_name, c) in enumerate(rows, start=1):
+            lines.append(
+                f"| {rank} | {real_name or user_name} | {c.total_score:.1f} | "
+                f"{c.problem_solving_score:.1f} | {c.knowledge_sharing_score:.1f} | "
+                f"{c.team_coordination_score:.1f} | {c.engagement_score:.1f} |"
+            )
+    return "\n".join(lines)
