@@ -22,43 +22,11 @@ from toban_orchestration.db.models import (
     SlackUser,
 )
 from toban_orchestration.settings import Settings
+from toban_orchestration_tests.llm_answers import good_answer
 from toban_orchestration_tests.llm_server import FakeLLMServer, Fault, ParsedRequest, Reply
 from toban_orchestration_tests.test_analysis_offline import END, START, seed_roles_workspace
 
 API_KEY = "sk-test-secret-4242"
-_AUTHOR = re.compile(r"^(u\d+) = (.+)$", re.MULTILINE)
-_LINE = re.compile(r"^(?:  > )?(m\d+) (u\d+) ", re.MULTILINE)
-
-
-def good_answer(request: ParsedRequest, score: float = 8.0) -> str:
-    """What a well-behaved model answers: every author judged, citing their own messages."""
-    text = request.prompt_text
-    authors = dict(_AUTHOR.findall(text))
-    lines = _LINE.findall(text)
-    contributors = []
-    for ref, name in sorted(authors.items()):
-        cited = [m for m, author in lines if author == ref][:2]
-        helper = name == "helper"
-        contributors.append(
-            {
-                "author": ref,
-                "problem_solving": score if helper else 1,
-                "knowledge_sharing": score if helper else 1,
-                "team_coordination": 2,
-                "engagement": 5,
-                "insight": f"{name} did well",
-                "evidence": [{"message": m, "reason": "judged by the model"} for m in cited],
-            }
-        )
-    return json.dumps(
-        {
-            "summary": "Model summary of the week.",
-            "topics": "Deploy tokens.",
-            "contributor_insights": "The helper answered.",
-            "highlights": "Token rotation explained.",
-            "contributors": contributors,
-        }
-    )
 
 
 @pytest.fixture
