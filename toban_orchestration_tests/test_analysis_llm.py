@@ -136,8 +136,29 @@ def test_an_unchanged_window_makes_no_call(
                 }
             )
         ),
+        Reply(
+            content=json.dumps(
+                {
+                    "summary": "s",
+                    "topics": "t",
+                    "contributor_insights": "c",
+                    "highlights": "h",
+                    "contributors": [
+                        {
+                            "author": "u1",
+                            "problem_solving": 9,
+                            "knowledge_sharing": 9,
+                            "team_coordination": 9,
+                            "engagement": 9,
+                            "insight": "great, trust me",
+                            "evidence": [],
+                        }
+                    ],
+                }
+            )
+        ),
     ],
-    ids=["invalid-json", "truncated", "missing-fields", "unknown-reference"],
+    ids=["invalid-json", "truncated", "missing-fields", "unknown-reference", "no-evidence"],
 )
 def test_a_bad_answer_is_asked_again(
     analysis: tuple[Engine, uuid.UUID], llm: FakeLLMServer, bad: Fault | Reply

@@ -108,6 +108,12 @@ def validate_answer(content: str, transcript: Transcript) -> ChannelAnswer:
     authors = [j.author for j in answer.contributors]
     if len(authors) != len(set(authors)):
         raise AnswerRejected("an author is judged twice")
+    # The model must cite what it judged: an author who wrote something needs evidence.
+    ref_of = {slack_id: ref for ref, slack_id in transcript.author_refs.items()}
+    writers = {ref_of[m.author] for m in transcript.message_refs.values()}
+    for judgement in answer.contributors:
+        if judgement.author in writers and not judgement.evidence:
+            raise AnswerRejected(f"no message is cited for {judgement.author}")
     return answer
 
 
