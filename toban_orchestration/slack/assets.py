@@ -1,13 +1,15 @@
 """Slack assets: workspace -> users and channels -> messages (with replies) -> reactions."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
 import dagster as dg
+from sqlalchemy import Engine
 
 from toban_orchestration.db.assets import app_database_schema
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.partitions import (
@@ -32,6 +34,20 @@ def _metadata(result: ingest.IngestResult, warnings: list[str]) -> dict[str, Any
     return metadata
 
 
+def _snapshot(
+    refresh: Callable[[Engine, TokenCipher | None, str], ingest.IngestResult],
+    context: dg.AssetExecutionContext,
+    app_database: AppDatabase,
+    slack: SlackCredentials,
+) -> dg.MaterializeResult[None]:
+    """One workspace-partitioned refresh, its failures and its metadata."""
+    try:
+        result = refresh(app_database.engine(), slack.cipher(), context.partition_key)
+    except (ingest.WorkspaceAuthError, SlackError) as error:
+        raise _failure(error) from None
+    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+
+
 def _failure(error: Exception) -> dg.Failure:
     retry = isinstance(error, SlackError) and not isinstance(error, ingest.WorkspaceAuthError)
     return dg.Failure(description=str(error), allow_retries=retry)
@@ -48,13 +64,7 @@ def slack_workspace(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
 ) -> dg.MaterializeResult[None]:
     """The workspace's name, domain and connection state (team.info)."""
-    try:
-        result = ingest.refresh_workspace(
-            app_database.engine(), slack.cipher(), context.partition_key
-        )
-    except (ingest.WorkspaceAuthError, SlackError) as error:
-        raise _failure(error) from None
-    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+    return _snapshot(ingest.refresh_workspace, context, app_database, slack)
 
 
 @dg.asset(
@@ -68,11 +78,7 @@ def slack_users(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
 ) -> dg.MaterializeResult[None]:
     """Every member of the workspace, people and bots (users.list, all pages)."""
-    try:
-        result = ingest.refresh_users(app_database.engine(), slack.cipher(), context.partition_key)
-    except (ingest.WorkspaceAuthError, SlackError) as error:
-        raise _failure(error) from None
-    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+    return _snapshot(ingest.refresh_users, context, app_database, slack)
 
 
 @dg.asset(
@@ -87,13 +93,7 @@ def slack_channels(
 ) -> dg.MaterializeResult[None]:
     """The workspace's channels (and, only when enabled, DMs), also kept as the integration's
     SLACK_CHANNEL resources."""
-    try:
-        result = ingest.refresh_channels(
-            app_database.engine(), slack.cipher(), context.partition_key
-        )
-    except (ingest.WorkspaceAuthError, SlackError) as error:
-        raise _failure(error) from None
-    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+    return _snapshot(ingest.refresh_channels, context, app_database, slack)
 
 
 @dg.multi_asset(
