@@ -3,6 +3,9 @@
 import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
+from toban_orchestration.automation.schedules import daily_slack_sync
+from toban_orchestration.automation.sensors import slack_integration_sensor
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.slack.assets import (
@@ -22,7 +25,9 @@ defs = dg.Definitions(
         slack_messages_and_reactions,
         *analysis_assets,
     ],
-    jobs=[slack_analysis_job],
+    jobs=[slack_analysis_job, slack_workspace_snapshot_job, slack_messages_job],
+    sensors=[slack_integration_sensor],
+    schedules=[daily_slack_sync],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
 )

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     partitions_start_date: str = "2020-01-01"
     """First day of the daily message partitions (UTC)."""
 
+    backfill_days: int = 30
+    """Days of messages a newly connected workspace gets (and the daily catch-up looks back)."""
+    daily_schedule_cron: str = "0 2 * * *"
+    schedule_timezone: str = "UTC"
+
     llm_base_url: str | None = None
     """An OpenAI-compatible endpoint (OpenAI, OpenRouter, Azure OpenAI, Ollama, vLLM, llama.cpp),
     e.g. https://api.openai.com/v1. Unset (or no model): the offline analyzer runs."""

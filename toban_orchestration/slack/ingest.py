@@ -269,6 +269,18 @@ def _import_channel_days(
         batch.clear()
         batch_days.clear()
 
+    # Days of the range without a file had no messages: they are as complete as the others.
+    present = set(days)
+    empty = [
+        day
+        for day in (first + timedelta(n) for n in range((last - first).days + 1))
+        if day not in present
+    ]
+    if empty:
+        with engine.begin() as connection:
+            SlackStore(connection, workspace_id).record_synced_days(
+                channel.id, dict.fromkeys(empty, 0), 0
+            )
     for day in days:
         if not first <= day <= last:
             continue

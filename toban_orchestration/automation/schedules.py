@@ -1,0 +1,46 @@
+"""The daily schedule: yesterday's messages of every active workspace, and the days it missed."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from toban_orchestration.automation.jobs import slack_messages_job
+from toban_orchestration.automation.planning import days_to_sync, slack_integrations
+from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.db.enums import IntegrationStatus
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
+
+_settings = get_settings()
+
+
+@dg.schedule(
+    job=slack_messages_job,
+    cron_schedule=_settings.daily_schedule_cron,
+    execution_timezone=_settings.schedule_timezone,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def daily_slack_sync(
+    context: dg.ScheduleEvaluationContext, app_database: AppDatabase
+) -> list[dg.RunRequest]:
+    """For each ACTIVE workspace: every day up to yesterday, within TOBAN_BACKFILL_DAYS, that is
+    not completely synced (so a day missed during downtime is caught up), yesterday included."""
+    scheduled = context.scheduled_execution_time
+    assert scheduled is not None
+    yesterday = scheduled.date() - timedelta(days=1)
+    requests = []
+    with app_database.engine().connect() as connection:
+        for state in slack_integrations(connection):
+            if state.status != IntegrationStatus.ACTIVE:
+                continue
+            days = days_to_sync(connection, state.slack_id, yesterday, _settings.backfill_days)
+            if yesterday not in days:
+                days.append(yesterday)  # always refresh the last day: late edits and replies
+            requests += [
+                dg.RunRequest(
+                    run_key=f"daily:{state.slack_id}:{day}:{scheduled:%Y-%m-%d}",
+                    partition_key=message_partition_key(day.isoformat(), state.slack_id),
+                )
+                for day in days
+            ]
+    return requests

@@ -1,0 +1,74 @@
+"""The sensor that turns Slack integrations in the app database into synced workspaces."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from sqlalchemy.orm import Session
+
+from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
+from toban_orchestration.automation.planning import (
+    changes,
+    days_to_sync,
+    ensure_workspace,
+    slack_integrations,
+)
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.partitions import workspace_partitions
+
+
+def message_partition_key(day: str, slack_id: str) -> str:
+    return str(dg.MultiPartitionKey({"date": day, "workspace": slack_id}))
+
+
+@dg.sensor(
+    jobs=[slack_workspace_snapshot_job, slack_messages_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def slack_integration_sensor(
+    context: dg.SensorEvaluationContext, app_database: AppDatabase
+) -> dg.SensorResult:
+    """A new (or reconnected) ACTIVE Slack integration becomes a workspace partition and gets
+    its users, channels and the last TOBAN_BACKFILL_DAYS days of messages; one that stops
+    being ACTIVE is no longer scheduled (its data stays). The cursor (integration -> status)
+    makes a second evaluation request nothing twice."""
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    engine = app_database.engine()
+    with engine.connect() as connection:
+        found = changes(slack_integrations(connection), cursor)
+    settings = get_settings()
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    run_requests: list[dg.RunRequest] = []
+    for state in found.connected:
+        with Session(engine) as session, session.begin():
+            ensure_workspace(session, state.integration_id)
+        run_requests.append(
+            dg.RunRequest(
+                run_key=f"snapshot:{state.integration_id}:{context.cursor or ''}",
+                job_name=slack_workspace_snapshot_job.name,
+                partition_key=state.slack_id,
+            )
+        )
+        with engine.connect() as connection:
+            days = days_to_sync(connection, state.slack_id, yesterday, settings.backfill_days)
+        run_requests += [
+            dg.RunRequest(
+                run_key=f"messages:{state.slack_id}:{day}",
+                job_name=slack_messages_job.name,
+                partition_key=message_partition_key(day.isoformat(), state.slack_id),
+            )
+            for day in days
+        ]
+    for state in found.stopped:
+        context.log.info(f"Slack workspace {state.slack_id} is {state.status.value}: not scheduled")
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[
+            workspace_partitions.build_add_request([s.slack_id for s in found.connected])
+        ]
+        if found.connected
+        else [],
+        cursor=json.dumps(found.cursor, sort_keys=True),
+    )

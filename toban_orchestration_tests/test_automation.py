@@ -1,0 +1,154 @@
+"""The integration sensor and the daily schedule, through Dagster's test APIs against the
+project's PostgreSQL-backed instance."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from toban_orchestration.automation.schedules import daily_slack_sync
+from toban_orchestration.automation.sensors import slack_integration_sensor
+from toban_orchestration.db.enums import CredentialType, IntegrationStatus, IntegrationType
+from toban_orchestration.db.models import (
+    Integration,
+    IntegrationCredential,
+    SlackChannel,
+    SlackSyncDay,
+    SlackWorkspace,
+    Team,
+)
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
+
+
+def _engine(environment: dict[str, str]) -> Engine:
+    return create_engine(make_url(environment["TOBAN_DATABASE_URL"]))
+
+
+def _add_integration(engine: Engine, slack_id: str, team_slug: str) -> Integration:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        team = Team(name=team_slug, slug=team_slug)
+        session.add(team)
+        session.flush()
+        integration = Integration(
+            name=f"Slack {slack_id}",
+            service_type=IntegrationType.SLACK,
+            owner_team_id=team.id,
+            workspace_id=slack_id,
+        )
+        session.add(integration)
+        session.flush()
+        session.add(
+            IntegrationCredential(
+                integration_id=integration.id,
+                credential_type=CredentialType.BOT_TOKEN,
+                encrypted_value="gAAAA-encrypted",
+            )
+        )
+        return integration
+
+
+def _set_status(engine: Engine, integration: Integration, status: IntegrationStatus) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(Integration).where(Integration.id == integration.id).values(status=status)
+        )
+
+
+def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+    ) as context:
+        result = slack_integration_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    integration = _add_integration(engine, "TNEW00001", "acme")
+    first = _tick(project_instance, None)
+    requests = first.run_requests or []
+    jobs = [r.job_name for r in requests]
+    backfill = get_settings().backfill_days
+    assert jobs.count("slack_workspace_snapshot_job") == 1
+    assert jobs.count("slack_messages_job") == backfill
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert f"{yesterday}|TNEW00001" in {r.partition_key for r in requests}
+    adds = first.dynamic_partitions_requests or []
+    assert [list(a.partition_keys) for a in adds] == [["TNEW00001"]]
+    with Session(engine) as session:  # the workspace row is created and linked
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        assert (workspace.slack_id, workspace.access_token) == ("TNEW00001", "gAAAA-encrypted")
+
+    second = _tick(project_instance, first.cursor)
+    assert not second.run_requests
+    assert not second.dynamic_partitions_requests
+
+    _set_status(engine, integration, IntegrationStatus.REVOKED)
+    stopped = _tick(project_instance, second.cursor)
+    assert not stopped.run_requests
+    assert json.loads(stopped.cursor or "{}")[str(integration.id)] == "REVOKED"
+    engine.dispose()
+
+
+def test_reconnecting_resumes_without_refetching_complete_days(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    integration = _add_integration(engine, "TBACK0001", "beta")
+    cursor = _tick(project_instance, None).cursor
+    _set_status(engine, integration, IntegrationStatus.EXPIRED)
+    cursor = _tick(project_instance, cursor).cursor
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    with Session(engine) as session, session.begin():
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        channel = SlackChannel(
+            workspace_id=workspace.id, slack_id="C1", name="general", is_selected_for_analysis=True
+        )
+        session.add(channel)
+        session.flush()
+        for n in range(1, 11):  # the ten days before yesterday are complete
+            session.add(
+                SlackSyncDay(
+                    channel_id=channel.id, day=yesterday - timedelta(days=n), complete=True
+                )
+            )
+    _set_status(engine, integration, IntegrationStatus.ACTIVE)
+    resumed = _tick(project_instance, cursor)
+    days = sorted(
+        (r.partition_key or "").split("|")[0]
+        for r in resumed.run_requests or []
+        if r.job_name == "slack_messages_job"
+    )
+    assert len(days) == get_settings().backfill_days - 10
+    assert yesterday.isoformat() in days
+    assert (yesterday - timedelta(days=1)).isoformat() not in days
+    engine.dispose()
+
+
+def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    _add_integration(engine, "TDAY00001", "gamma")
+    revoked = _add_integration(engine, "TOFF00001", "delta")
+    _set_status(engine, revoked, IntegrationStatus.REVOKED)
+    when = datetime(2026, 11, 20, 2, tzinfo=UTC)
+    with dg.build_schedule_context(
+        instance=project_instance,
+        scheduled_execution_time=when,
+        resources={"app_database": AppDatabase()},
+    ) as context:
+        requests = daily_slack_sync(context)
+    assert isinstance(requests, list)
+    keys = {r.partition_key for r in requests}
+    assert "2026-11-19|TDAY00001" in keys
+    assert not any("TOFF00001" in (key or "") for key in keys)
+    assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
+    engine.dispose()
