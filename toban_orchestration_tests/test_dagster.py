@@ -61,6 +61,19 @@ def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
     app_environment: dict[str, str], project_instance: dg.DagsterInstance
 ) -> None:
     assert isinstance(project_instance.run_storage, PostgresRunStorage)
+    concurrency = project_instance.get_concurrency_config()
+    assert concurrency.run_queue_config is not None
+    assert concurrency.run_queue_config.max_concurrent_runs == 4
+    limits = {
+        (limit["key"], limit["limit"])
+        for limit in concurrency.run_queue_config.tag_concurrency_limits
+    }
+    assert limits == {("dagster/partition/workspace", 1), ("slack_workspace", 1)}
+    assert concurrency.pool_config.default_pool_limit == 2
+    assert (project_instance.run_retries_enabled, project_instance.run_retries_max_retries) == (
+        True,
+        2,
+    )
     assert isinstance(project_instance.event_log_storage, PostgresEventLogStorage)
     result = _materialize_schema(instance=project_instance)
     assert result.success

@@ -15,6 +15,8 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 
 ANALYSIS_GROUP = "analysis"
+# Analysis steps share one pool (limit in dagster.yaml) so that LLM requests stay bounded.
+LLM_POOL = "llm"
 
 
 def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
@@ -61,6 +63,7 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
             ),
         ],
         partitions_def=partitions,
+        pool=LLM_POOL,
     )
     def _analysis(context: dg.AssetExecutionContext, app_database: AppDatabase) -> Any:
         keys = context.partition_key.keys_by_dimension

@@ -49,6 +49,7 @@ def slack_integration_sensor(
                 run_key=f"snapshot:{state.integration_id}:{context.cursor or ''}",
                 job_name=slack_workspace_snapshot_job.name,
                 partition_key=state.slack_id,
+                tags={"slack_workspace": state.slack_id},
             )
         )
         with engine.connect() as connection:
