@@ -5,7 +5,10 @@ import dagster as dg
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
 from toban_orchestration.automation.schedules import daily_slack_sync
-from toban_orchestration.automation.sensors import slack_integration_sensor
+from toban_orchestration.automation.sensors import (
+    slack_analysis_request_sensor,
+    slack_integration_sensor,
+)
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.slack.assets import (
@@ -26,7 +29,7 @@ defs = dg.Definitions(
         *analysis_assets,
     ],
     jobs=[slack_analysis_job, slack_workspace_snapshot_job, slack_messages_job],
-    sensors=[slack_integration_sensor],
+    sensors=[slack_integration_sensor, slack_analysis_request_sensor],
     schedules=[daily_slack_sync],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},

@@ -9,16 +9,27 @@ from sqlalchemy import Engine, create_engine, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from toban_orchestration.automation.analysis_requests import advance, last_window
 from toban_orchestration.automation.schedules import daily_slack_sync
-from toban_orchestration.automation.sensors import slack_integration_sensor
-from toban_orchestration.db.enums import CredentialType, IntegrationStatus, IntegrationType
+from toban_orchestration.automation.sensors import (
+    slack_analysis_request_sensor,
+    slack_integration_sensor,
+)
+from toban_orchestration.db.enums import (
+    CredentialType,
+    IntegrationStatus,
+    IntegrationType,
+    ScheduleFrequency,
+)
 from toban_orchestration.db.models import (
     Integration,
     IntegrationCredential,
+    SlackAnalysis,
     SlackChannel,
     SlackSyncDay,
     SlackWorkspace,
     Team,
+    slack_analysis_channels,
 )
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
@@ -152,3 +163,109 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     assert not any("TOFF00001" in (key or "") for key in keys)
     assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
     engine.dispose()
+
+
+def _request_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+    ) as context:
+        result = slack_analysis_request_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def _workspace(engine: Engine) -> SlackWorkspace:
+    _add_integration(engine, "TANALYSIS", "epsilon")
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        workspace = SlackWorkspace(
+            team_id=session.scalars(select(Team.id)).one(), slack_id="TANALYSIS", name="A"
+        )
+        session.add(workspace)
+        session.flush()
+        session.add(
+            SlackChannel(
+                workspace_id=workspace.id,
+                slack_id="C9",
+                name="general",
+                is_selected_for_analysis=True,
+            )
+        )
+        return workspace
+
+
+def test_a_requested_analysis_is_run_once(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    workspace = _workspace(engine)
+    with Session(engine) as session, session.begin():
+        session.add(
+            SlackAnalysis(
+                workspace_id=workspace.id,
+                name="Q4 review",
+                start_date=datetime(2026, 10, 1, tzinfo=UTC),
+                end_date=datetime(2026, 11, 1, tzinfo=UTC),
+            )
+        )
+    first = _request_tick(project_instance, None)
+    requests = first.run_requests or []
+    assert len(requests) == 1
+    config = requests[0].run_config["ops"]["run_requested_analysis"]["config"]
+    with Session(engine) as session:
+        assert config["analysis_id"] == str(session.scalars(select(SlackAnalysis.id)).one())
+    assert not _request_tick(project_instance, first.cursor).run_requests
+    engine.dispose()
+
+
+def test_a_due_scheduled_analysis_runs_once_and_advances(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    workspace = _workspace(engine)
+    due = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0) - timedelta(days=9)
+    with Session(engine) as session, session.begin():
+        schedule = SlackAnalysis(
+            workspace_id=workspace.id,
+            name="Weekly team report",
+            start_date=due,
+            end_date=due,
+            is_scheduled=True,
+            schedule_frequency="weekly",
+            next_run_at=due,
+        )
+        session.add(schedule)
+        session.flush()
+        schedule_id = schedule.id
+    first = _request_tick(project_instance, None)
+    assert len(first.run_requests or []) == 1
+    with Session(engine) as session:
+        schedule = session.get_one(SlackAnalysis, schedule_id)
+        assert schedule.next_run_at == due + timedelta(days=14)  # the next future slot
+        run = session.scalars(select(SlackAnalysis).where(SlackAnalysis.id != schedule_id)).one()
+        assert (run.start_date, run.end_date) == last_window(ScheduleFrequency.WEEKLY, due)
+        assert run.parameters == {"schedule_id": str(schedule_id)}
+        linked = session.execute(
+            select(slack_analysis_channels.c.channel_id).where(
+                slack_analysis_channels.c.analysis_id == run.id
+            )
+        ).all()
+        assert len(linked) == 1
+    second = _request_tick(project_instance, first.cursor)
+    assert not second.run_requests
+    with Session(engine) as session:
+        assert len(session.scalars(select(SlackAnalysis)).all()) == 2
+    engine.dispose()
+
+
+def test_windows_and_advancing_per_frequency() -> None:
+    due = datetime(2026, 12, 1, 6, tzinfo=UTC)
+    assert last_window(ScheduleFrequency.DAILY, due) == (
+        datetime(2026, 11, 30, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert last_window(ScheduleFrequency.MONTHLY, due) == (
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert advance(ScheduleFrequency.MONTHLY, due) == datetime(2027, 1, 1, 6, tzinfo=UTC)
+    assert advance(ScheduleFrequency.WEEKLY, due) == due + timedelta(days=7)

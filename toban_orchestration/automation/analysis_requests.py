@@ -1,0 +1,101 @@
+"""Analyses the app asks for: pending SlackAnalysis rows (a range and channels) and scheduled
+ones (`is_scheduled`, `schedule_frequency`, `next_run_at`)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
+from toban_orchestration.db.models import SlackAnalysis, SlackChannel, slack_analysis_channels
+
+
+def pending_requests(session: Session, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
+    """Requested (not scheduled) analyses still pending, created after `after`, oldest first."""
+    query = select(SlackAnalysis.id, SlackAnalysis.created_at).where(
+        SlackAnalysis.status == AnalysisStatus.PENDING.value,
+        SlackAnalysis.is_scheduled.is_(False),
+    )
+    if after is not None:
+        query = query.where(SlackAnalysis.created_at > after)
+    return [(i, c) for i, c in session.execute(query.order_by(SlackAnalysis.created_at))]
+
+
+def last_window(frequency: ScheduleFrequency, due: datetime) -> tuple[datetime, datetime]:
+    """The complete window before `due` (UTC): yesterday, the last 7 days, the last month."""
+    end = datetime(due.year, due.month, due.day, tzinfo=UTC)
+    if frequency is ScheduleFrequency.DAILY:
+        return end - timedelta(days=1), end
+    if frequency is ScheduleFrequency.WEEKLY:
+        return end - timedelta(days=7), end
+    month_end = end.replace(day=1)
+    previous = (month_end - timedelta(days=1)).replace(day=1)
+    return previous, month_end
+
+
+def advance(frequency: ScheduleFrequency, due: datetime) -> datetime:
+    if frequency is ScheduleFrequency.DAILY:
+        return due + timedelta(days=1)
+    if frequency is ScheduleFrequency.WEEKLY:
+        return due + timedelta(days=7)
+    month = due.month % 12 + 1
+    return due.replace(year=due.year + (due.month == 12), month=month)
+
+
+def start_due_schedules(session: Session, now: datetime) -> list[uuid.UUID]:
+    """For each scheduled analysis that is due: a new analysis row for its last window (with the
+    schedule's channels, or the workspace's selected ones), and `next_run_at` moved on. Done in
+    the caller's transaction, so a tick never starts one twice."""
+    due = session.scalars(
+        select(SlackAnalysis)
+        .where(
+            SlackAnalysis.is_scheduled,
+            SlackAnalysis.next_run_at.isnot(None),
+            SlackAnalysis.next_run_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    started: list[uuid.UUID] = []
+    for schedule in due:
+        frequency = ScheduleFrequency(schedule.schedule_frequency or ScheduleFrequency.WEEKLY)
+        assert schedule.next_run_at is not None
+        start, end = last_window(frequency, schedule.next_run_at)
+        run = SlackAnalysis(
+            workspace_id=schedule.workspace_id,
+            created_by_user_id=schedule.created_by_user_id,
+            name=f"{schedule.name} {start:%Y-%m-%d}",
+            description=schedule.description,
+            start_date=start,
+            end_date=end,
+            parameters={**(schedule.parameters or {}), "schedule_id": str(schedule.id)},
+            analysis_type=frequency.value,
+            status=AnalysisStatus.PENDING.value,
+        )
+        session.add(run)
+        session.flush()
+        channels = (
+            session.scalars(
+                select(slack_analysis_channels.c.channel_id).where(
+                    slack_analysis_channels.c.analysis_id == schedule.id
+                )
+            ).all()
+            or session.scalars(
+                select(SlackChannel.id).where(
+                    SlackChannel.workspace_id == schedule.workspace_id,
+                    SlackChannel.is_selected_for_analysis,
+                    SlackChannel.is_supported,
+                )
+            ).all()
+        )
+        if channels:
+            session.execute(
+                insert(slack_analysis_channels),
+                [{"analysis_id": run.id, "channel_id": c} for c in channels],
+            )
+        next_run = schedule.next_run_at
+        while next_run <= now:  # after downtime, skip to the next future slot
+            next_run = advance(frequency, next_run)
+        schedule.next_run_at = next_run
+        started.append(run.id)
+    return started
