@@ -75,6 +75,14 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
         instance=project_instance,
     )
     assert first.success
+    checks = {c.check_name: c for c in first.get_asset_check_evaluations()}
+    assert checks["replies_have_parents"].passed
+    assert checks["messages_have_authors"].passed
+    # The one public channel the app is not in is selected but unreadable: the check says so
+    # until someone invites the app or deselects the channel.
+    unread = checks["day_read_to_last_page"]
+    assert not unread.passed
+    assert unread.metadata["failing_rows"].value == 1
     messages = first.asset_materializations_for_node("slack_messages_and_reactions")
     by_key = {m.asset_key.to_user_string(): m.metadata for m in messages}
     assert set(by_key) == {"slack_messages", "slack_reactions"}

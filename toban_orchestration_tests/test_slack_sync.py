@@ -22,6 +22,7 @@ from toban_orchestration.db.models import (
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
+from toban_orchestration.slack.health import DayHealth, day_health
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
 from toban_orchestration_tests.slack_server import (
@@ -497,3 +498,33 @@ def test_short_capped_pages_still_read_everything(
         connected.select_all_channels()
         connected.sync_all(START, START + timedelta(1))
         assert_matches_ground_truth(connected, synced_channels(connected))
+
+
+def test_day_health_finds_orphan_replies_and_unfinished_days(connected: Connected) -> None:
+    ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    connected.select_all_channels()
+    connected.sync_all()
+    healthy = day_health(connected.engine, connected.slack_id, START)
+    unreadable = sum(
+        1
+        for c in connected.workspace.channels
+        if not c.is_member and c.kind in ("public", "private")
+    )
+    assert unreadable > 0
+    # channels the app is not in were never read; everything else is whole
+    assert healthy == DayHealth(0, 0, unreadable)
+    with connected.engine.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM slack_message WHERE is_thread_parent AND slack_ts IN "
+                "(SELECT thread_ts FROM slack_message WHERE is_thread_reply "
+                "AND message_datetime < :end)"
+            ),
+            {"end": normalize.ts_to_datetime(normalize.day_bounds(START)[1])},
+        )
+        connection.execute(
+            text("UPDATE slack_sync_day SET complete = false WHERE day = :d"), {"d": START}
+        )
+    broken = day_health(connected.engine, connected.slack_id, START)
+    assert broken.orphan_replies > 0
+    assert broken.incomplete_channels > unreadable

@@ -12,6 +12,7 @@ from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.partitions import (
     DATE_DIMENSION,
     WORKSPACE_DIMENSION,
@@ -116,12 +117,29 @@ def slack_channels(
             deps=["slack_messages"],
         ),
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "replies_have_parents",
+            asset="slack_messages",
+            description="Every stored reply points at its stored thread parent.",
+        ),
+        dg.AssetCheckSpec(
+            "messages_have_authors",
+            asset="slack_messages",
+            description="Every message is attributed to a user or a bot (system notices aside).",
+        ),
+        dg.AssetCheckSpec(
+            "day_read_to_last_page",
+            asset="slack_messages",
+            description="Every selected channel's day was read to its last page.",
+        ),
+    ],
     partitions_def=message_partitions,
     retry_policy=SLACK_RETRY_POLICY,
 )
 def slack_messages_and_reactions(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
-) -> Iterator[dg.MaterializeResult[None]]:
+) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
     """Reactions arrive inside the message payloads, so one step reads both."""
     keys = context.partition_key.keys_by_dimension
     day = date.fromisoformat(keys[DATE_DIMENSION])
@@ -144,3 +162,15 @@ def slack_messages_and_reactions(
             "dagster/row_count": result.reaction_row_count,
         },
     )
+    health = day_health(app_database.engine(), keys[WORKSPACE_DIMENSION], day)
+    for name, bad in (
+        ("replies_have_parents", health.orphan_replies),
+        ("messages_have_authors", health.authorless_messages),
+        ("day_read_to_last_page", health.incomplete_channels),
+    ):
+        yield dg.AssetCheckResult(
+            asset_key="slack_messages",
+            check_name=name,
+            passed=bad == 0,
+            metadata={"failing_rows": bad},
+        )
