@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from toban_orchestration.dagster_instance import project_instance
@@ -26,7 +25,7 @@ from toban_orchestration.db.engine import (
     make_engine,
     resolve_database_targets,
 )
-from toban_orchestration.db.models import Team
+from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.demo import run_demo
 from toban_orchestration.security.tokens import EncryptionKeyError, TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
@@ -124,16 +123,6 @@ def _db_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _team(session: Session, slug: str) -> uuid.UUID:
-    """The team with this slug, created on first use."""
-    team = session.scalar(select(Team).where(Team.slug == slug))
-    if team is None:
-        team = Team(name=slug, slug=slug)
-        session.add(team)
-        session.flush()
-    return team.id
-
-
 def _add_workspace_partition(targets: DatabaseTargets, slack_id: str) -> None:
     """Make the workspace a partition of the Slack assets in Dagster's instance."""
     with project_instance(targets.dagster_url) as instance:
@@ -153,7 +142,7 @@ def _slack_add(args: argparse.Namespace) -> int:
     with _app_engine() as engine, Session(engine) as session, session.begin():
         workspace = register_token_workspace(
             session,
-            team_id=_team(session, args.team),
+            team_id=team_for_slug(session, args.team),
             token=token,
             cipher=cipher,
             base_url=args.base_url,
@@ -170,7 +159,7 @@ def _slack_import(args: argparse.Namespace) -> int:
         engine = make_engine(targets.app_url)
         migrations.upgrade(engine)
         with Session(engine) as session, session.begin():
-            team_id = _team(session, args.team)
+            team_id = team_for_slug(session, args.team)
         result = import_export_workspace(engine, Path(args.path), team_id, name=args.name)
         engine.dispose()
         _add_workspace_partition(targets, result.slack_id)

@@ -29,9 +29,9 @@ from toban_orchestration.db.models import (
     SlackChannelAnalysis,
     SlackContribution,
     SlackUser,
-    Team,
 )
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.assets import (
     slack_channels,
@@ -196,14 +196,9 @@ def run_demo(targets: DatabaseTargets) -> str:
     migrations.upgrade(engine)
     export = write_demo_export(settings.state_dir / "demo-export")
     with Session(engine) as session, session.begin():
-        team = session.scalar(select(Team).where(Team.slug == "demo"))
-        if team is None:
-            team = Team(name="Demo team", slug="demo")
-            session.add(team)
-            session.flush()
         register_export_workspace(
             session,
-            team_id=team.id,
+            team_id=team_for_slug(session, "demo", "Demo team"),
             slack_id=DEMO_TEAM_ID,
             name=DEMO_NAME,
             export_path=export.path,

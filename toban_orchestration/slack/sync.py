@@ -261,6 +261,7 @@ class ChannelSync:
         channel: ChannelRef,
         names: normalize.NameLookup,
         report: SyncReport,
+        fetch_concurrency: int = 1,
     ) -> None:
         self.api = api
         self.engine = engine
@@ -268,7 +269,7 @@ class ChannelSync:
         self.channel = channel
         self.names = names
         self.report = report
-        self.fetch_concurrency = 1
+        self.fetch_concurrency = fetch_concurrency
 
     def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> dict[str, ThreadState]:
         """Store one page; return the parents whose thread changed since it was stored, with
@@ -432,8 +433,9 @@ def sync_messages(
     for channel in (
         channels if channels is not None else channels_to_sync(engine, workspace_id, options)
     ):
-        sync = ChannelSync(api, engine, workspace_id, channel, names, report)
-        sync.fetch_concurrency = options.fetch_concurrency
+        sync = ChannelSync(
+            api, engine, workspace_id, channel, names, report, options.fetch_concurrency
+        )
         try:
             try:
                 sync.sync_days(first, last)
@@ -484,13 +486,3 @@ def _skip(engine: Engine, channel: ChannelRef, error: SlackChannelError) -> str:
             "(invite it, or turn on join_public_channels for public channels)"
         )
     return f"#{channel.name} ({channel.slack_id}): {error.error}; skipped"
-
-
-def metadata_counts(report: SyncReport, api: SlackApi) -> Mapping[str, int]:
-    return {
-        **report.metadata(),
-        "channels_synced": report.channels_synced,
-        "threads_fetched": report.threads_fetched,
-        "api_calls": api.stats.total_calls,
-        "api_retries": api.stats.total_retries,
-    }
