@@ -4,8 +4,9 @@ import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
-from toban_orchestration.automation.schedules import daily_slack_sync
+from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.automation.sensors import (
+    slack_analysis_automation,
     slack_analysis_request_sensor,
     slack_integration_sensor,
 )
@@ -29,8 +30,8 @@ defs = dg.Definitions(
         *analysis_assets,
     ],
     jobs=[slack_analysis_job, slack_workspace_snapshot_job, slack_messages_job],
-    sensors=[slack_integration_sensor, slack_analysis_request_sensor],
-    schedules=[daily_slack_sync],
+    sensors=[slack_integration_sensor, slack_analysis_request_sensor, slack_analysis_automation],
+    schedules=[daily_slack_sync, daily_slack_snapshot],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
 )

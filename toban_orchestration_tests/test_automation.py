@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.analysis_requests import advance, last_window
-from toban_orchestration.automation.schedules import daily_slack_sync
+from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.automation.sensors import (
     slack_analysis_request_sensor,
     slack_integration_sensor,
@@ -162,6 +162,27 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     assert "2026-11-19|TDAY00001" in keys
     assert not any("TOFF00001" in (key or "") for key in keys)
     assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
+    engine.dispose()
+
+
+def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_only(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    _add_integration(engine, "TSNAP0001", "epsilon")
+    expired = _add_integration(engine, "TSNAP0002", "zeta")
+    _set_status(engine, expired, IntegrationStatus.EXPIRED)
+    with dg.build_schedule_context(
+        instance=project_instance,
+        scheduled_execution_time=datetime(2026, 11, 20, 2, tzinfo=UTC),
+        resources={"app_database": AppDatabase()},
+    ) as context:
+        requests = daily_slack_snapshot(context)
+    assert isinstance(requests, list)
+    assert [(r.partition_key, r.tags.get("slack_workspace")) for r in requests] == [
+        ("TSNAP0001", "TSNAP0001")
+    ]
+    assert requests[0].run_key == "snapshot:TSNAP0001:2026-11-20"  # once per day
     engine.dispose()
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from toban_orchestration.analysis.health import analysis_health
 from toban_orchestration.analysis.llm import estimated_cost
 from toban_orchestration.analysis.partitions import analysis_partitions, days_of_window
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
@@ -17,6 +18,18 @@ from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMEN
 ANALYSIS_GROUP = "analysis"
 # Analysis steps share one pool (limit in dagster.yaml) so that LLM requests stay bounded.
 LLM_POOL = "llm"
+
+# Dagster's `eager()` minus its "latest time window only" clause: a window is analyzed as soon as
+# every day it covers is synced, so the 30 days a new workspace backfills get their daily, weekly
+# and monthly reports too, and a window is re-analyzed when one of its days is re-synced.
+ANALYZE_WHEN_SYNCED = (
+    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
+    .since_last_handled()
+    .with_label("newly missing or any day re-synced")
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("analyze when synced")
 
 
 def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
@@ -53,6 +66,7 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
                     dg.AssetDep("slack_messages", partition_mapping=days_of_window),
                     dg.AssetDep("slack_reactions", partition_mapping=days_of_window),
                 ],
+                automation_condition=ANALYZE_WHEN_SYNCED,
             ),
             dg.AssetSpec(
                 f"slack_contributions_{frequency.value}",
@@ -61,6 +75,14 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
                 description=f"{frequency.value.capitalize()} contribution scores per person.",
                 deps=[f"slack_channel_analyses_{frequency.value}"],
             ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "counts_match_messages",
+                asset=f"slack_channel_analyses_{frequency.value}",
+                description="Each channel report counts the messages its window holds now, and "
+                "its contribution rows add up to the same count.",
+            )
         ],
         partitions_def=partitions,
         pool=LLM_POOL,
@@ -82,6 +104,21 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": result.participants,
                 "leaderboard": metadata["leaderboard"],
+            },
+        )
+        health = analysis_health(engine, analysis_id)
+        yield dg.AssetCheckResult(
+            asset_key=f"slack_channel_analyses_{frequency.value}",
+            check_name="counts_match_messages",
+            passed=not (health.stale or health.inconsistent),
+            # A stale count means the window changed during the run: worth a re-run, not an alarm.
+            severity=dg.AssetCheckSeverity.ERROR
+            if health.inconsistent
+            else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "stale_channels": len(health.stale),
+                "inconsistent_channels": len(health.inconsistent),
+                "mismatches": dg.MetadataValue.md(health.describe() or "none"),
             },
         )
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 from sqlalchemy.orm import aliased
 
 from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackReaction, SlackUser
@@ -50,6 +50,44 @@ class ChannelWindow:
     """Slack id -> slack_user.id."""
 
 
+def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
+    """The messages an analysis of [start, end) counts (joined with their SlackUser author)."""
+    conditions = [
+        SlackMessage.message_datetime >= start,
+        SlackMessage.message_datetime < end,
+        SlackMessage.is_deleted.is_(False),
+        SlackMessage.user_id.isnot(None),
+        (SlackMessage.subtype.is_(None)) | (SlackMessage.subtype.not_in(SYSTEM_SUBTYPES)),
+    ]
+    if not include_bots:
+        conditions.append(SlackUser.is_bot.is_(False))
+    return conditions
+
+
+def count_analyzable_messages(
+    connection: Connection,
+    channel_ids: list[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    *,
+    include_bots: bool = False,
+) -> dict[uuid.UUID, int]:
+    """Per channel, how many messages `load_channel_window` would read now."""
+    rows = connection.execute(
+        select(SlackMessage.channel_id, func.count())
+        .join(SlackUser, SlackUser.id == SlackMessage.user_id)
+        .where(
+            SlackMessage.channel_id.in_(channel_ids),
+            *analyzable(start, end, include_bots=include_bots),
+        )
+        .group_by(SlackMessage.channel_id)
+    )
+    counts = dict.fromkeys(channel_ids, 0)
+    for channel_id, count in rows:
+        counts[channel_id] = int(count)
+    return counts
+
+
 def load_channel_window(
     connection: Connection,
     channel_id: uuid.UUID,
@@ -66,14 +104,8 @@ def load_channel_window(
     parent_user = aliased(SlackUser)
     conditions = [
         SlackMessage.channel_id == channel_id,
-        SlackMessage.message_datetime >= start,
-        SlackMessage.message_datetime < end,
-        SlackMessage.is_deleted.is_(False),
-        SlackMessage.user_id.isnot(None),
-        (SlackMessage.subtype.is_(None)) | (SlackMessage.subtype.not_in(SYSTEM_SUBTYPES)),
+        *analyzable(start, end, include_bots=include_bots),
     ]
-    if not include_bots:
-        conditions.append(SlackUser.is_bot.is_(False))
     rows = connection.execute(
         select(
             SlackMessage.id,

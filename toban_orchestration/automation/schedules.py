@@ -1,10 +1,11 @@
-"""The daily schedule: yesterday's messages of every active workspace, and the days it missed."""
+"""The daily schedules: every active workspace's users and channels, and yesterday's messages
+with the days it missed. The analyses follow the messages (`slack_analysis_automation`)."""
 
 from datetime import timedelta
 
 import dagster as dg
 
-from toban_orchestration.automation.jobs import slack_messages_job
+from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
 from toban_orchestration.automation.planning import days_to_sync, slack_integrations
 from toban_orchestration.automation.sensors import message_partition_key
 from toban_orchestration.db.enums import IntegrationStatus
@@ -44,3 +45,28 @@ def daily_slack_sync(
                 for day in days
             ]
     return requests
+
+
+@dg.schedule(
+    job=slack_workspace_snapshot_job,
+    cron_schedule=_settings.daily_schedule_cron,
+    execution_timezone=_settings.schedule_timezone,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def daily_slack_snapshot(
+    context: dg.ScheduleEvaluationContext, app_database: AppDatabase
+) -> list[dg.RunRequest]:
+    """Channels created and people who joined since the last snapshot, for each ACTIVE
+    workspace (the message sync reads only the channels it knows)."""
+    scheduled = context.scheduled_execution_time
+    assert scheduled is not None
+    with app_database.engine().connect() as connection:
+        return [
+            dg.RunRequest(
+                run_key=f"snapshot:{state.slack_id}:{scheduled:%Y-%m-%d}",
+                partition_key=state.slack_id,
+                tags={"slack_workspace": state.slack_id},
+            )
+            for state in slack_integrations(connection)
+            if state.status == IntegrationStatus.ACTIVE
+        ]

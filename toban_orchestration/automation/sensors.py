@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import slack_analysis_job
+from toban_orchestration.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
 from toban_orchestration.automation.analysis_requests import pending_requests, start_due_schedules
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
 from toban_orchestration.automation.planning import (
@@ -107,3 +107,13 @@ def slack_analysis_request_sensor(
         run_requests=requests,
         cursor=pending[-1][1].isoformat() if pending else context.cursor,
     )
+
+
+slack_analysis_automation = dg.AutomationConditionSensorDefinition(
+    "slack_analysis_automation",
+    target=dg.AssetSelection.groups(ANALYSIS_GROUP),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Analyzes each daily, weekly and monthly window of a workspace once all its days "
+    "are synced, and again when one of them is re-synced (see ANALYZE_WHEN_SYNCED).",
+)

@@ -1,7 +1,7 @@
 """Slack assets: workspace -> users and channels -> messages (with replies) -> reactions."""
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -26,6 +26,11 @@ SLACK_GROUP = "slack"
 # Transient Slack trouble that outlived slack-sdk's own retries (a long outage, a rate limit
 # storm) is retried by Dagster with backoff; a dead token is not (see _failure).
 SLACK_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+# The daily schedules refresh every active workspace once a day: a workspace whose newest sync is
+# older than a day and a few hours of slack has missed one.
+DAILY_SYNC_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
+)
 
 
 def _metadata(result: ingest.IngestResult, warnings: list[str]) -> dict[str, Any]:
@@ -60,6 +65,7 @@ def _failure(error: Exception) -> dg.Failure:
     kinds={"slack", "postgres"},
     deps=[app_database_schema],
     retry_policy=SLACK_RETRY_POLICY,
+    freshness_policy=DAILY_SYNC_FRESHNESS,
 )
 def slack_workspace(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
@@ -74,6 +80,7 @@ def slack_workspace(
     kinds={"slack", "postgres"},
     deps=[slack_workspace],
     retry_policy=SLACK_RETRY_POLICY,
+    freshness_policy=DAILY_SYNC_FRESHNESS,
 )
 def slack_users(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
@@ -88,6 +95,7 @@ def slack_users(
     kinds={"slack", "postgres"},
     deps=[slack_workspace],
     retry_policy=SLACK_RETRY_POLICY,
+    freshness_policy=DAILY_SYNC_FRESHNESS,
 )
 def slack_channels(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
@@ -104,6 +112,7 @@ def slack_channels(
             group_name=SLACK_GROUP,
             kinds={"slack", "postgres"},
             description="Messages and thread replies of the selected channels, by UTC day.",
+            freshness_policy=DAILY_SYNC_FRESHNESS,
             deps=[
                 dg.AssetDep(slack_users, partition_mapping=workspace_of_message_partition),
                 dg.AssetDep(slack_channels, partition_mapping=workspace_of_message_partition),
@@ -114,6 +123,7 @@ def slack_channels(
             group_name=SLACK_GROUP,
             kinds={"slack", "postgres"},
             description="One row per (message, user, emoji), kept in step with the messages.",
+            freshness_policy=DAILY_SYNC_FRESHNESS,
             deps=["slack_messages"],
         ),
     ],
