@@ -17,6 +17,7 @@ import openai
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from toban_orchestration.analysis.prompt import COMBINE_PROMPT, SYSTEM_PROMPT, Transcript
+from toban_orchestration.analysis.pseudonyms import ALIAS_PATTERN
 from toban_orchestration.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,15 @@ class LLMResult:
     usage: Usage = field(default_factory=Usage)
 
 
+def answer_texts(answer: ChannelAnswer) -> list[str]:
+    """Every free text of an answer (what a report stores)."""
+    texts = [answer.summary, answer.topics, answer.contributor_insights, answer.highlights]
+    for judgement in answer.contributors:
+        texts.append(judgement.insight)
+        texts.extend(e.reason for e in judgement.evidence)
+    return texts
+
+
 def validate_answer(content: str, transcript: Transcript) -> ChannelAnswer:
     try:
         data = json.loads(content)
@@ -105,6 +115,11 @@ def validate_answer(content: str, transcript: Transcript) -> ChannelAnswer:
         for evidence in judgement.evidence:
             if evidence.message not in transcript.message_refs:
                 raise AnswerRejected(f"unknown message reference {evidence.message!r}")
+    if transcript.aliases:
+        for text in answer_texts(answer):
+            for alias in ALIAS_PATTERN.findall(text):
+                if alias not in transcript.aliases:
+                    raise AnswerRejected(f"unknown person alias {alias!r}")
     authors = [j.author for j in answer.contributors]
     if len(authors) != len(set(authors)):
         raise AnswerRejected("an author is judged twice")
@@ -200,6 +215,7 @@ class ChannelAnalyst:
             ),
             message_refs=full.message_refs,
             author_refs=full.author_refs,
+            aliases=full.aliases,
         )
         result = self.analyze(combined, system=COMBINE_PROMPT)
         for partial in partials:

@@ -45,6 +45,9 @@ class Transcript:
     """mNN -> message."""
     author_refs: dict[str, str]
     """uNN -> Slack id."""
+    aliases: frozenset[str] = frozenset()
+    """With pseudonymized authors: the aliases that name somebody (`analysis/pseudonyms.py`);
+    an answer that uses another alias is rejected."""
 
     @property
     def estimated_tokens(self) -> int:

@@ -3,13 +3,14 @@ reports and contribution scores. Used by the partitioned assets and by the ad ho
 
 import uuid
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.queries import analysis_access
 from toban_orchestration.analysis import offline
 from toban_orchestration.analysis.llm import (
     AnalysisFailed,
@@ -19,6 +20,8 @@ from toban_orchestration.analysis.llm import (
     Usage,
 )
 from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_chunks, build_transcript
+from toban_orchestration.analysis.pseudonyms import Pseudonyms, load_pseudonyms
+from toban_orchestration.analysis.pseudonyms import enabled as pseudonyms_enabled
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
@@ -52,6 +55,10 @@ class AnalysisResult:
     usage: Usage = field(default_factory=Usage)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     preview: str = ""
+    excluded_channels: list[dict[str, str]] = field(default_factory=list)
+    """Requested channels the analysis' team may not read when it runs, with the reason."""
+    denied: str | None = None
+    """Why the analysis was not run at all (its team or requester may not ask for it)."""
 
     def leaderboard_markdown(self, limit: int = 10) -> str:
         lines = [
@@ -140,11 +147,32 @@ def run_analysis(
                 .order_by(SlackChannel.name)
             )
         )
-        analysis.status = AnalysisStatus.RUNNING.value
-        analysis.progress = 0.0
+        # Access is decided now, not when the analysis was requested: a share revoked or a
+        # grant removed in between leaves those channels out (README, "Who may see what").
+        access = analysis_access(session, analysis, channel_ids)
+        channel_ids = access.channels
+        _drop_rows_outside(session, analysis_id, channel_ids)
+        workspace = session.get_one(SlackWorkspace, analysis.workspace_id)
+        pseudonyms = (
+            load_pseudonyms(session.connection(), workspace.id)
+            if analyst is not None
+            and pseudonyms_enabled(analysis.parameters, workspace.workspace_metadata)
+            else None
+        )
         analysis.error_message = None
         analysis.llm_model = analyst.model if analyst else offline.MODEL_NAME
-    result = AnalysisResult(analysis_id)
+        if access.error is not None:
+            analysis.status = AnalysisStatus.FAILED.value
+            analysis.error_message = f"Not analyzed: {access.error}"[:2000]
+            analysis.progress = 100.0
+            analysis.completion_time = datetime.now(UTC)
+            analysis.result_summary = {"channels": 0, "messages": 0, **access.summary()}
+            return AnalysisResult(
+                analysis_id, excluded_channels=access.excluded, denied=access.error
+            )
+        analysis.status = AnalysisStatus.RUNNING.value
+        analysis.progress = 0.0
+    result = AnalysisResult(analysis_id, excluded_channels=access.excluded)
     overall: dict[str, UserSignals] = defaultdict(UserSignals)
     names: dict[str, str] = {}
     user_ids: dict[str, uuid.UUID] = {}
@@ -154,7 +182,7 @@ def run_analysis(
                 window = load_channel_window(
                     connection, channel_id, start, end, include_bots=include_bots
                 )
-            _analyze_channel(engine, analysis_id, window, result, analyst)
+            _analyze_channel(engine, analysis_id, window, result, analyst, pseudonyms)
             for user, signals in user_signals(window).items():
                 _add(overall[user], signals)
             names |= window.names
@@ -200,10 +228,34 @@ def run_analysis(
                     "cache_hits": result.usage.cache_hits,
                     "failed_channels": result.failed_channels,
                     "top_contributors": result.leaderboard[:5],
+                    "pseudonymized": pseudonyms is not None,
+                    **access.summary(),
                 },
             )
         )
     return result
+
+
+def _drop_rows_outside(session: Session, analysis_id: uuid.UUID, channels: list[uuid.UUID]) -> None:
+    """Rows an earlier run stored for channels this run may not read go: a report must not
+    keep what its team can no longer see. (The overall rows are rewritten after the run.)"""
+    session.execute(
+        delete(channel_analysis_table).where(
+            channel_analysis_table.c.analysis_id == analysis_id,
+            channel_analysis_table.c.channel_id.not_in(channels),
+        )
+    )
+    session.execute(
+        delete(contribution_table).where(
+            contribution_table.c.analysis_id == analysis_id,
+            contribution_table.c.channel_id.isnot(None),
+            contribution_table.c.channel_id.not_in(channels),
+        )
+    )
+    if not channels:
+        session.execute(
+            delete(contribution_table).where(contribution_table.c.analysis_id == analysis_id)
+        )
 
 
 def _add(total: UserSignals, part: UserSignals) -> None:
@@ -260,10 +312,15 @@ def model_outcome(
     analyst: ChannelAnalyst,
     cached: dict[str, Any] | None,
     usage: Usage,
+    pseudonyms: Pseudonyms | None = None,
 ) -> ChannelOutcome:
     """The model's report; its scores move each deterministic score by at most
-    MODEL_WEIGHT x 10 points, and its evidence must cite messages of the transcript."""
-    transcript = build_transcript(window)
+    MODEL_WEIGHT x 10 points, and its evidence must cite messages of the transcript.
+    With `pseudonyms`, the model sees aliases only, and its text gets the names back."""
+    shown = pseudonyms.window(window) if pseudonyms else window
+    aliases = pseudonyms.known_aliases if pseudonyms else frozenset()
+    transcript = replace(build_transcript(shown), aliases=aliases)
+    restore = pseudonyms.restore if pseudonyms else str
     input_hash = transcript.input_hash(analyst.model)
     budget = analyst.settings.llm_context_tokens
     if cached and cached.get("input_hash") == input_hash and "answer" in cached:
@@ -271,7 +328,12 @@ def model_outcome(
         usage.cache_hits += 1
     else:
         try:
-            chunks = build_chunks(window, budget) if transcript.estimated_tokens > budget else []
+            chunks = [
+                replace(chunk, aliases=aliases)
+                for chunk in (
+                    build_chunks(shown, budget) if transcript.estimated_tokens > budget else []
+                )
+            ]
             llm = analyst.analyze_window(transcript, chunks)
         except AnalysisFailed as failure:
             usage += failure.usage
@@ -296,18 +358,18 @@ def model_outcome(
             {
                 "message_id": str(transcript.message_refs[e.message].id),
                 "ts": transcript.message_refs[e.message].ts,
-                "reason": e.reason,
+                "reason": restore(e.reason),
             }
             for e in judgement.evidence
             if transcript.message_refs[e.message].author == user
         ]
-        insights[user] = judgement.insight
+        insights[user] = restore(judgement.insight)
     return ChannelOutcome(
         sections={
-            "channel_summary": answer.summary,
-            "topic_analysis": answer.topics,
-            "contributor_insights": answer.contributor_insights,
-            "key_highlights": answer.highlights,
+            "channel_summary": restore(answer.summary),
+            "topic_analysis": restore(answer.topics),
+            "contributor_insights": restore(answer.contributor_insights),
+            "key_highlights": restore(answer.highlights),
         },
         model_used=analyst.model,
         raw={
@@ -345,6 +407,7 @@ def _analyze_channel(
     window: ChannelWindow,
     result: AnalysisResult,
     analyst: ChannelAnalyst | None,
+    pseudonyms: Pseudonyms | None = None,
 ) -> None:
     counts = channel_counts(window)
     signals = user_signals(window)
@@ -360,7 +423,7 @@ def _analyze_channel(
                     channel_analysis_table.c.status == AnalysisStatus.COMPLETED.value,
                 )
             ).scalar_one_or_none()
-        outcome = model_outcome(window, signals, scores, analyst, cached, result.usage)
+        outcome = model_outcome(window, signals, scores, analyst, cached, result.usage, pseudonyms)
     now = datetime.now(UTC)
     with engine.begin() as connection:
         upsert(

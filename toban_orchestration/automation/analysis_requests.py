@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.queries import analysis_team, readable_channels
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
 from toban_orchestration.db.models import SlackAnalysis, SlackChannel, slack_analysis_channels
 
@@ -43,6 +44,24 @@ def advance(frequency: ScheduleFrequency, due: datetime) -> datetime:
     return due.replace(year=due.year + (due.month == 12), month=month)
 
 
+def _selected_readable(session: Session, run: SlackAnalysis) -> list[uuid.UUID]:
+    """The workspace's selected channels that the run's team may read now. A schedule without
+    channels of its own means "what we can see", so channels out of reach are not even linked;
+    the run checks again when it starts (README, "Who may see what")."""
+    selected = session.scalars(
+        select(SlackChannel.id).where(
+            SlackChannel.workspace_id == run.workspace_id,
+            SlackChannel.is_selected_for_analysis,
+            SlackChannel.is_supported,
+        )
+    ).all()
+    team = analysis_team(session, run)
+    if team.team_id is None:
+        return list(selected)  # the run fails with the reason when it starts
+    readable = readable_channels(session, team.team_id, run.workspace_id)
+    return [c for c in selected if c in readable]
+
+
 def start_due_schedules(session: Session, now: datetime) -> list[uuid.UUID]:
     """For each scheduled analysis that is due: a new analysis row for its last window (with the
     schedule's channels, or the workspace's selected ones), and `next_run_at` moved on. Done in
@@ -74,20 +93,11 @@ def start_due_schedules(session: Session, now: datetime) -> list[uuid.UUID]:
         )
         session.add(run)
         session.flush()
-        channels = (
-            session.scalars(
-                select(slack_analysis_channels.c.channel_id).where(
-                    slack_analysis_channels.c.analysis_id == schedule.id
-                )
-            ).all()
-            or session.scalars(
-                select(SlackChannel.id).where(
-                    SlackChannel.workspace_id == schedule.workspace_id,
-                    SlackChannel.is_selected_for_analysis,
-                    SlackChannel.is_supported,
-                )
-            ).all()
-        )
+        channels = session.scalars(
+            select(slack_analysis_channels.c.channel_id).where(
+                slack_analysis_channels.c.analysis_id == schedule.id
+            )
+        ).all() or _selected_readable(session, run)
         if channels:
             session.execute(
                 insert(slack_analysis_channels),

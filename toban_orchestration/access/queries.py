@@ -1,0 +1,434 @@
+"""The access rules (`rules.py`) applied to the database: which integrations and channels a
+team may read now, which team an analysis is for, and whether its requester may ask for it.
+
+Integration status does not matter here: it decides what is synced, not who may read what was
+stored. Everything is evaluated when asked (an analysis asks when it runs), so a share revoked
+or a grant deleted after a request takes effect on the next run.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from toban_orchestration.access.rules import (
+    REQUESTING_LEVELS,
+    REQUIRED_ROLE,
+    Action,
+    ChannelDecision,
+    IntegrationLevel,
+    Reason,
+    ShareFacts,
+    channel_decision,
+    combine,
+    integration_level,
+    role_may,
+    strongest,
+)
+from toban_orchestration.db.enums import (
+    AccessLevel,
+    IntegrationType,
+    ResourceType,
+    TeamMemberRole,
+)
+from toban_orchestration.db.models import (
+    Integration,
+    IntegrationShare,
+    ResourceAccess,
+    ServiceResource,
+    SlackAnalysis,
+    SlackChannel,
+    SlackChannelAnalysis,
+    SlackContribution,
+    SlackWorkspace,
+    Team,
+    TeamMember,
+    slack_analysis_channels,
+)
+
+TEAM_PARAMETER = "team_id"
+REQUESTER_PARAMETER = "requested_by"
+SCHEDULE_PARAMETER = "schedule_id"
+NOT_ALLOWED = Reason.ANALYSIS_NOT_ALLOWED
+
+
+@dataclass(frozen=True)
+class IntegrationAccess:
+    integration_id: uuid.UUID
+    name: str
+    service_type: IntegrationType
+    workspace_id: str | None
+    """The external workspace id (a Slack team id for Slack)."""
+    level: IntegrationLevel
+
+
+def team_integrations(
+    session: Session, team_id: uuid.UUID, at: datetime | None = None
+) -> list[IntegrationAccess]:
+    """Every integration the team owns or holds an active share of, with the level."""
+    at = at or datetime.now(UTC)
+    owned = session.scalars(select(Integration).where(Integration.owner_team_id == team_id))
+    levels: dict[uuid.UUID, tuple[Integration, IntegrationLevel]] = {
+        i.id: (i, IntegrationLevel.OWNER) for i in owned
+    }
+    shares = session.execute(
+        select(Integration, IntegrationShare)
+        .join(IntegrationShare, IntegrationShare.integration_id == Integration.id)
+        .where(IntegrationShare.team_id == team_id)
+    )
+    for integration, share in shares:
+        if integration.id in levels:
+            continue
+        level = integration_level(is_owner=False, shares=[_facts(share)], at=at)
+        if level is not None:
+            levels[integration.id] = (integration, level)
+    return [
+        IntegrationAccess(i.id, i.name, i.service_type, i.workspace_id, level)
+        for i, level in sorted(levels.values(), key=lambda item: (item[0].name, str(item[0].id)))
+    ]
+
+
+def _facts(share: IntegrationShare) -> ShareFacts:
+    return ShareFacts(share.share_level, share.status, share.revoked_at)
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    channel_id: uuid.UUID
+    slack_id: str
+    name: str
+    type: str
+    decision: ChannelDecision
+
+
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    """One team's view of one Slack workspace at one moment."""
+
+    team_id: uuid.UUID
+    workspace_id: uuid.UUID
+    level: IntegrationLevel | None
+    """The strongest way the team holds the workspace (None: it does not)."""
+    had_share: bool
+    """The team holds a share that is no longer active."""
+    channels: dict[uuid.UUID, ChannelAccess] = field(default_factory=dict)
+
+    @property
+    def readable(self) -> set[uuid.UUID]:
+        return {c for c, access in self.channels.items() if access.decision.readable}
+
+    @property
+    def may_request(self) -> bool:
+        return self.level in REQUESTING_LEVELS
+
+
+def workspace_access(
+    session: Session, team_id: uuid.UUID, workspace_id: uuid.UUID, at: datetime | None = None
+) -> WorkspaceAccess:
+    """Which channels of the workspace the team may read at `at` (default: now), and why not
+    for the others."""
+    at = at or datetime.now(UTC)
+    workspace = session.get_one(SlackWorkspace, workspace_id)
+    integrations = session.scalars(
+        select(Integration).where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id == workspace.slack_id,
+        )
+    ).all()
+    ids = [i.id for i in integrations]
+    shares: dict[uuid.UUID, list[ShareFacts]] = defaultdict(list)
+    grants: dict[tuple[uuid.UUID, str], AccessLevel] = {}
+    if ids:
+        for share in session.scalars(
+            select(IntegrationShare).where(
+                IntegrationShare.integration_id.in_(ids), IntegrationShare.team_id == team_id
+            )
+        ):
+            shares[share.integration_id].append(_facts(share))
+        for integration_id, external_id, grant in session.execute(
+            select(
+                ServiceResource.integration_id,
+                ServiceResource.external_id,
+                ResourceAccess.access_level,
+            )
+            .join(ResourceAccess, ResourceAccess.resource_id == ServiceResource.id)
+            .where(
+                ServiceResource.integration_id.in_(ids),
+                ServiceResource.resource_type == ResourceType.SLACK_CHANNEL,
+                ResourceAccess.team_id == team_id,
+            )
+        ):
+            grants[(integration_id, external_id)] = grant
+    # The workspace's own team holds its data even when no integration row names it (a
+    # workspace registered before integrations existed, or seeded directly).
+    holdings: list[tuple[uuid.UUID | None, IntegrationLevel | None, bool]] = []
+    if workspace.team_id == team_id:
+        holdings.append((None, IntegrationLevel.OWNER, False))
+    for integration in integrations:
+        level = integration_level(
+            is_owner=integration.owner_team_id == team_id, shares=shares[integration.id], at=at
+        )
+        holdings.append((integration.id, level, bool(shares[integration.id]) and level is None))
+    sync = (workspace.workspace_metadata or {}).get("sync") or {}
+    direct_enabled = bool(sync.get("include_direct_messages", False))
+    had_share = any(had for _, _, had in holdings)
+    access = WorkspaceAccess(
+        team_id, workspace_id, strongest(level for _, level, _ in holdings), had_share
+    )
+    channels = session.execute(
+        select(SlackChannel.id, SlackChannel.slack_id, SlackChannel.name, SlackChannel.type)
+        .where(SlackChannel.workspace_id == workspace_id)
+        .order_by(SlackChannel.name)
+    )
+    for channel_id, slack_id, name, channel_type in channels:
+        decisions = [
+            channel_decision(
+                level,
+                channel_type,
+                grants.get((integration_id, slack_id)) if integration_id else None,
+                direct_messages_enabled=direct_enabled,
+                had_share=had,
+            )
+            for integration_id, level, had in holdings
+        ] or [channel_decision(None, channel_type, None)]
+        access.channels[channel_id] = ChannelAccess(
+            channel_id, slack_id, name, channel_type, combine(decisions)
+        )
+    return access
+
+
+def readable_channels(
+    session: Session, team_id: uuid.UUID, workspace_id: uuid.UUID, at: datetime | None = None
+) -> set[uuid.UUID]:
+    """SlackChannel ids of the workspace the team may read at `at` (default: now)."""
+    return workspace_access(session, team_id, workspace_id, at).readable
+
+
+def team_role(session: Session, team_id: uuid.UUID, user_id: str) -> TeamMemberRole | None:
+    """The user's role in the team, None if not a member."""
+    return session.scalar(
+        select(TeamMember.role).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    )
+
+
+# --- analyses ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalysisTeam:
+    """The team an analysis is for, who asked for it, and how that was decided."""
+
+    team_id: uuid.UUID | None
+    source: str
+    """`parameters.team_id`, `requester's team` or `workspace owner`."""
+    requester: str | None = None
+    role: TeamMemberRole | None = None
+    error: str | None = None
+
+
+def requester_of(analysis: SlackAnalysis) -> str | None:
+    """The person who asked: `parameters.requested_by` (the app's user id, which TeamMember
+    keys on) or else `created_by_user_id`. None for the pipeline's own analyses."""
+    requested_by = (analysis.parameters or {}).get(REQUESTER_PARAMETER)
+    if requested_by:
+        return str(requested_by)
+    return str(analysis.created_by_user_id) if analysis.created_by_user_id else None
+
+
+def analysis_team(session: Session, analysis: SlackAnalysis) -> AnalysisTeam:
+    """`parameters.team_id` if set; else the requester's team (the workspace's own team if the
+    requester belongs to it, else their only team that holds the workspace); else, with no
+    requester, the workspace's own team."""
+    workspace = session.get_one(SlackWorkspace, analysis.workspace_id)
+    requester = requester_of(analysis)
+    raw_team = (analysis.parameters or {}).get(TEAM_PARAMETER)
+    if raw_team:
+        try:
+            team_id = uuid.UUID(str(raw_team))
+        except ValueError:
+            return AnalysisTeam(
+                None, "parameters.team_id", requester, error=f"parameters.team_id "
+                f"{str(raw_team)[:64]!r} is not a team id (a UUID)"
+            )  # fmt: skip
+        if session.get(Team, team_id) is None:
+            return AnalysisTeam(
+                None, "parameters.team_id", requester,
+                error=f"parameters.team_id {team_id} names no team",
+            )  # fmt: skip
+        role = team_role(session, team_id, requester) if requester else None
+        return AnalysisTeam(team_id, "parameters.team_id", requester, role)
+    if requester is None:
+        return AnalysisTeam(workspace.team_id, "workspace owner")
+    memberships = dict(
+        session.execute(
+            select(TeamMember.team_id, TeamMember.role).where(TeamMember.user_id == requester)
+        ).tuples()
+    )
+    if not memberships:
+        return AnalysisTeam(
+            None, "requester's team", requester,
+            error=f"the requester {requester} is not a member of any team",
+        )  # fmt: skip
+    if workspace.team_id in memberships:
+        team_id = workspace.team_id
+    elif len(memberships) == 1:
+        team_id = next(iter(memberships))
+    else:
+        holding = [
+            t for t in memberships if workspace_access(session, t, workspace.id).level is not None
+        ]
+        if len(holding) != 1:
+            return AnalysisTeam(
+                None, "requester's team", requester,
+                error=f"the requester {requester} is a member of {len(memberships)} teams and "
+                f"{len(holding)} of them hold workspace {workspace.slack_id}: set "
+                "parameters.team_id to say which team the analysis is for",
+            )  # fmt: skip
+        team_id = holding[0]
+    return AnalysisTeam(team_id, "requester's team", requester, memberships[team_id])
+
+
+@dataclass(frozen=True)
+class AnalysisAccess:
+    """What one analysis may cover when it runs: its team, the channels to analyze (requested
+    and readable), the requested channels left out and why, or why it may not run at all."""
+
+    team: AnalysisTeam
+    channels: list[uuid.UUID]
+    excluded: list[dict[str, str]]
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "team_id": str(self.team.team_id) if self.team.team_id else None,
+            "team_from": self.team.source,
+            "requested_by": self.team.requester,
+            "excluded_channels": self.excluded,
+        }
+
+
+def analysis_access(
+    session: Session,
+    analysis: SlackAnalysis,
+    requested: Iterable[uuid.UUID],
+    at: datetime | None = None,
+) -> AnalysisAccess:
+    """The access check an analysis runs through before it reads any message."""
+    requested = list(requested)
+    team = analysis_team(session, analysis)
+    if team.team_id is None:
+        return AnalysisAccess(team, [], _excluded(session, requested, NOT_ALLOWED), team.error)
+    slug = session.scalar(select(Team.slug).where(Team.id == team.team_id))
+    if team.requester is not None:
+        action = (
+            Action.SCHEDULE
+            if (analysis.parameters or {}).get(SCHEDULE_PARAMETER)
+            else Action.REQUEST
+        )
+        if not role_may(team.role, action):
+            who = f"a {team.role.value}" if team.role else "not a member"
+            denied = (
+                f"the requester {team.requester} is {who} of team {slug} and may not "
+                f"{action.value}: that needs {REQUIRED_ROLE[action].value} or above"
+            )
+            return AnalysisAccess(team, [], _excluded(session, requested, NOT_ALLOWED), denied)
+    access = workspace_access(session, team.team_id, analysis.workspace_id, at)
+    workspace = session.get_one(SlackWorkspace, analysis.workspace_id)
+    channels: list[uuid.UUID] = []
+    excluded: list[dict[str, str]] = []
+    for channel_id in requested:
+        channel = access.channels.get(channel_id)
+        if channel is not None and channel.decision.readable:
+            channels.append(channel_id)
+        elif channel is not None:
+            excluded.append(
+                {
+                    "channel_id": str(channel_id),
+                    "name": channel.name,
+                    "reason": str(channel.decision.reason),
+                }
+            )
+        else:
+            excluded.extend(_excluded(session, [channel_id], Reason.OTHER_WORKSPACE))
+    error: str | None = None
+    if access.level is None:
+        error = (
+            f"team {slug}'s share of Slack workspace {workspace.slack_id} was revoked"
+            if access.had_share
+            else f"team {slug} has no access to Slack workspace {workspace.slack_id}"
+        )
+    elif not access.may_request:
+        error = (
+            f"team {slug} holds a READ_ONLY share of Slack workspace {workspace.slack_id}: it "
+            "may see analyses but not request them"
+        )
+    elif requested and not channels:
+        error = (
+            f"team {slug} may read none of the {len(requested)} requested channels of Slack "
+            f"workspace {workspace.slack_id}"
+        )
+    if error:
+        return AnalysisAccess(team, [], excluded + _excluded(session, channels, NOT_ALLOWED), error)
+    return AnalysisAccess(team, channels, excluded)
+
+
+def _excluded(session: Session, channel_ids: list[uuid.UUID], reason: str) -> list[dict[str, str]]:
+    if not channel_ids:
+        return []
+    names = dict(
+        session.execute(
+            select(SlackChannel.id, SlackChannel.name).where(SlackChannel.id.in_(channel_ids))
+        ).tuples()
+    )
+    return [{"channel_id": str(c), "name": names.get(c, ""), "reason": reason} for c in channel_ids]
+
+
+def requested_channels(session: Session, analysis_id: uuid.UUID) -> list[uuid.UUID]:
+    """The channels linked to an analysis (what was asked for), by name."""
+    return list(
+        session.scalars(
+            select(slack_analysis_channels.c.channel_id)
+            .join(SlackChannel, SlackChannel.id == slack_analysis_channels.c.channel_id)
+            .where(slack_analysis_channels.c.analysis_id == analysis_id)
+            .order_by(SlackChannel.name)
+        )
+    )
+
+
+def may_see_analysis(
+    session: Session,
+    analysis_id: uuid.UUID,
+    team_id: uuid.UUID,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """A team sees an analysis when it holds the workspace and may read every channel the
+    analysis has rows for (READ_ONLY teams see the owner's analyses this way); a user also
+    needs a role in that team (VIEWER or above)."""
+    if user_id is not None and not role_may(team_role(session, team_id, user_id), Action.SEE):
+        return False
+    analysis = session.get_one(SlackAnalysis, analysis_id)
+    access = workspace_access(session, team_id, analysis.workspace_id, at)
+    if access.level is None:
+        return False
+    covered = set(
+        session.scalars(
+            select(SlackChannelAnalysis.channel_id).where(
+                SlackChannelAnalysis.analysis_id == analysis_id
+            )
+        )
+    ) | set(
+        session.scalars(
+            select(SlackContribution.channel_id).where(
+                SlackContribution.analysis_id == analysis_id,
+                SlackContribution.channel_id.isnot(None),
+            )
+        )
+    )
+    covered.discard(None)
+    return covered <= access.readable
