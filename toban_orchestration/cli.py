@@ -1,6 +1,7 @@
 """The `toban` console script: database commands, the embedded server, and `toban dev`."""
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -27,13 +28,26 @@ from toban_orchestration.db.engine import (
 )
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.demo import run_demo
-from toban_orchestration.security.tokens import EncryptionKeyError, TokenCipher, generate_key
+from toban_orchestration.privacy.erasure import ErasureError, erase_user
+from toban_orchestration.privacy.retention import (
+    RetentionConfigError,
+    delete_workspace_data,
+    purge_all,
+    purge_workspace,
+)
+from toban_orchestration.security.rotation import DEFAULT_BATCH_SIZE, rotate_all
+from toban_orchestration.security.tokens import (
+    DecryptionError,
+    EncryptionKeyError,
+    TokenCipher,
+    generate_key,
+)
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.workspaces import register_token_workspace
+from toban_orchestration.slack.workspaces import WorkspaceNotFoundError, register_token_workspace
 
 logger = logging.getLogger("toban")
 
@@ -138,6 +152,11 @@ def _slack_add(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    refresh_token = os.environ.get(args.refresh_token_env, "") if args.refresh_token_env else ""
+    if args.refresh_token_env and not refresh_token:
+        print(f"error: environment variable {args.refresh_token_env} holds no refresh token",
+              file=sys.stderr)  # fmt: skip
+        return 2
     cipher = TokenCipher.from_settings()
     with _app_engine() as engine, Session(engine) as session, session.begin():
         workspace = register_token_workspace(
@@ -146,6 +165,8 @@ def _slack_add(args: argparse.Namespace) -> int:
             token=token,
             cipher=cipher,
             base_url=args.base_url,
+            actor=_actor(),
+            refresh_token=refresh_token or None,
         )
         slack_id, name = workspace.slack_id, workspace.name
     with _databases() as targets:
@@ -177,6 +198,64 @@ def _slack_import(args: argparse.Namespace) -> int:
 
 def _keys_generate(args: argparse.Namespace) -> int:
     print(generate_key())
+    return 0
+
+
+def _actor() -> str:
+    """Who ran the command, for the audit trail."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    cipher = TokenCipher.from_settings()
+    with _app_engine() as engine:
+        report = rotate_all(engine, cipher, batch_size=args.batch_size, actor=_actor())
+    for line in report.lines():
+        print(line)
+    print(
+        f"Re-encrypted {report.total_rotated} secrets under the first key of "
+        f"TOBAN_ENCRYPTION_KEYS in {report.batches} batches"
+        + (f"; {len(report.failed)} could not be decrypted" if report.failed else "")
+    )
+    return 1 if report.failed else 0
+
+
+def _slack_purge(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        if args.workspace:
+            reports = [
+                purge_workspace(
+                    engine, args.workspace, days=args.days, dry_run=args.dry_run, actor=_actor()
+                )
+            ]
+        else:
+            reports = purge_all(engine, dry_run=args.dry_run, actor=_actor())
+    for report in reports:
+        print(report.line())
+    return 0
+
+
+def _slack_delete_workspace(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(
+            f"Refusing to delete: this removes every Slack row of workspace {args.workspace} "
+            "(messages, users, channels, analyses) and its tokens. Run again with --yes.",
+            file=sys.stderr,
+        )
+        return 2
+    with _app_engine() as engine:
+        report = delete_workspace_data(engine, args.workspace, actor=_actor())
+    print(report.line())
+    return 0
+
+
+def _slack_erase_user(args: argparse.Namespace) -> int:
+    with _app_engine() as engine:
+        report = erase_user(engine, args.workspace, args.user, actor=_actor())
+    print(report.line())
     return 0
 
 
@@ -290,17 +369,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the token (default SLACK_BOT_TOKEN)",
     )
     add.add_argument("--base-url", help="Slack Web API base URL, with its trailing slash")
+    add.add_argument(
+        "--refresh-token-env",
+        help="environment variable holding the refresh token of a rotating token (Slack token "
+        "rotation); it is refreshed on first use and before each expiry",
+    )
     add.set_defaults(handler=_slack_add)
     imp = slack_commands.add_parser("import", help="register and ingest a Slack export archive")
     imp.add_argument("path", help="the export's .zip or unzipped folder")
     imp.add_argument("--team", required=True, help="slug of the owning team (created if new)")
     imp.add_argument("--name", help="workspace name (default: from the archive's name)")
     imp.set_defaults(handler=_slack_import)
+    purge = slack_commands.add_parser(
+        "purge", help="purge messages older than the retention period, and what was derived"
+    )
+    purge.add_argument("--workspace", help="Slack workspace id (default: every workspace)")
+    purge.add_argument("--days", type=int, help="retention in days (default: the workspace's)")
+    purge.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    purge.set_defaults(handler=_slack_purge)
+    delete_ws = slack_commands.add_parser(
+        "delete-workspace", help="delete every Slack row of a workspace, and its tokens"
+    )
+    delete_ws.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
+    delete_ws.add_argument("--yes", action="store_true", help="confirm the deletion")
+    delete_ws.set_defaults(handler=_slack_delete_workspace)
+    erase = slack_commands.add_parser(
+        "erase-user", help="erase one person's Slack data (right to erasure)"
+    )
+    erase.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
+    erase.add_argument("--user", required=True, help="Slack user id (U...)")
+    erase.set_defaults(handler=_slack_erase_user)
 
     keys = commands.add_parser("keys", help="encryption keys for tokens at rest")
-    keys.add_subparsers(dest="keys_command", required=True).add_parser(
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_commands.add_parser(
         "generate", help="print a new key for TOBAN_ENCRYPTION_KEYS"
     ).set_defaults(handler=_keys_generate)
+    rotate = keys_commands.add_parser(
+        "rotate", help="re-encrypt every stored secret under the first key"
+    )
+    rotate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    rotate.set_defaults(handler=_keys_rotate)
 
     embedded = commands.add_parser("embedded", help="the embedded PostgreSQL server")
     embedded.add_argument("action", choices=["start", "stop", "status"])
@@ -331,9 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         DatabaseConfigError,
         DatabaseConnectionError,
+        DecryptionError,
         EncryptionKeyError,
+        ErasureError,
         ExportFormatError,
+        RetentionConfigError,
         SlackError,
+        WorkspaceNotFoundError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

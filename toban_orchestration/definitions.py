@@ -4,6 +4,12 @@ import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
+from toban_orchestration.automation.maintenance import (
+    slack_retention_job,
+    slack_retention_schedule,
+    slack_token_refresh_job,
+    slack_token_refresh_schedule,
+)
 from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.automation.sensors import (
     slack_analysis_automation,
@@ -29,9 +35,20 @@ defs = dg.Definitions(
         slack_messages_and_reactions,
         *analysis_assets,
     ],
-    jobs=[slack_analysis_job, slack_workspace_snapshot_job, slack_messages_job],
+    jobs=[
+        slack_analysis_job,
+        slack_workspace_snapshot_job,
+        slack_messages_job,
+        slack_token_refresh_job,
+        slack_retention_job,
+    ],
     sensors=[slack_integration_sensor, slack_analysis_request_sensor, slack_analysis_automation],
-    schedules=[daily_slack_sync, daily_slack_snapshot],
+    schedules=[
+        daily_slack_sync,
+        daily_slack_snapshot,
+        slack_token_refresh_schedule,
+        slack_retention_schedule,
+    ],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
 )

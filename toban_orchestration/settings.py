@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     """Fernet keys (comma-separated, newest first) that encrypt Slack tokens at rest. The first
     key encrypts; every key decrypts, so a new key can be put in front without downtime."""
 
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    """The Slack app's OAuth client (TOBAN_SLACK_CLIENT_ID / TOBAN_SLACK_CLIENT_SECRET): needed
+    only to refresh rotating tokens (`oauth.v2.access` with `grant_type=refresh_token`)."""
+    token_refresh_margin_minutes: int = 30
+    """A rotating token is refreshed when it expires within this many minutes."""
+    token_refresh_cron: str = "*/10 * * * *"  # noqa: S105 (a schedule, not a secret)
+    """When the sweep that refreshes soon-to-expire tokens of every workspace runs."""
+
+    retention_days: int | None = None
+    """Default retention of Slack messages in days, for workspaces that set none of their own
+    (`slack_workspace.workspace_metadata["retention_days"]`). Unset: kept until deleted."""
+    retention_cron: str = "30 3 * * *"
+    """When the retention purge runs."""
+
     partitions_start_date: str = "2020-01-01"
     """First day of the daily message partitions (UTC)."""
 

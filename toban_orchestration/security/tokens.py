@@ -38,6 +38,7 @@ class TokenCipher:
                     f"TOBAN_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe "
                     "base64-encoded bytes); create one with `toban keys generate`."
                 ) from None
+        self._primary = fernets[0]
         self._fernet = MultiFernet(fernets)
 
     @classmethod
@@ -58,6 +59,19 @@ class TokenCipher:
                 "under a key that has since been removed?)."
             ) from None
 
-    def rotate(self, ciphertext: str) -> str:
+    def rotate(self, ciphertext: str, *, what: str = "a stored secret") -> str:
         """Re-encrypt under the newest key."""
-        return self._fernet.rotate(ciphertext.encode()).decode()
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise DecryptionError(
+                f"Cannot re-encrypt {what}: none of the keys in TOBAN_ENCRYPTION_KEYS decrypts it."
+            ) from None
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether the newest key already encrypts it (rotation then leaves it alone)."""
+        try:
+            self._primary.decrypt(ciphertext.encode())
+        except InvalidToken:
+            return False
+        return True

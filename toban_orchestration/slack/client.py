@@ -2,6 +2,7 @@
 (429 honouring Retry-After, 500/503, dropped connections), request pacing per method tier,
 cursor pagination that reads every page, and counters for the run's metadata."""
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,10 @@ TIER_REQUESTS_PER_MINUTE = {2: 20, 3: 50, 4: 100}
 LIMITED_METHODS = {"conversations.history", "conversations.replies"}
 LIMITED_PAGE_SIZE = 15
 AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired"}
+# slack-sdk logs whole response bodies (raw Slack text) at DEBUG whenever its logger's own level
+# allows it; this one never goes below INFO, whatever the root logger is set to.
+_SDK_LOGGER = logging.getLogger("toban.slack.sdk")
+_SDK_LOGGER.setLevel(logging.INFO)
 
 
 class SlackError(RuntimeError):
@@ -181,6 +186,7 @@ class SlackApi:
             token=token,
             timeout=self.options.timeout_seconds,
             retry_handlers=handlers,
+            logger=_SDK_LOGGER,
             **kwargs,
         )
         self._pacer = _Pacer(self.options)

@@ -48,13 +48,12 @@ from toban_orchestration.slack.workspaces import (
     record_auth_failure,
     register_export_workspace,
 )
+from toban_orchestration.slack.workspaces import (
+    WorkspaceAuthError as WorkspaceAuthError,  # re-exported: callers catch it from here
+)
 
 # Day files are small; storing several together saves round trips.
 EXPORT_BATCH_MESSAGES = 2000
-
-
-class WorkspaceAuthError(RuntimeError):
-    """The workspace's token no longer works; its integration has been marked."""
 
 
 @dataclass

@@ -33,8 +33,10 @@ from toban_orchestration.db.models import (
     SlackReaction,
     SlackSyncDay,
     SlackUser,
+    SlackWorkspace,
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
+from toban_orchestration.privacy.erasure import ERASED_KEY
 from toban_orchestration.slack.normalize import Row
 
 user_table: Table = SlackUser.__table__  # type: ignore[assignment]
@@ -99,11 +101,23 @@ class SlackStore:
         self.connection = connection
         self.workspace_id = workspace_id
         self._user_ids: dict[str, uuid.UUID] = {}
+        # People erased on request (privacy/erasure.py) stay out: no profile, messages or
+        # reactions of theirs is stored again.
+        erased = connection.execute(
+            select(SlackWorkspace.workspace_metadata[ERASED_KEY]).where(
+                SlackWorkspace.id == workspace_id
+            )
+        ).scalar()
+        self._erased: frozenset[str] = frozenset(erased or ())
 
     # --- users and channels ---------------------------------------------------------------
 
     def upsert_users(self, rows: Iterable[Row]) -> WriteCounts:
-        rows = [{**row, "workspace_id": self.workspace_id} for row in rows]
+        rows = [
+            {**row, "workspace_id": self.workspace_id}
+            for row in rows
+            if row["slack_id"] not in self._erased
+        ]
         counts = upsert(self.connection, user_table, rows, ("workspace_id", "slack_id"))
         self._user_ids.clear()
         return counts
@@ -200,6 +214,12 @@ class SlackStore:
 
         Returns (message counts, reaction counts).
         """
+        if self._erased:
+            rows = [row for row in rows if row["author"] not in self._erased]
+            reactions = {
+                ts: [pair for pair in pairs if pair[1] not in self._erased]
+                for ts, pairs in reactions.items()
+            }
         if not rows:
             return WriteCounts(), WriteCounts()
         referenced = {row["author"] for row in rows if row["author"]}

@@ -1,6 +1,7 @@
 """Slack workspaces as integrations: registering one (from a token or an export), building its
 API client from the encrypted credential, and recording a token that stopped working."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,11 @@ from toban_orchestration.db.models import (
     IntegrationEvent,
     SlackWorkspace,
 )
+from toban_orchestration.security.token_refresh import (
+    TokenRefreshConfigError,
+    TokenRefreshError,
+    refresh_if_due,
+)
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
 from toban_orchestration.slack.sync import SyncOptions
@@ -36,10 +42,15 @@ TOKEN_CREDENTIALS = (
 )
 # Slack errors that mean the token was revoked (the rest of the auth errors: it expired).
 REVOKED_ERRORS = {"token_revoked", "account_inactive"}
+logger = logging.getLogger(__name__)
 
 
 class WorkspaceNotFoundError(LookupError):
     pass
+
+
+class WorkspaceAuthError(RuntimeError):
+    """The workspace's token no longer works; its integration has been marked."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +150,14 @@ def register_token_workspace(
     base_url: str | None = None,
     actor: str = PIPELINE_ACTOR,
     sync: SyncOptions | None = None,
+    refresh_token: str | None = None,
+    expires_at: datetime | None = None,
 ) -> SlackWorkspace:
     """Connect a workspace from a bot token: asks Slack who it is, stores the token encrypted
-    (credential and workspace), and records the event. Registering again rotates the token."""
+    (credential and workspace), and records the event. Registering again rotates the token.
+
+    A rotating token (Slack token rotation) comes with its refresh token; without a known
+    expiry it is refreshed on first use, which tells us the real one."""
     api = SlackApi(token, ClientOptions(base_url=base_url, pacing=False))
     team = api.call("team.info")["team"]
     metadata: dict[str, Any] = {"source": SOURCE_API}
@@ -156,14 +172,21 @@ def register_token_workspace(
         actor=actor,
     )
     encrypted = cipher.encrypt(token)
+    encrypted_refresh = cipher.encrypt(refresh_token) if refresh_token else None
+    if refresh_token and expires_at is None:
+        expires_at = datetime.now(UTC)
     session.add(
         IntegrationCredential(
             integration_id=integration.id,
             credential_type=CredentialType.BOT_TOKEN,
             encrypted_value=encrypted,
+            refresh_token=encrypted_refresh,
+            expires_at=expires_at if refresh_token else None,
         )
     )
     workspace.access_token = encrypted
+    workspace.refresh_token = encrypted_refresh
+    workspace.token_expires_at = expires_at if refresh_token else None
     workspace.domain = team.get("domain")
     if sync is not None:
         workspace.workspace_metadata = {
@@ -196,11 +219,13 @@ def register_export_workspace(
 
 
 def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> SlackApi:
-    """The workspace's client, with its newest token decrypted (never logged)."""
+    """The workspace's client, with its newest token decrypted (never logged). A rotating
+    token that expires soon is refreshed first."""
     if source.integration is None:
         raise WorkspaceNotFoundError(
             f"Slack workspace {source.workspace.slack_id} has no integration to read a token from."
         )
+    _refresh_before_use(session, source, cipher)
     encrypted = session.scalar(
         select(IntegrationCredential.encrypted_value)
         .where(
@@ -226,6 +251,38 @@ def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> S
             limited=options.limited,
         ),
     )
+
+
+def _refresh_before_use(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> None:
+    """Refresh in a transaction of its own (committed before this session reads the token).
+    A refresh that fails for a passing reason, or for want of the app's client secret, leaves
+    the current token in use while it is still valid."""
+    assert source.integration is not None
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    try:
+        refresh_if_due(engine, source.integration.id, cipher)
+    except TokenRefreshError as error:
+        if error.marked_expired:
+            raise WorkspaceAuthError(str(error)) from None
+        if not _still_valid(session, source):
+            raise
+        logger.warning("%s The current token is still valid and is used meanwhile.", error)
+    except TokenRefreshConfigError as error:
+        if not _still_valid(session, source):
+            raise
+        logger.warning("%s", error)
+
+
+def _still_valid(session: Session, source: WorkspaceSource) -> bool:
+    assert source.integration is not None
+    expires_at = session.scalar(
+        select(IntegrationCredential.expires_at)
+        .where(IntegrationCredential.integration_id == source.integration.id)
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+    return expires_at is None or expires_at > datetime.now(UTC)
 
 
 def record_auth_failure(engine: Engine, slack_id: str, error: SlackAuthError) -> IntegrationStatus:

@@ -139,6 +139,19 @@ class _TokenState:
     workspace: FakeWorkspace
     revoked: bool = False
     inactive: bool = False
+    expired: bool = False
+
+
+@dataclass
+class _RotationClient:
+    """A Slack app's OAuth client, for token rotation (``oauth.v2.access``)."""
+
+    client_id: str
+    client_secret: str
+    expires_in: int
+    expire_rotated: bool
+    refresh_tokens: dict[str, tuple[FakeWorkspace, str | None]] = field(default_factory=dict)
+    """Live refresh token -> (workspace, the access token it last issued)."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,8 @@ class FakeSlackServer:
         self._log: list[CallRecord] = []
         self._recent: dict[tuple[str, str], collections.deque[float]] = {}
         self._rate_limited = 0
+        self._rotation: _RotationClient | None = None
+        self._rotations = 0
         self.internal_errors: list[str] = []
         """Tracebacks of exceptions in the server itself (a test should assert it is empty)."""
         self._stopping = threading.Event()
@@ -392,6 +407,46 @@ class FakeSlackServer:
         """From now on this token gets ``account_inactive``."""
         with self._lock:
             self._tokens[token].inactive = True
+
+    def expire_token(self, token: str) -> None:
+        """From now on this token gets ``token_expired``."""
+        with self._lock:
+            self._tokens[token].expired = True
+
+    def enable_token_rotation(
+        self,
+        refresh_token: str,
+        *,
+        access_token: str | None = None,
+        workspace: FakeWorkspace | None = None,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-client-secret",
+        expires_in: int = 43_200,
+        expire_rotated: bool = True,
+    ) -> None:
+        """Serve ``oauth.v2.access`` with ``grant_type=refresh_token`` for ``refresh_token``.
+
+        Each refresh issues a new access token and a new refresh token; the refresh token used
+        stops working, and with ``expire_rotated`` so does the access token it replaces
+        (``token_expired``), so a test proves the client switched to the new one. Fail a
+        refresh with ``inject("oauth.v2.access", "invalid_refresh_token")``.
+        """
+        with self._lock:
+            if workspace is None:
+                if access_token is None:
+                    raise ValueError("give the workspace or its current access token")
+                workspace = self._tokens[access_token].workspace
+            if self._rotation is None or self._rotation.client_id != client_id:
+                self._rotation = _RotationClient(
+                    client_id, client_secret, expires_in, expire_rotated
+                )
+            self._rotation.refresh_tokens[refresh_token] = (workspace, access_token)
+
+    @property
+    def token_rotations(self) -> int:
+        """Successful ``oauth.v2.access`` refreshes so far."""
+        with self._lock:
+            return self._rotations
 
     def inject(self, method: str, fault: Fault | str, times: int = 1) -> None:
         """Queue ``fault`` for the next ``times`` calls of ``method`` (``"*"``: any method).
@@ -541,6 +596,8 @@ class FakeSlackServer:
                 )
             else:
                 return _Answer(fault.status, {"ok": False, "error": fault.error})
+        if method == "oauth.v2.access":  # client credentials, not a token
+            return self._oauth_v2_access(params, auth)
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
         token = token or params.get("token", "")
         if not token:
@@ -553,6 +610,8 @@ class FakeSlackServer:
                 return _Answer(body={"ok": False, "error": "token_revoked"})
             if state.inactive or state.workspace.account_inactive:
                 return _Answer(body={"ok": False, "error": "account_inactive"})
+            if state.expired:
+                return _Answer(body={"ok": False, "error": "token_expired"})
             wait = self._rate_limit(token, method)
         if wait is not None:
             return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
@@ -568,6 +627,53 @@ class FakeSlackServer:
         except WorkspaceError as error:
             return _Answer(body={"ok": False, "error": error.error})
         return _Answer(body={"ok": True, **body})
+
+    def _oauth_v2_access(self, params: Mapping[str, str], auth: str) -> _Answer:
+        """Token rotation as Slack does it: Basic auth (or form fields) with the app's client
+        id and secret, ``grant_type=refresh_token`` and a live refresh token."""
+        client_id, client_secret = params.get("client_id", ""), params.get("client_secret", "")
+        if auth.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(auth.removeprefix("Basic ").strip()).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return _Answer(body={"ok": False, "error": "invalid_client_id"})
+            client_id, _, client_secret = decoded.partition(":")
+        with self._lock:
+            rotation = self._rotation
+            if rotation is None or client_id != rotation.client_id:
+                return _Answer(body={"ok": False, "error": "invalid_client_id"})
+            if client_secret != rotation.client_secret:
+                return _Answer(body={"ok": False, "error": "bad_client_secret"})
+            if params.get("grant_type") != "refresh_token":
+                return _Answer(body={"ok": False, "error": "invalid_grant_type"})
+            live = rotation.refresh_tokens.pop(params.get("refresh_token", ""), None)
+            if live is None:
+                return _Answer(body={"ok": False, "error": "invalid_refresh_token"})
+            workspace, previous = live
+            self._rotations += 1
+            serial = self._rotations
+            access = f"xoxe.xoxb-1-rotated-{serial}-{workspace.team_id}"
+            refresh = f"xoxe-1-refresh-{serial}-{workspace.team_id}"
+            self._tokens[access] = _TokenState(workspace)
+            if rotation.expire_rotated and previous is not None and previous in self._tokens:
+                self._tokens[previous].expired = True
+            rotation.refresh_tokens[refresh] = (workspace, access)
+            bot = workspace.user(workspace.bot_user_id)
+        return _Answer(
+            body={
+                "ok": True,
+                "app_id": "AFAKEAPP",
+                "access_token": access,
+                "token_type": "bot",
+                "scope": "channels:history,channels:read,users:read,reactions:read,team:read",
+                "bot_user_id": bot.id,
+                "team": {"id": workspace.team_id, "name": workspace.team_name},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "expires_in": rotation.expires_in,
+                "refresh_token": refresh,
+            }
+        )
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,0 +1,75 @@
+"""Maintenance runs: the token refresh sweep and the retention purge, each a job on a schedule
+(jobs of ops, not assets: they change credentials and delete rows, they produce nothing)."""
+
+import dagster as dg
+
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.privacy.retention import RetentionConfigError, purge_workspace
+from toban_orchestration.security.token_refresh import refresh_expiring
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.resources import SlackCredentials
+
+_settings = get_settings()
+
+
+@dg.op
+def refresh_expiring_slack_tokens(
+    context: dg.OpExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+) -> None:
+    """Every ACTIVE workspace whose rotating token expires within
+    TOBAN_TOKEN_REFRESH_MARGIN_MINUTES gets a new one; a refusal marks it EXPIRED."""
+    cipher = slack.cipher()
+    if cipher is None:
+        context.log.info("TOBAN_ENCRYPTION_KEYS is not set: no stored token to refresh")
+        return
+    refreshed, failed = refresh_expiring(app_database.engine(), cipher)
+    for error in failed:
+        context.log.warning(str(error))
+    context.log.info(f"Refreshed {len(refreshed)} Slack tokens; {len(failed)} failed")
+
+
+@dg.op
+def purge_expired_slack_data(context: dg.OpExecutionContext, app_database: AppDatabase) -> None:
+    """Every workspace with a retention period loses what is older (see privacy/retention.py).
+    A workspace whose period is invalid is skipped with a warning; the others go on."""
+    engine = app_database.engine()
+    with engine.connect() as connection:
+        slack_ids = list(
+            connection.exec_driver_sql("SELECT slack_id FROM slack_workspace ORDER BY slack_id")
+            .scalars()
+            .all()
+        )
+    for slack_id in slack_ids:
+        try:
+            report = purge_workspace(engine, slack_id)
+        except RetentionConfigError as error:
+            context.log.warning(str(error))
+            continue
+        if report.cutoff is not None:
+            context.log.info(report.line())
+
+
+@dg.job(description="Refresh rotating Slack tokens that expire soon.")
+def slack_token_refresh_job() -> None:
+    refresh_expiring_slack_tokens()
+
+
+@dg.job(description="Purge Slack data older than each workspace's retention period.")
+def slack_retention_job() -> None:
+    purge_expired_slack_data()
+
+
+slack_token_refresh_schedule = dg.ScheduleDefinition(
+    name="slack_token_refresh_schedule",
+    job=slack_token_refresh_job,
+    cron_schedule=_settings.token_refresh_cron,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+slack_retention_schedule = dg.ScheduleDefinition(
+    name="slack_retention_schedule",
+    job=slack_retention_job,
+    cron_schedule=_settings.retention_cron,
+    execution_timezone=_settings.schedule_timezone,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,1 @@
+"""Retention, workspace deletion and a person's right to erasure (see README, "Privacy")."""

@@ -1,0 +1,295 @@
+"""A person's right to erasure: every row that holds one Slack user's content goes or is
+redacted, in one transaction, and an IntegrationEvent records the counts.
+
+Removed: the person's own messages (top level and replies; other people's replies to them stay,
+with `parent_id` NULL), the reactions they gave and the reactions on their messages, their
+contribution rows, their `slack_user` row and their SLACK_USER resource. Redacted in place (the
+rest of the analysis stays valid): every mention of their names, handle or Slack id and every
+quote of their messages (whole, or the excerpt an offline report shows) in channel reports
+(`channel_summary`, `topic_analysis`, `contributor_insights`, `key_highlights`, `raw_response`),
+in other people's contribution rows (`insights`, `notable_contributions`, `insights_data`), in
+analysis summaries (`result_summary`, where their leaderboard entry is dropped) and in the
+`processed_text` of other people's messages that @-mention them. Counts that include them
+(`message_count`, `participant_count`, ...) are numbers, not content, and stay.
+
+The Slack id is kept in `slack_workspace.workspace_metadata["erased_users"]`, the one thing
+needed to keep the person out: later syncs skip that id's profile, messages and reactions.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.enums import IntegrationEventType, ResourceType
+from toban_orchestration.db.models import (
+    ServiceResource,
+    SlackAnalysis,
+    SlackChannel,
+    SlackChannelAnalysis,
+    SlackContribution,
+    SlackMessage,
+    SlackReaction,
+    SlackUser,
+    SlackWorkspace,
+)
+from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+
+ERASED_KEY = "erased_users"
+REDACTED = "[erased]"
+# The offline analyzer quotes at most this many characters of a message (analysis/offline.py).
+EXCERPT_CHARS = 160
+# Names shorter than this are too likely to match ordinary words to be replaced blindly.
+MIN_NAME_CHARS = 3
+REPORT_FIELDS = ("channel_summary", "topic_analysis", "contributor_insights", "key_highlights")
+
+
+class ErasureError(LookupError):
+    pass
+
+
+@dataclass
+class ErasureReport:
+    slack_id: str
+    user: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        parts = ", ".join(f"{n} {what}" for what, n in self.counts.items())
+        return f"Erased Slack user {self.user} of workspace {self.slack_id}: {parts}"
+
+
+class Redactor:
+    """Replaces names (as whole words) and quoted texts, longest first, in any JSON value."""
+
+    def __init__(self, names: Iterable[str], quotes: Iterable[str]) -> None:
+        words = sorted({n for n in names if n and len(n) >= MIN_NAME_CHARS}, key=len, reverse=True)
+        phrases = sorted(
+            {q for q in quotes if q and len(q) >= MIN_NAME_CHARS}, key=len, reverse=True
+        )
+        alternatives = [re.escape(p) for p in phrases] + [
+            rf"(?<![\w@.]){re.escape(w)}(?![\w])" for w in words
+        ]
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+
+    def text(self, value: str) -> str:
+        if self._pattern is None:
+            return value
+        return self._pattern.sub(REDACTED, value)
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        return value
+
+
+def _quotes(text: str | None) -> list[str]:
+    """A message as reports may quote it: whole, flattened, and cut to an excerpt."""
+    if not text:
+        return []
+    flat = " ".join(text.split())
+    out = [text, flat]
+    if len(flat) > EXCERPT_CHARS:
+        out.append(flat[: EXCERPT_CHARS - 1])
+    return out
+
+
+def erase_user(
+    engine: Engine, slack_id: str, user_slack_id: str, *, actor: str = PIPELINE_ACTOR
+) -> ErasureReport:
+    report = ErasureReport(slack_id, user_slack_id)
+    with Session(engine) as session, session.begin():
+        workspace = session.scalar(
+            select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id).with_for_update()
+        )
+        if workspace is None:
+            raise ErasureError(f"No Slack workspace {slack_id} is registered.")
+        user = session.scalar(
+            select(SlackUser).where(
+                SlackUser.workspace_id == workspace.id, SlackUser.slack_id == user_slack_id
+            )
+        )
+        if user is None:
+            raise ErasureError(f"Slack workspace {slack_id} has no user {user_slack_id}.")
+        connection = session.connection()
+        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace.id)
+        own_messages = select(SlackMessage.id).where(SlackMessage.user_id == user.id)
+        texts = connection.execute(
+            select(SlackMessage.text, SlackMessage.processed_text).where(
+                SlackMessage.user_id == user.id
+            )
+        ).all()
+        names = [user.name, user.display_name, user.real_name, user.email, user.slack_id]
+        redactor = Redactor(
+            [n for n in names if n] + [f"@{n}" for n in names if n],
+            [q for row in texts for t in row for q in _quotes(t)],
+        )
+        touched_messages = select(SlackReaction.message_id).where(SlackReaction.user_id == user.id)
+        others_reacted = [
+            m
+            for (m,) in connection.execute(
+                touched_messages.where(SlackReaction.message_id.not_in(own_messages))
+            )
+        ]
+        counts = report.counts
+        counts["reactions_on_their_messages"] = _rowcount(
+            connection, delete(SlackReaction).where(SlackReaction.message_id.in_(own_messages))
+        )
+        counts["reactions_given"] = _rowcount(
+            connection, delete(SlackReaction).where(SlackReaction.user_id == user.id)
+        )
+        counts["messages"] = _rowcount(
+            connection, delete(SlackMessage).where(SlackMessage.user_id == user.id)
+        )
+        if others_reacted:
+            # reaction_count mirrors the message's reaction rows; theirs are gone.
+            remaining = (
+                select(func.count())
+                .where(SlackReaction.message_id == SlackMessage.id)
+                .scalar_subquery()
+            )
+            connection.execute(
+                update(SlackMessage)
+                .where(SlackMessage.id.in_(others_reacted))
+                .values(reaction_count=remaining)
+            )
+        counts["contributions"] = _rowcount(
+            connection, delete(SlackContribution).where(SlackContribution.user_id == user.id)
+        )
+        analyses = select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace.id)
+        counts["channel_reports_redacted"] = _redact_channel_reports(connection, analyses, redactor)
+        counts["contributions_redacted"] = _redact_contributions(connection, analyses, redactor)
+        counts["analysis_summaries_redacted"] = _redact_summaries(
+            connection, workspace.id, user_slack_id, redactor
+        )
+        counts["mentions_redacted"] = _redact_mentions(
+            connection, channels, user_slack_id, redactor
+        )
+        integration = slack_integration(session, slack_id)
+        counts["resources"] = (
+            _rowcount(
+                connection,
+                delete(ServiceResource).where(
+                    ServiceResource.integration_id == integration.id,
+                    ServiceResource.resource_type == ResourceType.SLACK_USER,
+                    ServiceResource.external_id == user_slack_id,
+                ),
+            )
+            if integration is not None
+            else 0
+        )
+        connection.execute(delete(SlackUser).where(SlackUser.id == user.id))
+        counts["users"] = 1
+        metadata = dict(workspace.workspace_metadata or {})
+        erased = list(metadata.get(ERASED_KEY) or [])
+        if user_slack_id not in erased:
+            erased.append(user_slack_id)
+        workspace.workspace_metadata = {**metadata, ERASED_KEY: erased}
+        record(
+            session,
+            slack_id,
+            IntegrationEventType.DATA_ERASED,
+            actor,
+            {"scope": "user", "slack_user": user_slack_id, **counts},
+        )
+    return report
+
+
+def _rowcount(connection: Connection, statement: Any) -> int:
+    return int(connection.execute(statement).rowcount)
+
+
+def _redact_channel_reports(connection: Connection, analyses: Any, redactor: Redactor) -> int:
+    table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
+    columns = [table.c[f] for f in REPORT_FIELDS] + [table.c.raw_response]
+    changed = 0
+    rows = connection.execute(
+        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
+    ).all()
+    for row in rows:
+        values = {}
+        for column, value in zip(columns, row[1:], strict=True):
+            redacted = redactor.value(value)
+            if redacted != value:
+                values[column.name] = redacted
+        if values:
+            connection.execute(update(table).where(table.c.id == row[0]).values(values))
+            changed += 1
+    return changed
+
+
+def _redact_contributions(connection: Connection, analyses: Any, redactor: Redactor) -> int:
+    table: Table = SlackContribution.__table__  # type: ignore[assignment]
+    columns = [table.c.insights, table.c.notable_contributions, table.c.insights_data]
+    changed = 0
+    rows = connection.execute(
+        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
+    ).all()
+    for row in rows:
+        values = {}
+        for column, value in zip(columns, row[1:], strict=True):
+            redacted = redactor.value(value)
+            if redacted != value:
+                values[column.name] = redacted
+        if values:
+            connection.execute(update(table).where(table.c.id == row[0]).values(values))
+            changed += 1
+    return changed
+
+
+def _redact_summaries(
+    connection: Connection, workspace_id: Any, user_slack_id: str, redactor: Redactor
+) -> int:
+    changed = 0
+    rows = connection.execute(
+        select(SlackAnalysis.id, SlackAnalysis.result_summary).where(
+            SlackAnalysis.workspace_id == workspace_id, SlackAnalysis.result_summary.isnot(None)
+        )
+    ).all()
+    for analysis_id, summary in rows:
+        kept = dict(summary)
+        if isinstance(kept.get("top_contributors"), list):
+            kept["top_contributors"] = [
+                entry
+                for entry in kept["top_contributors"]
+                if not (isinstance(entry, dict) and entry.get("slack_id") == user_slack_id)
+            ]
+        redacted = redactor.value(kept)
+        if redacted != summary:
+            connection.execute(
+                update(SlackAnalysis)
+                .where(SlackAnalysis.id == analysis_id)
+                .values(result_summary=redacted)
+            )
+            changed += 1
+    return changed
+
+
+def _redact_mentions(
+    connection: Connection, channels: Any, user_slack_id: str, redactor: Redactor
+) -> int:
+    """Other people's messages that @-mention them render their name in `processed_text`."""
+    changed = 0
+    rows = connection.execute(
+        select(SlackMessage.id, SlackMessage.processed_text).where(
+            SlackMessage.channel_id.in_(channels),
+            SlackMessage.text.contains(f"<@{user_slack_id}", autoescape=True),
+        )
+    ).all()
+    for message_id, processed in rows:
+        redacted = redactor.text(processed) if processed else processed
+        if redacted != processed:
+            connection.execute(
+                update(SlackMessage)
+                .where(SlackMessage.id == message_id)
+                .values(processed_text=redacted)
+            )
+            changed += 1
+    return changed

@@ -1,0 +1,298 @@
+"""Retention (messages older than a workspace's period are purged, with what was derived from
+them) and deletion of a whole workspace's Slack data.
+
+Retention period: `slack_workspace.workspace_metadata["retention_days"]`, else
+TOBAN_RETENTION_DAYS, else none (kept until deleted). It may not be shorter than the days a sync
+reads again (TOBAN_BACKFILL_DAYS and the workspace's `thread_lookback_days`): a shorter one
+would have the next sync store the purged messages again.
+
+What a purge removes, in one transaction per workspace: messages whose `message_datetime` is
+before the cutoff, their reactions, and every analysis (non-scheduled `slack_analysis` row, with
+its channel reports, contribution rows and channel links) whose window starts before the cutoff:
+those read, counted and may quote the purged messages. Replies newer than the cutoff stay (their
+`parent_id` becomes NULL, `thread_ts` still names the thread). Scheduled analysis definitions,
+`slack_sync_day` rows (counts only, and what stops the catch-up schedule from fetching purged
+days again), users and channels stay.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, text
+from sqlalchemy.orm import Session
+
+from toban_orchestration.db.enums import (
+    IntegrationEventType,
+    IntegrationStatus,
+    ResourceType,
+)
+from toban_orchestration.db.models import (
+    IntegrationCredential,
+    ServiceResource,
+    SlackAnalysis,
+    SlackChannel,
+    SlackChannelAnalysis,
+    SlackContribution,
+    SlackMessage,
+    SlackReaction,
+    SlackSyncDay,
+    SlackUser,
+    SlackWorkspace,
+)
+from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+from toban_orchestration.settings import Settings, get_settings
+from toban_orchestration.slack.sync import SyncOptions
+from toban_orchestration.slack.workspaces import WorkspaceNotFoundError
+
+RETENTION_KEY = "retention_days"
+
+
+class RetentionConfigError(ValueError):
+    """A retention period that cannot work (names the workspace and the values)."""
+
+
+@dataclass
+class PurgeReport:
+    slack_id: str
+    cutoff: datetime | None
+    dry_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        if self.cutoff is None:
+            return f"{self.slack_id}: no retention period, nothing purged"
+        verb = "would purge" if self.dry_run else "purged"
+        parts = ", ".join(f"{n} {what}" for what, n in self.counts.items())
+        return f"{self.slack_id}: {verb} data before {self.cutoff:%Y-%m-%d %H:%M} UTC: {parts}"
+
+
+def retention_days(workspace: SlackWorkspace, settings: Settings | None = None) -> int | None:
+    """The workspace's retention period in days (None: kept until deleted), checked."""
+    settings = settings or get_settings()
+    raw = (workspace.workspace_metadata or {}).get(RETENTION_KEY, settings.retention_days)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise RetentionConfigError(
+            f"Slack workspace {workspace.slack_id}: {RETENTION_KEY} must be a whole number of "
+            f"days (at least 1), not {raw!r}."
+        )
+    resync = max(settings.backfill_days, SyncOptions.of_workspace(workspace).thread_lookback_days)
+    if raw < resync:
+        raise RetentionConfigError(
+            f"Slack workspace {workspace.slack_id}: a retention of {raw} days is shorter than "
+            f"the {resync} days a sync reads again (TOBAN_BACKFILL_DAYS, thread_lookback_days); "
+            "purged messages would come back. Use at least that many days."
+        )
+    return raw
+
+
+def purge_all(
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    actor: str = PIPELINE_ACTOR,
+    settings: Settings | None = None,
+) -> list[PurgeReport]:
+    """The scheduled purge: every workspace with a retention period."""
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        slack_ids = session.scalars(select(SlackWorkspace.slack_id).order_by("slack_id")).all()
+    return [
+        purge_workspace(engine, s, now=now, dry_run=dry_run, actor=actor, settings=settings)
+        for s in slack_ids
+    ]
+
+
+def purge_workspace(
+    engine: Engine,
+    slack_id: str,
+    *,
+    now: datetime | None = None,
+    days: int | None = None,
+    dry_run: bool = False,
+    actor: str = PIPELINE_ACTOR,
+    settings: Settings | None = None,
+) -> PurgeReport:
+    """Purge one workspace by its retention period (or `days`, for the command's override)."""
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        workspace = _workspace(session, slack_id)
+        period = days if days is not None else retention_days(workspace, settings)
+    if period is None:
+        return PurgeReport(slack_id, None, dry_run)
+    return purge_before(
+        engine, slack_id, now - timedelta(days=period), dry_run=dry_run, actor=actor
+    )
+
+
+def purge_before(
+    engine: Engine,
+    slack_id: str,
+    cutoff: datetime,
+    *,
+    dry_run: bool = False,
+    actor: str = PIPELINE_ACTOR,
+) -> PurgeReport:
+    report = PurgeReport(slack_id, cutoff, dry_run)
+    with Session(engine) as session, session.begin():
+        workspace_id = _workspace(session, slack_id).id
+        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace_id)
+        old_messages = select(SlackMessage.id).where(
+            SlackMessage.channel_id.in_(channels), SlackMessage.message_datetime < cutoff
+        )
+        old_analyses = select(SlackAnalysis.id).where(
+            SlackAnalysis.workspace_id == workspace_id,
+            SlackAnalysis.is_scheduled.is_(False),
+            SlackAnalysis.start_date < cutoff,
+        )
+        connection = session.connection()
+        report.counts = {
+            "messages": _count(connection, SlackMessage, SlackMessage.id.in_(old_messages)),
+            "reactions": _count(
+                connection, SlackReaction, SlackReaction.message_id.in_(old_messages)
+            ),
+            "analyses": _count(connection, SlackAnalysis, SlackAnalysis.id.in_(old_analyses)),
+            "channel_reports": _count(
+                connection, SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(old_analyses)
+            ),
+            "contributions": _count(
+                connection, SlackContribution, SlackContribution.analysis_id.in_(old_analyses)
+            ),
+        }
+        if dry_run:
+            return report
+        # Explicit deletes rather than cascades, so the order is visible: reactions, messages,
+        # then the analyses (their reports, contributions and channel links cascade).
+        connection.execute(delete(SlackReaction).where(SlackReaction.message_id.in_(old_messages)))
+        connection.execute(delete(SlackMessage).where(SlackMessage.id.in_(old_messages)))
+        connection.execute(delete(SlackAnalysis).where(SlackAnalysis.id.in_(old_analyses)))
+        record(
+            session,
+            slack_id,
+            IntegrationEventType.DATA_PURGED,
+            actor,
+            {"reason": "retention", "cutoff": cutoff.isoformat(), **report.counts},
+        )
+    return report
+
+
+@dataclass
+class DeletionReport:
+    slack_id: str
+    counts: dict[str, int]
+
+    def line(self) -> str:
+        parts = ", ".join(f"{n} {what}" for what, n in self.counts.items())
+        return f"Deleted Slack workspace {self.slack_id}: {parts}"
+
+
+def delete_workspace_data(
+    engine: Engine, slack_id: str, *, actor: str = PIPELINE_ACTOR
+) -> DeletionReport:
+    """Every Slack row of the workspace goes (workspace, channels, users, messages, reactions,
+    sync days, analyses and their reports and scores), and its tokens with it. The integration
+    row stays, DISCONNECTED, so the audit trail has something to hang on, and reconnecting the
+    workspace later starts from nothing."""
+    with Session(engine) as session, session.begin():
+        workspace = _workspace(session, slack_id)
+        connection = session.connection()
+        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace.id)
+        analyses = select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace.id)
+        counts = {
+            "channels": _count(connection, SlackChannel, SlackChannel.workspace_id == workspace.id),
+            "users": _count(connection, SlackUser, SlackUser.workspace_id == workspace.id),
+            "messages": _count(connection, SlackMessage, SlackMessage.channel_id.in_(channels)),
+            "reactions": _count(
+                connection,
+                SlackReaction,
+                SlackReaction.message_id.in_(
+                    select(SlackMessage.id).where(SlackMessage.channel_id.in_(channels))
+                ),
+            ),
+            "sync_days": _count(connection, SlackSyncDay, SlackSyncDay.channel_id.in_(channels)),
+            "analyses": _count(
+                connection, SlackAnalysis, SlackAnalysis.workspace_id == workspace.id
+            ),
+            "channel_reports": _count(
+                connection, SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(analyses)
+            ),
+            "contributions": _count(
+                connection, SlackContribution, SlackContribution.analysis_id.in_(analyses)
+            ),
+        }
+        integration = slack_integration(session, slack_id)
+        if integration is not None:
+            counts["credentials"] = _count(
+                connection,
+                IntegrationCredential,
+                IntegrationCredential.integration_id == integration.id,
+            )
+            counts["channel_resources"] = _count(
+                connection,
+                ServiceResource,
+                (ServiceResource.integration_id == integration.id)
+                & ServiceResource.resource_type.in_(
+                    [ResourceType.SLACK_CHANNEL, ResourceType.SLACK_USER]
+                ),
+            )
+        # One statement per table, children first: a workspace of a million messages would
+        # otherwise be deleted row by row through the cascades' triggers.
+        connection.execute(
+            text(
+                "DELETE FROM slack_reaction r USING slack_message m, slack_channel c "
+                "WHERE r.message_id = m.id AND m.channel_id = c.id AND c.workspace_id = :w"
+            ),
+            {"w": workspace.id},
+        )
+        connection.execute(
+            text(
+                "DELETE FROM slack_message m USING slack_channel c "
+                "WHERE m.channel_id = c.id AND c.workspace_id = :w"
+            ),
+            {"w": workspace.id},
+        )
+        connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace.id))
+        connection.execute(delete(SlackWorkspace).where(SlackWorkspace.id == workspace.id))
+        if integration is not None:
+            connection.execute(
+                delete(IntegrationCredential).where(
+                    IntegrationCredential.integration_id == integration.id
+                )
+            )
+            connection.execute(
+                delete(ServiceResource).where(
+                    ServiceResource.integration_id == integration.id,
+                    ServiceResource.resource_type.in_(
+                        [ResourceType.SLACK_CHANNEL, ResourceType.SLACK_USER]
+                    ),
+                )
+            )
+            previous = integration.status
+            integration.status = IntegrationStatus.DISCONNECTED
+            counts_with_status = {**counts, "from": previous.value, "to": "DISCONNECTED"}
+        else:
+            counts_with_status = dict(counts)
+        record(
+            session,
+            slack_id,
+            IntegrationEventType.DATA_ERASED,
+            actor,
+            {"scope": "workspace", **counts_with_status},
+        )
+    return DeletionReport(slack_id, counts)
+
+
+def _workspace(session: Session, slack_id: str) -> SlackWorkspace:
+    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    if workspace is None:
+        raise WorkspaceNotFoundError(f"No Slack workspace {slack_id} is registered.")
+    return workspace
+
+
+def _count(connection: Connection, model: type[Any], condition: ColumnElement[bool]) -> int:
+    return int(
+        connection.execute(select(func.count()).select_from(model).where(condition)).scalar_one()
+    )
