@@ -143,6 +143,49 @@ def test_reconnecting_resumes_without_refetching_complete_days(
     engine.dispose()
 
 
+def test_one_tick_plans_each_new_workspace_from_its_own_synced_days(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = _engine(app_environment)
+    for n in range(3):
+        _add_integration(engine, f"TMANY000{n}", f"many-{n}")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    with Session(engine) as session, session.begin():
+        team = session.scalars(select(Team).where(Team.slug == "many-1")).one()
+        workspace = SlackWorkspace(team_id=team.id, slack_id="TMANY0001", name="known")
+        session.add(workspace)
+        session.flush()
+        channel = SlackChannel(
+            workspace_id=workspace.id, slack_id="C1", name="general", is_selected_for_analysis=True
+        )
+        session.add(channel)
+        session.flush()
+        session.add_all(
+            SlackSyncDay(channel_id=channel.id, day=yesterday - timedelta(days=n), complete=True)
+            for n in range(1, 11)
+        )
+    result = _tick(project_instance, None)
+    per_workspace: dict[str, int] = {}
+    for request in result.run_requests or []:
+        if request.job_name == "slack_messages_job":
+            slack_id = (request.partition_key or "").split("|")[1]
+            per_workspace[slack_id] = per_workspace.get(slack_id, 0) + 1
+    backfill = get_settings().backfill_days
+    assert per_workspace == {
+        "TMANY0000": backfill,
+        "TMANY0001": backfill - 10,
+        "TMANY0002": backfill,
+    }
+    with Session(engine) as session:  # the two missing workspace rows were made, once each
+        names = dict(session.execute(select(SlackWorkspace.slack_id, SlackWorkspace.name)).all())
+        assert names == {
+            "TMANY0000": "Slack TMANY0000",
+            "TMANY0001": "known",
+            "TMANY0002": "Slack TMANY0002",
+        }
+    engine.dispose()
+
+
 def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     app_environment: dict[str, str], project_instance: dg.DagsterInstance
 ) -> None:

@@ -2,12 +2,13 @@
 so they are tested without Dagster and stay fast over thousands of integrations."""
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from toban_orchestration.db.enums import IntegrationStatus, IntegrationType
 from toban_orchestration.db.models import (
@@ -64,69 +65,83 @@ def changes(states: Iterable[IntegrationState], cursor: dict[str, str]) -> Chang
     return Changes(connected, stopped, new_cursor)
 
 
-def ensure_workspace(session: Session, integration_id: uuid.UUID) -> None:
-    """An integration the app created without a workspace row gets one, linked by Slack id and
-    carrying the integration's newest token (already encrypted)."""
-    integration = session.get_one(Integration, integration_id)
-    workspace = session.scalar(
-        select(SlackWorkspace).where(SlackWorkspace.slack_id == integration.workspace_id)
-    )
-    if workspace is not None:
-        return
-    token = session.scalar(
+def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) -> int:
+    """Integrations the app created without a workspace row get one, linked by Slack id and
+    carrying the integration's newest token (already encrypted). Returns how many were made."""
+    if not integration_ids:
+        return 0
+    newest_token = (
         select(IntegrationCredential.encrypted_value)
-        .where(IntegrationCredential.integration_id == integration_id)
+        .where(IntegrationCredential.integration_id == Integration.id)
         .order_by(IntegrationCredential.created_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
-    session.add(
-        SlackWorkspace(
-            team_id=integration.owner_team_id,
-            slack_id=integration.workspace_id or "",
-            name=integration.name,
-            access_token=token,
+    missing = connection.execute(
+        select(Integration.owner_team_id, Integration.workspace_id, Integration.name, newest_token)
+        .where(
+            Integration.id.in_(integration_ids),
+            Integration.workspace_id.isnot(None),
+            ~select(SlackWorkspace.id)
+            .where(SlackWorkspace.slack_id == Integration.workspace_id)
+            .exists(),
         )
-    )
+        .order_by(Integration.workspace_id, Integration.created_at)
+    ).all()
+    rows: dict[str, dict[str, object]] = {}
+    for team_id, slack_id, name, token in missing:
+        # Two teams may hold integrations of one workspace: the first one connected owns it.
+        rows.setdefault(
+            slack_id,
+            {"team_id": team_id, "slack_id": slack_id, "name": name, "access_token": token},
+        )
+    if rows:
+        connection.execute(
+            pg_insert(SlackWorkspace)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing(index_elements=[SlackWorkspace.slack_id])
+        )
+    return len(rows)
 
 
 def days_to_sync(
-    connection: Connection, slack_id: str, last: date, backfill_days: int
-) -> list[date]:
-    """The days from `last - backfill_days + 1` to `last` not yet synced completely for every
-    selected channel: a reconnected workspace resumes where it stopped."""
+    connection: Connection, slack_ids: list[str], last: date, backfill_days: int
+) -> dict[str, list[date]]:
+    """Per workspace, the days from `last - backfill_days + 1` to `last` not yet synced
+    completely for every selected channel: a reconnected workspace resumes where it stopped.
+    Two queries whatever the number of workspaces."""
     first = last - timedelta(days=backfill_days - 1)
-    channels = connection.execute(
-        select(func.count())
-        .select_from(SlackChannel)
+    window = [first + timedelta(days=n) for n in range(backfill_days)]
+    channels = dict(
+        connection.execute(
+            select(SlackWorkspace.slack_id, func.count(SlackChannel.id))
+            .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
+            .where(
+                SlackWorkspace.slack_id.in_(slack_ids),
+                SlackChannel.is_selected_for_analysis,
+                SlackChannel.is_supported,
+            )
+            .group_by(SlackWorkspace.slack_id)
+        ).all()
+    )
+    complete: dict[str, set[date]] = defaultdict(set)
+    rows = connection.execute(
+        select(SlackWorkspace.slack_id, SlackSyncDay.day, func.count())
+        .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
         .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
         .where(
-            SlackWorkspace.slack_id == slack_id,
+            SlackWorkspace.slack_id.in_(slack_ids),
             SlackChannel.is_selected_for_analysis,
             SlackChannel.is_supported,
+            SlackSyncDay.complete,
+            SlackSyncDay.day >= first,
+            SlackSyncDay.day <= last,
         )
-    ).scalar_one()
-    complete = (
-        set(
-            connection.execute(
-                select(SlackSyncDay.day)
-                .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
-                .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
-                .where(
-                    SlackWorkspace.slack_id == slack_id,
-                    SlackChannel.is_selected_for_analysis,
-                    SlackSyncDay.complete,
-                    SlackSyncDay.day >= first,
-                    SlackSyncDay.day <= last,
-                )
-                .group_by(SlackSyncDay.day)
-                .having(func.count() >= channels)
-            ).scalars()
-        )
-        if channels
-        else set()
+        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day)
     )
-    return [
-        first + timedelta(days=n)
-        for n in range(backfill_days)
-        if first + timedelta(days=n) not in complete
-    ]
+    for slack_id, day, count in rows:
+        if count >= channels.get(slack_id, 0) > 0:
+            complete[slack_id].add(day)
+    return {
+        slack_id: [day for day in window if day not in complete[slack_id]] for slack_id in slack_ids
+    }

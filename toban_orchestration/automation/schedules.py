@@ -29,21 +29,25 @@ def daily_slack_sync(
     scheduled = context.scheduled_execution_time
     assert scheduled is not None
     yesterday = scheduled.date() - timedelta(days=1)
-    requests = []
     with app_database.engine().connect() as connection:
-        for state in slack_integrations(connection):
-            if state.status != IntegrationStatus.ACTIVE:
-                continue
-            days = days_to_sync(connection, state.slack_id, yesterday, _settings.backfill_days)
-            if yesterday not in days:
-                days.append(yesterday)  # always refresh the last day: late edits and replies
-            requests += [
-                dg.RunRequest(
-                    run_key=f"daily:{state.slack_id}:{day}:{scheduled:%Y-%m-%d}",
-                    partition_key=message_partition_key(day.isoformat(), state.slack_id),
-                )
-                for day in days
-            ]
+        active = [
+            s.slack_id
+            for s in slack_integrations(connection)
+            if s.status == IntegrationStatus.ACTIVE
+        ]
+        missing = days_to_sync(connection, active, yesterday, _settings.backfill_days)
+    requests = []
+    for slack_id in active:
+        days = missing[slack_id]
+        if yesterday not in days:
+            days.append(yesterday)  # always refresh the last day: late edits and replies
+        requests += [
+            dg.RunRequest(
+                run_key=f"daily:{slack_id}:{day}:{scheduled:%Y-%m-%d}",
+                partition_key=message_partition_key(day.isoformat(), slack_id),
+            )
+            for day in days
+        ]
     return requests
 
 

@@ -12,7 +12,7 @@ from toban_orchestration.automation.jobs import slack_messages_job, slack_worksp
 from toban_orchestration.automation.planning import (
     changes,
     days_to_sync,
-    ensure_workspace,
+    ensure_workspaces,
     slack_integrations,
 )
 from toban_orchestration.db.resources import AppDatabase
@@ -37,15 +37,16 @@ def slack_integration_sensor(
     being ACTIVE is no longer scheduled (its data stays). The cursor (integration -> status)
     makes a second evaluation request nothing twice."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    engine = app_database.engine()
-    with engine.connect() as connection:
-        found = changes(slack_integrations(connection), cursor)
     settings = get_settings()
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    with app_database.engine().begin() as connection:
+        found = changes(slack_integrations(connection), cursor)
+        ensure_workspaces(connection, [state.integration_id for state in found.connected])
+        days = days_to_sync(
+            connection, [s.slack_id for s in found.connected], yesterday, settings.backfill_days
+        )
     run_requests: list[dg.RunRequest] = []
     for state in found.connected:
-        with Session(engine) as session, session.begin():
-            ensure_workspace(session, state.integration_id)
         run_requests.append(
             dg.RunRequest(
                 run_key=f"snapshot:{state.integration_id}:{context.cursor or ''}",
@@ -54,15 +55,13 @@ def slack_integration_sensor(
                 tags={"slack_workspace": state.slack_id},
             )
         )
-        with engine.connect() as connection:
-            days = days_to_sync(connection, state.slack_id, yesterday, settings.backfill_days)
         run_requests += [
             dg.RunRequest(
                 run_key=f"messages:{state.slack_id}:{day}",
                 job_name=slack_messages_job.name,
                 partition_key=message_partition_key(day.isoformat(), state.slack_id),
             )
-            for day in days
+            for day in days[state.slack_id]
         ]
     for state in found.stopped:
         context.log.info(f"Slack workspace {state.slack_id} is {state.status.value}: not scheduled")
