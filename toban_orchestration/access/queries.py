@@ -264,11 +264,12 @@ def analysis_team(session: Session, analysis: SlackAnalysis) -> AnalysisTeam:
         return AnalysisTeam(team_id, "parameters.team_id", requester, role)
     if requester is None:
         return AnalysisTeam(workspace.team_id, "workspace owner")
-    memberships = dict(
-        session.execute(
+    memberships = {
+        team_id: role
+        for team_id, role in session.execute(
             select(TeamMember.team_id, TeamMember.role).where(TeamMember.user_id == requester)
-        ).tuples()
-    )
+        )
+    }
     if not memberships:
         return AnalysisTeam(
             None, "requester's team", requester,
@@ -380,11 +381,12 @@ def analysis_access(
 def _excluded(session: Session, channel_ids: list[uuid.UUID], reason: str) -> list[dict[str, str]]:
     if not channel_ids:
         return []
-    names = dict(
-        session.execute(
+    names = {
+        channel_id: name
+        for channel_id, name in session.execute(
             select(SlackChannel.id, SlackChannel.name).where(SlackChannel.id.in_(channel_ids))
-        ).tuples()
-    )
+        )
+    }
     return [{"channel_id": str(c), "name": names.get(c, ""), "reason": reason} for c in channel_ids]
 
 
