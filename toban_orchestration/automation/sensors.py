@@ -60,6 +60,9 @@ def slack_integration_sensor(
                 run_key=f"messages:{state.slack_id}:{day}",
                 job_name=slack_messages_job.name,
                 partition_key=message_partition_key(day.isoformat(), state.slack_id),
+                # The snapshot's tag: its concurrency limit of 1 holds these runs until the
+                # snapshot has stored the channels they read.
+                tags={"slack_workspace": state.slack_id},
             )
             for day in days[state.slack_id]
         ]
