@@ -38,8 +38,9 @@ ALIAS_PATTERN = re.compile(r"(?<![\w-])Person-[0-9A-Za-z]+\b")
 UNKNOWN_PART = "someone"
 """What a first or last name shared by several people becomes (it cannot say which one)."""
 _KEY_CONTEXT = b"toban-pseudonyms-v1"
-_RAW_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_ID_MENTION = re.compile(r"@([UW][A-Z0-9]{6,})\b")
+_RAW_MENTION = re.compile(r"<@(?P<raw>[UW][A-Z0-9]+)(?:\|[^>]*)?>")
+# A Slack id as `processed_text` renders an unknown user: `@U024BE7LH` (it has a digit).
+_ID_MENTION = re.compile(r"@(?P<id>[UW](?=[A-Z]*[0-9])[A-Z0-9]{6,})\b")
 MIN_NAME_CHARS = 3
 
 
@@ -75,30 +76,26 @@ class Pseudonyms:
             alias: self._people[slack_id] for slack_id, alias in self._aliases.items()
         }
         full: dict[str, str] = {}
+        short: dict[str, str] = {}
         parts: dict[str, set[str]] = {}
         for person in self._people.values():
             for variant in person.variants:
-                if len(variant) >= MIN_NAME_CHARS:
-                    full.setdefault(variant.casefold(), person.slack_id)
+                target = full if len(variant) >= MIN_NAME_CHARS else short
+                target.setdefault(variant.casefold(), person.slack_id)
                 for part in re.findall(r"[^\W\d_]{3,}", variant):
                     if part[0].isupper():
                         parts.setdefault(part, set()).add(person.slack_id)
-        self._full = full
-        self._parts = parts
-        self._full_pattern = (
-            re.compile(rf"(?<![\w@])(@?)({_words(full)})(?!\w)", re.IGNORECASE) if full else None
-        )
-        short = {
-            v.casefold(): p.slack_id
-            for p in self._people.values()
-            for v in p.variants
-            if 0 < len(v) < MIN_NAME_CHARS
-        }
-        self._short = short
-        self._short_pattern = (
-            re.compile(rf"(?<![\w@])@({_words(short)})(?!\w)", re.IGNORECASE) if short else None
-        )
-        self._part_pattern = re.compile(rf"(?<![\w@-])({_words(parts)})(?!\w)") if parts else None
+        self._full, self._short, self._parts = full, short, parts
+        # One pattern, one pass: an alias put in is never scanned again, and at any position
+        # a mention beats a full name, which beats a first or last name.
+        pieces = [_RAW_MENTION.pattern, _ID_MENTION.pattern]
+        if full:
+            pieces.append(rf"(?<![\w@])(?P<full>@?(?i:{_words(full)}))(?!\w)")
+        if short:
+            pieces.append(rf"(?<![\w@])@(?P<short>(?i:{_words(short)}))(?!\w)")
+        if parts:
+            pieces.append(rf"(?<![\w@-])(?P<part>{_words(parts)})(?!\w)")
+        self._pattern = re.compile("|".join(pieces))
 
     def _hash(self, slack_id: str) -> str:
         digest = hmac.new(self._key, slack_id.encode(), hashlib.sha256).digest()
@@ -132,22 +129,19 @@ class Pseudonyms:
 
     def text(self, text: str) -> str:
         """Message text with every person it names replaced by an alias."""
-        text = _RAW_MENTION.sub(lambda m: "@" + self.alias(m.group(1)), text)
-        text = _ID_MENTION.sub(lambda m: "@" + self.alias(m.group(1)), text)
-        if self._full_pattern is not None:
-            text = self._full_pattern.sub(
-                lambda m: m.group(1) + self.alias(self._full[m.group(2).casefold()]), text
-            )
-        if self._short_pattern is not None:
-            text = self._short_pattern.sub(
-                lambda m: "@" + self.alias(self._short[m.group(1).casefold()]), text
-            )
-        if self._part_pattern is not None:
-            text = self._part_pattern.sub(self._part, text)
-        return text
+        return self._pattern.sub(self._replace, text)
 
-    def _part(self, match: re.Match[str]) -> str:
-        owners = self._parts[match.group(1)]
+    def _replace(self, match: re.Match[str]) -> str:
+        groups = match.groupdict()
+        if groups["raw"] or groups["id"]:
+            return "@" + self.alias(groups["raw"] or groups["id"])
+        if groups.get("full"):
+            name = groups["full"]
+            at = "@" if name.startswith("@") else ""
+            return at + self.alias(self._full[name.removeprefix("@").casefold()])
+        if groups.get("short"):
+            return "@" + self.alias(self._short[groups["short"].casefold()])
+        owners = self._parts[groups["part"]]
         return self.alias(next(iter(owners))) if len(owners) == 1 else UNKNOWN_PART
 
     def window(self, window: ChannelWindow) -> ChannelWindow:
