@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.maintenance import slack_token_refresh_job
+from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     CredentialType,
     IntegrationEventType,
@@ -33,7 +34,6 @@ from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthE
 from toban_orchestration.slack.resources import SlackCredentials
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
-from toban_orchestration_tests.helpers import run_toban
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 
 TOKEN = "xoxe.xoxb-1-initial-access-5150"
@@ -160,16 +160,21 @@ def test_a_secret_no_key_decrypts_is_reported_not_lost(migrated_engine: Engine) 
     assert _secrets(migrated_engine) == before  # left as they were, for the right key to read
 
 
-def test_toban_keys_rotate_reports_counts_never_values(app_environment: dict[str, str]) -> None:
+def test_toban_keys_rotate_reports_counts_never_values(
+    app_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     old_key, new_key = generate_key(), generate_key()
     engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
     stored = _seed_secrets(engine, TokenCipher([old_key]), integrations=2)
-    env = {**app_environment, "TOBAN_ENCRYPTION_KEYS": f"{new_key},{old_key}"}
-    result = run_toban("keys", "rotate", "--batch-size", "3", env=env)
-    assert result.returncode == 0, result.stderr
-    assert "Re-encrypted 8 secrets" in result.stdout
+    monkeypatch.setenv("TOBAN_ENCRYPTION_KEYS", f"{new_key},{old_key}")
+    get_settings.cache_clear()
+    assert main(["keys", "rotate", "--batch-size", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "Re-encrypted 8 secrets" in captured.out
     for secret in [*stored.values(), old_key, new_key]:
-        assert secret not in result.stdout + result.stderr
+        assert secret not in captured.out + captured.err
     assert sorted(TokenCipher([new_key]).decrypt(v) for v in _secrets(engine)) == sorted(
         stored.values()
     )
