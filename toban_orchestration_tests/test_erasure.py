@@ -1,0 +1,183 @@
+"""A person's right to erasure against the real database: their rows go, analysis text that names
+or quotes them is redacted (offline reports and a model's answer), others' data stays, and a
+later sync does not bring them back."""
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from toban_orchestration.analysis.run import run_analysis, window_analysis
+from toban_orchestration.db.enums import IntegrationEventType
+from toban_orchestration.db.models import (
+    IntegrationEvent,
+    SlackContribution,
+    SlackMessage,
+    SlackReaction,
+    SlackUser,
+    SlackWorkspace,
+)
+from toban_orchestration.privacy.erasure import ErasureError, erase_user
+from toban_orchestration.slack.store import SlackStore
+from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
+from toban_orchestration_tests.llm_answers import good_answer
+from toban_orchestration_tests.llm_server import FakeLLMServer
+from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for
+from toban_orchestration_tests.test_analysis_offline import (
+    END,
+    START,
+    USERS,
+    _messages,
+    seed_roles_workspace,
+)
+
+# What identifies the helper in derived text: their handle and their messages' words.
+HELPER_TRACES = re.compile(r"(?<![\w@])helper\b|@helper|toban keys generate|restart the workers")
+
+DERIVED_TEXT_SQL = """
+SELECT concat_ws(' ', channel_summary, topic_analysis, contributor_insights, key_highlights,
+                 raw_response::text) FROM slack_channel_analysis
+UNION ALL
+SELECT concat_ws(' ', insights, notable_contributions::text, insights_data::text)
+FROM slack_contribution
+UNION ALL
+SELECT result_summary::text FROM slack_analysis WHERE result_summary IS NOT NULL
+UNION ALL
+SELECT processed_text FROM slack_message WHERE processed_text IS NOT NULL
+"""
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(api_key=API_KEY, enforce_max_tokens=False) as server:
+        server.responder = good_answer
+        yield server
+        assert not server.errors
+
+
+def _analyzed(engine: Engine, llm: FakeLLMServer) -> uuid.UUID:
+    """#platform analyzed twice: a week offline (reports quote messages) and a day by the model
+    (its raw answer names people)."""
+    channel_id = seed_roles_workspace(engine)
+    run_analysis(engine, window_analysis(engine, "TROLES", "weekly", START, END))
+    day = window_analysis(engine, "TROLES", "daily", START, START.replace(day=START.day + 1))
+    run_analysis(engine, day, analyst_for(llm))
+    assert llm.requests, "the model was asked"
+    return channel_id
+
+
+def _derived_traces(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        texts = connection.execute(text(DERIVED_TEXT_SQL)).scalars().all()
+    return [m.group(0) for t in texts if t for m in HELPER_TRACES.finditer(t)]
+
+
+def _rows(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            name: connection.execute(select(func.count()).select_from(model)).scalar_one()
+            for name, model in (
+                ("messages", SlackMessage),
+                ("reactions", SlackReaction),
+                ("contributions", SlackContribution),
+                ("users", SlackUser),
+            )
+        }
+
+
+def _helper_rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM slack_user WHERE slack_id = 'UHELP') + "
+                    "(SELECT count(*) FROM slack_message m JOIN slack_user u ON u.id = m.user_id "
+                    " WHERE u.slack_id = 'UHELP')"
+                )
+            ).scalar_one()
+        )
+
+
+def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
+    migrated_engine: Engine, llm: FakeLLMServer
+) -> None:
+    channel_id = _analyzed(migrated_engine, llm)
+    before = _rows(migrated_engine)
+    traces = _derived_traces(migrated_engine)
+    # The reports did name and quote the helper, so the redaction below has work to do.
+    assert "helper" in traces
+    assert "toban keys generate" in traces
+    assert "@helper" in traces  # the coordinator's mentions
+
+    report = erase_user(migrated_engine, "TROLES", "UHELP", actor="cli:dpo")
+    assert report.counts["messages"] == 10  # two answers a day for five days
+    assert report.counts["reactions_given"] == 5  # a +1 on each of the coordinator's posts
+    assert report.counts["reactions_on_their_messages"] == 10  # two on each first answer
+    assert report.counts["contributions"] == 4  # per channel and overall, in two analyses
+    assert report.counts["channel_reports_redacted"] == 2
+    assert report.counts["mentions_redacted"] == 5
+    after = _rows(migrated_engine)
+    assert after == {
+        "messages": before["messages"] - 10,
+        "reactions": before["reactions"] - 15,
+        "contributions": before["contributions"] - 4,
+        "users": before["users"] - 1,
+    }
+    assert _derived_traces(migrated_engine) == []
+    assert _helper_rows(migrated_engine) == 0
+
+    with Session(migrated_engine) as session:
+        # Other people's rows and reactions stay, with reaction counts that match the rows.
+        asker = session.scalars(select(SlackUser).where(SlackUser.slack_id == "UASK")).one()
+        assert session.scalar(select(func.count()).where(SlackContribution.user_id == asker.id))
+        mismatched = session.scalar(
+            text(
+                "SELECT count(*) FROM slack_message m WHERE m.reaction_count <> "
+                "(SELECT count(*) FROM slack_reaction r WHERE r.message_id = m.id)"
+            )
+        )
+        assert mismatched == 0
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        assert (workspace.workspace_metadata or {})["erased_users"] == ["UHELP"]
+        (event,) = session.scalars(
+            select(IntegrationEvent).where(
+                IntegrationEvent.event_type == IntegrationEventType.DATA_ERASED
+            )
+        ).all()
+    assert event.actor_user_id == "cli:dpo"
+    assert event.details is not None
+    assert event.details["scope"] == "user"
+    assert event.details["messages"] == 10
+    assert not HELPER_TRACES.search(str(event.details))
+
+    # A later sync of the same Slack data stores neither their profile nor their messages.
+    with migrated_engine.begin() as connection:
+        store = SlackStore(connection, workspace.id)
+        store.upsert_users(
+            {"slack_id": k, "name": v, "is_bot": k == "UBOT"} for k, v in USERS.items()
+        )
+    ChannelSync(
+        None,
+        migrated_engine,
+        workspace.id,
+        ChannelRef(channel_id, "CPLAT", "platform", "public"),
+        name_lookup(migrated_engine, workspace.id),  # as a sync builds it: from the stored users
+        SyncReport(),
+    ).store_page(_messages())
+    assert _helper_rows(migrated_engine) == 0
+    assert _rows(migrated_engine)["messages"] == after["messages"]
+
+    # The analysis runs again without them.
+    run_analysis(migrated_engine, window_analysis(migrated_engine, "TROLES", "weekly", START, END))
+    assert _derived_traces(migrated_engine) == []
+
+
+def test_erasing_an_unknown_person_names_what_is_missing(migrated_engine: Engine) -> None:
+    seed_roles_workspace(migrated_engine)
+    with pytest.raises(ErasureError, match="TROLES has no user UNOBODY"):
+        erase_user(migrated_engine, "TROLES", "UNOBODY")
+    with pytest.raises(ErasureError, match="No Slack workspace TNONE"):
+        erase_user(migrated_engine, "TNONE", "UHELP")
