@@ -28,7 +28,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration_tests.llm_answers import good_answer
 from toban_orchestration_tests.llm_server import FakeLLMServer, ParsedRequest
-from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for
+from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for, merging_answer
 from toban_orchestration_tests.test_analysis_offline import END, START, seed_roles_workspace
 
 ALICE = Person("U0ALICE01", "alice.m", ("alice.m", "Alice Martin", "alice"))
@@ -212,3 +212,40 @@ def test_the_model_sees_aliases_only_and_results_name_the_right_people(
             notable = contribution.notable_contributions or []
             assert notable
             assert {authors[uuid.UUID(n["message_id"])] for n in notable} == {slack_id}
+
+
+def naming_merging_answer(request: ParsedRequest) -> str:
+    """`merging_answer`, with each chunk's insights naming its authors by the legend's names
+    (aliases), so the final answer carries aliases through the combine call."""
+    answer = json.loads(merging_answer(request))
+    if "partial analyses" not in request.prompt_text:
+        legend = dict(re.findall(r"^(u\d+) = (.+)$", request.prompt_text, re.MULTILINE))
+        for contributor in answer["contributors"]:
+            contributor["insight"] = f"{legend[contributor['author']]} helped"
+    return json.dumps(answer)
+
+
+def test_a_long_window_in_chunks_stays_pseudonymized_through_the_combine_call(
+    private_workspace: tuple[Engine, uuid.UUID], llm: FakeLLMServer
+) -> None:
+    engine, analysis_id = private_workspace
+    llm.responder = naming_merging_answer
+    result = run_analysis(engine, analysis_id, analyst_for(llm, llm_context_tokens=120))
+    assert result.failed_channels == []
+    combine = [r for r in llm.chat_requests if "partial analyses" in r.prompt_text]
+    assert len(combine) == 1
+    assert len(llm.chat_requests) >= 4  # several chunks, then the combine call
+    sent = "\n".join(r.prompt_text for r in llm.chat_requests).lower()
+    # The combine call gets back the fake model's fixed "The helper answered.": not a name.
+    assert not {w for w in re.findall(r"[a-z]+", sent) if w in WORDS - {"helper"}}
+    assert "person-" in combine[0].prompt_text.lower()
+    with Session(engine) as session:
+        insights = dict(
+            session.execute(
+                select(SlackUser.slack_id, SlackContribution.insights)
+                .join(SlackUser, SlackUser.id == SlackContribution.user_id)
+                .where(SlackContribution.channel_id.isnot(None))
+            ).all()
+        )
+    assert insights["UHELP"] == "helena helped"
+    assert insights["UASK"] == "oskar helped"
