@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.maintenance import slack_token_refresh_job
+from toban_orchestration.automation.planning import ensure_workspaces
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     CredentialType,
@@ -333,3 +334,39 @@ def test_the_refresh_job_sweeps_only_workspaces_whose_token_expires_soon(
             == 1
         )
     engine.dispose()
+
+
+# --- audit of what the pipeline does to an integration ---------------------------------------
+
+
+def test_the_sensor_audits_connecting_and_reconnecting_a_workspace(migrated_engine: Engine) -> None:
+    with Session(migrated_engine) as session, session.begin():
+        team = Team(name="Acme", slug="acme")
+        session.add(team)
+        session.flush()
+        integration = Integration(
+            name="Slack", service_type=IntegrationType.SLACK, owner_team_id=team.id,
+            workspace_id="TAUDIT",
+        )  # fmt: skip
+        session.add(integration)
+        session.flush()
+        integration_id = integration.id
+    with migrated_engine.begin() as connection:
+        assert ensure_workspaces(connection, [integration_id]) == 1
+        assert ensure_workspaces(connection, [integration_id]) == 0  # nothing twice
+        connection.execute(
+            update(SlackWorkspace).values(is_connected=False, connection_status="token_revoked")
+        )
+        ensure_workspaces(connection, [integration_id])  # the app made it ACTIVE again
+    with Session(migrated_engine) as session:
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        assert (workspace.is_connected, workspace.connection_status) == (True, "active")
+        events = session.scalars(
+            select(IntegrationEvent).order_by(IntegrationEvent.created_at)
+        ).all()
+    assert [e.event_type for e in events] == [
+        IntegrationEventType.CONNECTED,
+        IntegrationEventType.RECONNECTED,
+    ]
+    assert all(e.actor_user_id == "toban-pipeline" for e in events)
+    assert all(e.integration_id == integration_id for e in events)

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from toban_orchestration.db.enums import IntegrationStatus, IntegrationType
+from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus, IntegrationType
 from toban_orchestration.db.models import (
     Integration,
     IntegrationCredential,
+    IntegrationEvent,
     SlackChannel,
     SlackSyncDay,
     SlackWorkspace,
@@ -67,9 +68,12 @@ def changes(states: Iterable[IntegrationState], cursor: dict[str, str]) -> Chang
 
 def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) -> int:
     """Integrations the app created without a workspace row get one, linked by Slack id and
-    carrying the integration's newest token (already encrypted). Returns how many were made."""
+    carrying the integration's newest token (already encrypted); workspaces marked disconnected
+    (a dead token) are connected again. Each leaves an IntegrationEvent (CONNECTED,
+    RECONNECTED). Returns how many were made."""
     if not integration_ids:
         return 0
+    _reconnect(connection, integration_ids)
     newest_token = (
         select(IntegrationCredential.encrypted_value)
         .where(IntegrationCredential.integration_id == Integration.id)
@@ -78,7 +82,13 @@ def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) 
         .scalar_subquery()
     )
     missing = connection.execute(
-        select(Integration.owner_team_id, Integration.workspace_id, Integration.name, newest_token)
+        select(
+            Integration.owner_team_id,
+            Integration.workspace_id,
+            Integration.name,
+            newest_token,
+            Integration.id,
+        )
         .where(
             Integration.id.in_(integration_ids),
             Integration.workspace_id.isnot(None),
@@ -89,19 +99,65 @@ def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) 
         .order_by(Integration.workspace_id, Integration.created_at)
     ).all()
     rows: dict[str, dict[str, object]] = {}
-    for team_id, slack_id, name, token in missing:
+    events: dict[str, dict[str, object]] = {}
+    for team_id, slack_id, name, token, integration_id in missing:
         # Two teams may hold integrations of one workspace: the first one connected owns it.
         rows.setdefault(
             slack_id,
             {"team_id": team_id, "slack_id": slack_id, "name": name, "access_token": token},
         )
+        events.setdefault(slack_id, _event(integration_id, team_id, slack_id, "CONNECTED"))
     if rows:
         connection.execute(
             pg_insert(SlackWorkspace)
             .values(list(rows.values()))
             .on_conflict_do_nothing(index_elements=[SlackWorkspace.slack_id])
         )
+        connection.execute(pg_insert(IntegrationEvent).values(list(events.values())))
     return len(rows)
+
+
+def _event(
+    integration_id: uuid.UUID, team_id: uuid.UUID, slack_id: str, event_type: str
+) -> dict[str, object]:
+    return {
+        "integration_id": integration_id,
+        "event_type": IntegrationEventType(event_type),
+        "actor_user_id": "toban-pipeline",
+        "affected_team_id": team_id,
+        "details": {"workspace": slack_id, "by": "slack_integration_sensor"},
+    }
+
+
+def _reconnect(connection: Connection, integration_ids: list[uuid.UUID]) -> None:
+    """An integration that is ACTIVE again (the app reconnected it) gets its workspace back."""
+    reconnected = connection.execute(
+        update(SlackWorkspace)
+        .where(
+            SlackWorkspace.is_connected.is_(False),
+            SlackWorkspace.slack_id.in_(
+                select(Integration.workspace_id).where(
+                    Integration.id.in_(integration_ids),
+                    Integration.status == IntegrationStatus.ACTIVE,
+                )
+            ),
+        )
+        .values(is_connected=True, connection_status="active", last_connected_at=func.now())
+        .returning(SlackWorkspace.slack_id)
+    ).scalars()
+    slack_ids = set(reconnected)
+    if not slack_ids:
+        return
+    owners = connection.execute(
+        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
+            Integration.id.in_(integration_ids), Integration.workspace_id.in_(slack_ids)
+        )
+    ).all()
+    connection.execute(
+        pg_insert(IntegrationEvent).values(
+            [_event(i, team, str(slack_id), "RECONNECTED") for i, team, slack_id in owners]
+        )
+    )
 
 
 def days_to_sync(
