@@ -7,6 +7,7 @@ explicit and scoped to what was just read from Slack.
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -53,24 +54,19 @@ UUID_ARRAY = ARRAY(UUID(as_uuid=True))
 
 # Statements built once: compiling SQLAlchemy constructs per page would cost more than running
 # them.
-_parent = message_table.alias("parent")
-_LINK_PARENTS = (
-    update(message_table)
-    .where(
-        message_table.c.channel_id == bindparam("in_channel"),
-        message_table.c.is_thread_reply,
-        message_table.c.parent_id.is_(None),
-        (message_table.c.slack_ts == any_(bindparam("batch", type_=TEXT_ARRAY)))
-        | (message_table.c.thread_ts == any_(bindparam("batch", type_=TEXT_ARRAY))),
-    )
-    .values(
-        parent_id=select(_parent.c.id)
-        .where(
-            _parent.c.channel_id == bindparam("in_channel"),
-            _parent.c.slack_ts == message_table.c.thread_ts,
-        )
-        .scalar_subquery()
-    )
+# Replies point at their parent, whichever of the two arrived first. Both halves are index
+# lookups by timestamp, so the cost follows the page, not the channel's size.
+_LINK_PARENTS = text(
+    "WITH waiting AS MATERIALIZED ("
+    " SELECT id, thread_ts FROM slack_message WHERE channel_id = :in_channel"
+    " AND slack_ts = ANY(CAST(:replies AS varchar[])) AND is_thread_reply AND parent_id IS NULL"
+    " UNION"
+    " SELECT id, thread_ts FROM slack_message WHERE channel_id = :in_channel"
+    " AND thread_ts = ANY(CAST(:parents AS varchar[])) AND is_thread_reply AND parent_id IS NULL"
+    ") UPDATE slack_message AS reply SET parent_id = parent.id"
+    " FROM waiting JOIN slack_message AS parent"
+    " ON parent.channel_id = :in_channel AND parent.slack_ts = waiting.thread_ts"
+    " WHERE reply.id = waiting.id"
 )
 _STORED_REACTIONS = select(
     reaction_table.c.id,
@@ -94,21 +90,39 @@ _INSERT_REACTIONS = text(
 )
 
 
+@dataclass
+class WorkspaceCache:
+    """What the pages of one sync share instead of reading it again for each page."""
+
+    user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    """Slack id -> slack_user.id. Only valid while the transactions that added to it commit:
+    whoever shares it clears it when one fails."""
+    erased: frozenset[str] | None = None
+
+
 class SlackStore:
     """Writes of one workspace's sync, on one connection (the caller owns the transaction)."""
 
-    def __init__(self, connection: Connection, workspace_id: uuid.UUID) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        workspace_id: uuid.UUID,
+        cache: WorkspaceCache | None = None,
+    ) -> None:
         self.connection = connection
         self.workspace_id = workspace_id
-        self._user_ids: dict[str, uuid.UUID] = {}
-        # People erased on request (privacy/erasure.py) stay out: no profile, messages or
-        # reactions of theirs is stored again.
-        erased = connection.execute(
-            select(SlackWorkspace.workspace_metadata[ERASED_KEY]).where(
-                SlackWorkspace.id == workspace_id
-            )
-        ).scalar()
-        self._erased: frozenset[str] = frozenset(erased or ())
+        self._cache = cache if cache is not None else WorkspaceCache()
+        self._user_ids = self._cache.user_ids
+        if self._cache.erased is None:
+            # People erased on request (privacy/erasure.py) stay out: no profile, messages or
+            # reactions of theirs is stored again.
+            erased = connection.execute(
+                select(SlackWorkspace.workspace_metadata[ERASED_KEY]).where(
+                    SlackWorkspace.id == workspace_id
+                )
+            ).scalar()
+            self._cache.erased = frozenset(erased or ())
+        self._erased: frozenset[str] = self._cache.erased
 
     # --- users and channels ---------------------------------------------------------------
 
@@ -129,7 +143,7 @@ class SlackStore:
         deleted before the first sync) get a placeholder row so no message loses its author."""
         wanted = set(slack_ids)
         if not self._user_ids:
-            self._user_ids = dict(
+            self._user_ids.update(
                 self.connection.execute(
                     select(user_table.c.slack_id, user_table.c.id).where(
                         user_table.c.workspace_id == self.workspace_id
@@ -244,15 +258,22 @@ class SlackStore:
             },
         )
         timestamps = [row["slack_ts"] for row in rows]
-        self._link_parents(channel_id, timestamps)
+        self._link_parents(channel_id, rows)
         reaction_counts = self._replace_reactions(
             channel_id, timestamps, reactions, user_ids, set(new_ts)
         )
         return message_counts, reaction_counts
 
-    def _link_parents(self, channel_id: uuid.UUID, timestamps: Sequence[str]) -> None:
-        """Point replies at their parent, whichever of the two arrived first."""
-        self.connection.execute(_LINK_PARENTS, {"in_channel": channel_id, "batch": timestamps})
+    def _link_parents(self, channel_id: uuid.UUID, rows: Sequence[Row]) -> None:
+        """Point the replies among `rows`, and stored replies to the others, at their parent."""
+        self.connection.execute(
+            _LINK_PARENTS,
+            {
+                "in_channel": channel_id,
+                "replies": [row["slack_ts"] for row in rows if row["is_thread_reply"]],
+                "parents": [row["slack_ts"] for row in rows if not row["is_thread_reply"]],
+            },
+        )
 
     def _replace_reactions(
         self,

@@ -26,7 +26,7 @@ from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser,
 from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import SlackApi, SlackChannelError, SlackError
-from toban_orchestration.slack.store import SlackStore, upsert_channel_resources
+from toban_orchestration.slack.store import SlackStore, WorkspaceCache, upsert_channel_resources
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +270,7 @@ class ChannelSync:
         self.names = names
         self.report = report
         self.fetch_concurrency = fetch_concurrency
+        self.cache = WorkspaceCache()
 
     def store_page(self, raw_messages: Sequence[dict[str, Any]]) -> dict[str, ThreadState]:
         """Store one page; return the parents whose thread changed since it was stored, with
@@ -292,11 +293,30 @@ class ChannelSync:
         }
         parents = [row for row in rows if row["is_thread_parent"] and row["reply_count"] > 0]
         changed: dict[str, ThreadState] = {}
+        try:
+            message_counts, reaction_counts = self._write_page(
+                rows, reactions, bots, parents, changed
+            )
+        except BaseException:
+            self.cache.user_ids.clear()  # it may hold placeholders of the rolled-back page
+            raise
+        self.report.messages += message_counts
+        self.report.reactions += reaction_counts
+        return changed
+
+    def _write_page(
+        self,
+        rows: list[normalize.Row],
+        reactions: dict[str, list[tuple[str, str]]],
+        bots: dict[str, normalize.Row],
+        parents: list[normalize.Row],
+        changed: dict[str, ThreadState],
+    ) -> tuple[WriteCounts, WriteCounts]:
         with self.engine.begin() as connection:
             # Pages are idempotent upserts and a crash loses a suffix of commits at worst (never
             # one in the middle), which the next run re-reads: no need to wait for each fsync.
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            store = SlackStore(connection, self.workspace_id)
+            store = SlackStore(connection, self.workspace_id, self.cache)
             stored = store.stored_threads(self.channel.id, [row["slack_ts"] for row in parents])
             for row in parents:
                 new = (row["reply_count"], row["latest_reply_ts"])
@@ -304,12 +324,7 @@ class ChannelSync:
                 if old != new and self.api is not None:  # an export has its replies in the files
                     changed[row["slack_ts"]] = new
                     row["reply_count"], row["latest_reply_ts"] = old
-            message_counts, reaction_counts = store.upsert_messages(
-                self.channel.id, rows, reactions, bots
-            )
-        self.report.messages += message_counts
-        self.report.reactions += reaction_counts
-        return changed
+            return store.upsert_messages(self.channel.id, rows, reactions, bots)
 
     @property
     def web_api(self) -> SlackApi:
@@ -375,7 +390,7 @@ class ChannelSync:
         self.report.threads_fetched += len(fetched)
         if fetched:
             with self.engine.begin() as connection:
-                store = SlackStore(connection, self.workspace_id)
+                store = SlackStore(connection, self.workspace_id, self.cache)
                 self.report.messages.deleted += store.mark_deleted(
                     self.channel.id, seen, threads=fetched
                 )
@@ -386,7 +401,7 @@ class ChannelSync:
         seen, threads = self.read_history(first, last)
         self.fetch_threads(threads)
         with self.engine.begin() as connection:
-            store = SlackStore(connection, self.workspace_id)
+            store = SlackStore(connection, self.workspace_id, self.cache)
             self.report.messages.deleted += store.mark_deleted(
                 self.channel.id, seen, start=day_start(first), end=day_start(last + timedelta(1))
             )
@@ -403,7 +418,7 @@ class ChannelSync:
         if options.thread_lookback_days == 0:
             return
         with self.engine.connect() as connection:
-            stale = SlackStore(connection, self.workspace_id).stale_thread_days(
+            stale = SlackStore(connection, self.workspace_id, self.cache).stale_thread_days(
                 self.channel.id,
                 first - timedelta(options.thread_lookback_days),
                 first,
