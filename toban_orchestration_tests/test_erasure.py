@@ -6,21 +6,29 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.db.enums import IntegrationEventType
 from toban_orchestration.db.models import (
     IntegrationEvent,
+    SlackAnalysis,
     SlackContribution,
     SlackMessage,
     SlackReaction,
     SlackUser,
     SlackWorkspace,
+    slack_analysis_channels,
 )
+from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.privacy.dagster_history import analysis_ids, forget_runs, workspace_runs
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
+from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
 from toban_orchestration_tests.llm_answers import good_answer
@@ -181,3 +189,55 @@ def test_erasing_an_unknown_person_names_what_is_missing(migrated_engine: Engine
         erase_user(migrated_engine, "TROLES", "UNOBODY")
     with pytest.raises(ErasureError, match="No Slack workspace TNONE"):
         erase_user(migrated_engine, "TNONE", "UHELP")
+
+
+def test_the_dagster_runs_that_hold_their_name_are_forgotten(
+    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+) -> None:
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    channel_id = seed_roles_workspace(engine)
+    project_instance.add_dynamic_partitions(workspace_partitions.name or "", ["TROLES"])
+    key = dg.MultiPartitionKey({"date": START.date().isoformat(), "workspace": "TROLES"})
+    weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
+    assert dg.materialize(
+        [weekly],
+        partition_key=key,
+        resources={"app_database": AppDatabase()},
+        instance=project_instance,
+    ).success
+    with Session(engine) as session, session.begin():
+        ad_hoc = SlackAnalysis(
+            workspace_id=session.scalars(select(SlackWorkspace.id)).one(),
+            name="ad hoc",
+            start_date=START,
+            end_date=END,
+        )
+        session.add(ad_hoc)
+        session.flush()
+        session.execute(
+            insert(slack_analysis_channels).values(analysis_id=ad_hoc.id, channel_id=channel_id)
+        )
+        ad_hoc_id = str(ad_hoc.id)
+    assert slack_analysis_job.execute_in_process(
+        run_config={"ops": {"run_requested_analysis": {"config": {"analysis_id": ad_hoc_id}}}},
+        resources={"app_database": AppDatabase()},
+        instance=project_instance,
+    ).success
+
+    def logged() -> str:
+        return "\n".join(
+            str(entry)
+            for run in project_instance.get_runs()
+            for entry in project_instance.all_logs(run.run_id)
+        )
+
+    assert "helper" in logged()  # the leaderboard in the materialization metadata
+    runs = workspace_runs(
+        project_instance, "TROLES", analysis_ids(engine, "TROLES"), analyses_only=True
+    )
+    assert len(runs) == 2
+    erase_user(engine, "TROLES", "UHELP")
+    assert forget_runs(project_instance, runs) == 2
+    assert project_instance.get_runs() == []
+    assert not HELPER_TRACES.search(logged())
+    engine.dispose()
