@@ -36,11 +36,13 @@ def upsert(
     extra_set_sql: Mapping[str, str] | None = None,
     insert_only: Sequence[str] = (),
     inserted_keys: list[Any] | None = None,
+    written_ids: dict[Any, Any] | None = None,
 ) -> WriteCounts:
     """INSERT ... ON CONFLICT (key) DO UPDATE, only where a value differs. Columns in
     `insert_only` are written for new rows and never overwritten (choices people make later);
     `extra_set_sql` adds SQL assignments to the update; `inserted_keys` collects the last key
-    column of each row that was new.
+    column of each row that was new; `written_ids` maps that key column to the row's `id` for
+    every row inserted or changed (unchanged rows are not returned by PostgreSQL).
 
     The rows are COPYed into a session-local staging table and upserted from there in one
     statement: COPY encodes rows in psycopg's C code, where array parameters were encoded value
@@ -70,7 +72,9 @@ def upsert(
                         values[i] = _json(values[i])
                     copy.write_row(values)
             cursor.execute(statement)
-            for inserted, last_key in cursor.fetchall():
+            for inserted, last_key, row_id in cursor.fetchall():
+                if written_ids is not None:
+                    written_ids[last_key] = row_id
                 if inserted:
                     counts.inserted += 1
                     if inserted_keys is not None:
@@ -110,6 +114,6 @@ def _upsert_sql(
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)} "
         f"WHERE ({', '.join(f'{table.name}.{c}' for c in compared)}) IS DISTINCT FROM "
         f"({', '.join(f'EXCLUDED.{c}' for c in compared)}) "
-        f"RETURNING (xmax = 0), {table.name}.{key[-1]}"
+        f"RETURNING (xmax = 0), {table.name}.{key[-1]}, {table.name}.id"
     )
     return stage, create, upsert

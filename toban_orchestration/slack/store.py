@@ -246,12 +246,14 @@ class SlackStore:
             values["channel_id"] = channel_id
             db_rows.append(values)
         new_ts: list[str] = []
+        written: dict[str, uuid.UUID] = {}
         message_counts = upsert(
             self.connection,
             message_table,
             db_rows,
             ("channel_id", "slack_ts"),
             inserted_keys=new_ts,
+            written_ids=written,
             extra_set_sql={
                 "deleted_at": "CASE WHEN EXCLUDED.is_deleted "
                 "THEN COALESCE(slack_message.deleted_at, now()) END"
@@ -260,7 +262,7 @@ class SlackStore:
         timestamps = [row["slack_ts"] for row in rows]
         self._link_parents(channel_id, rows)
         reaction_counts = self._replace_reactions(
-            channel_id, timestamps, reactions, user_ids, set(new_ts)
+            channel_id, timestamps, reactions, user_ids, set(new_ts), written
         )
         return message_counts, reaction_counts
 
@@ -282,19 +284,22 @@ class SlackStore:
         reactions: Mapping[str, Sequence[tuple[str, str]]],
         user_ids: Mapping[str, uuid.UUID],
         new_messages: set[str],
+        message_ids: dict[str, uuid.UUID],
     ) -> WriteCounts:
         """Make the reactions of these messages exactly `reactions` (messages inserted just now
         have none stored yet, so only the others are compared)."""
         counts = WriteCounts()
-        message_ids = dict(
-            self.connection.execute(
-                select(message_table.c.slack_ts, message_table.c.id).where(
-                    message_table.c.channel_id == channel_id,
-                    message_table.c.slack_ts
-                    == any_(bindparam("ts", list(timestamps), type_=TEXT_ARRAY)),
-                )
-            ).all()
-        )
+        unchanged = [ts for ts in timestamps if ts not in message_ids]
+        if unchanged:  # the upsert returned the ids of the rows it wrote only
+            message_ids.update(
+                self.connection.execute(
+                    select(message_table.c.slack_ts, message_table.c.id).where(
+                        message_table.c.channel_id == channel_id,
+                        message_table.c.slack_ts
+                        == any_(bindparam("ts", unchanged, type_=TEXT_ARRAY)),
+                    )
+                ).all()
+            )
         wanted = [
             (message_ids[ts], user_ids[user], emoji)
             for ts in timestamps
