@@ -28,6 +28,7 @@ from toban_orchestration.db.engine import (
 )
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.demo import run_demo
+from toban_orchestration.privacy.dagster_history import analysis_ids, forget_runs, workspace_runs
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.privacy.retention import (
     RetentionConfigError,
@@ -246,16 +247,33 @@ def _slack_delete_workspace(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with _app_engine() as engine:
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
+        analyses = analysis_ids(engine, args.workspace)
         report = delete_workspace_data(engine, args.workspace, actor=_actor())
-    print(report.line())
+        engine.dispose()
+        runs = _forget_dagster_runs(targets, args.workspace, analyses, analyses_only=False)
+    print(report.line() + f"; {runs} Dagster runs and their event logs")
     return 0
 
 
+def _forget_dagster_runs(
+    targets: DatabaseTargets, slack_id: str, analyses: list[str], *, analyses_only: bool
+) -> int:
+    """Dagster's event log keeps analysis previews and leaderboards: their runs go too."""
+    with project_instance(targets.dagster_url) as instance:
+        found = workspace_runs(instance, slack_id, analyses, analyses_only=analyses_only)
+        return forget_runs(instance, found)
+
+
 def _slack_erase_user(args: argparse.Namespace) -> int:
-    with _app_engine() as engine:
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
         report = erase_user(engine, args.workspace, args.user, actor=_actor())
-    print(report.line())
+        analyses = analysis_ids(engine, args.workspace)
+        engine.dispose()
+        runs = _forget_dagster_runs(targets, args.workspace, analyses, analyses_only=True)
+    print(report.line() + f"; {runs} Dagster analysis runs and their event logs deleted")
     return 0
 
 

@@ -341,6 +341,10 @@ def test_the_retention_job_and_the_commands(
     assert "--yes" in capsys.readouterr().err
     assert main(["slack", "delete-workspace", "--workspace", "TRET", "--yes"]) == 0
     assert "Deleted Slack workspace TRET" in capsys.readouterr().out
+    assert main(["slack", "erase-user", "--workspace", "TKEEP", "--user", "U1"]) == 0
+    assert "Erased Slack user U1 of workspace TKEEP: 6 reactions_on_their_messages" in (
+        capsys.readouterr().out
+    )
     assert main(["slack", "purge", "--workspace", "TNONE"]) == 1
     assert "No Slack workspace TNONE" in capsys.readouterr().err
     with engine.connect() as connection:
