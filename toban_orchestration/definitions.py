@@ -18,6 +18,7 @@ from toban_orchestration.automation.sensors import (
 )
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
@@ -25,6 +26,7 @@ from toban_orchestration.slack.assets import (
     slack_workspace,
 )
 from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.step_executor import step_executor
 
 defs = dg.Definitions(
     assets=[
@@ -51,4 +53,5 @@ defs = dg.Definitions(
     ],
     asset_checks=[schema_matches_models],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
+    executor=step_executor(get_settings().dagster_executor),
 )

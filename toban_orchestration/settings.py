@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     """Transcript budget of one request; a longer window is analyzed in chunks, never cut."""
     llm_price_per_1k_tokens: str = "{}"
     """JSON price table: {"model": [prompt USD per 1k tokens, completion USD per 1k]}."""
+    dagster_executor: str = "default"
+    """Where steps run: "default" (in the run's process) or "k8s" (a Kubernetes pod per step,
+    see toban_orchestration/step_executor.py)."""
 
     @property
     def llm_configured(self) -> bool:
