@@ -15,6 +15,13 @@ from types import FrameType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.automation.backfill import (
+    DEFAULT_URL,
+    BackfillError,
+    BackfillRequest,
+    launch_backfill,
+    parse_day,
+)
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
@@ -194,6 +201,23 @@ def _slack_import(args: argparse.Namespace) -> int:
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    request = BackfillRequest(
+        workspace=args.workspace,
+        start=parse_day(args.start, "--start"),
+        end=parse_day(args.end, "--end"),
+        with_analyses=args.with_analyses,
+    )
+    backfill_id = launch_backfill(args.url, request)
+    print(backfill_id)
+    print(
+        f"Backfill of {len(request.days)} day(s) of {request.workspace}: "
+        f"{args.url.rstrip('/')}/runs/b/{backfill_id}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -418,6 +442,18 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--user", required=True, help="Slack user id (U...)")
     erase.set_defaults(handler=_slack_erase_user)
 
+    backfill = commands.add_parser(
+        "backfill", help="re-sync days of one workspace through a running `toban dev`"
+    )
+    backfill.add_argument("--workspace", required=True, help="Slack team id (T...)")
+    backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
+    backfill.add_argument("--end", required=True, help="last UTC day (included), YYYY-MM-DD")
+    backfill.add_argument(
+        "--with-analyses", action="store_true", help="also the daily analyses of those days"
+    )
+    backfill.add_argument("--url", default=DEFAULT_URL, help=f"Dagster webserver ({DEFAULT_URL})")
+    backfill.set_defaults(handler=_backfill)
+
     keys = commands.add_parser("keys", help="encryption keys for tokens at rest")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser(
@@ -456,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except (
+        BackfillError,
         DatabaseConfigError,
         DatabaseConnectionError,
         DecryptionError,
