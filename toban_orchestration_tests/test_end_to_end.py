@@ -1,0 +1,191 @@
+"""Toban end to end, as a user runs it: `dagster dev` with its daemon on a real PostgreSQL, two
+Slack workspaces connected with tokens (the local Slack server), the integration sensor's syncs,
+the analyses that follow them, and a backfill launched with `toban backfill` through the
+webserver's GraphQL API."""
+
+from datetime import timedelta
+
+from sqlalchemy import Engine, func, select, text
+
+from toban_orchestration.analysis.health import analysis_health
+from toban_orchestration.automation.backfill import graphql, wait_for_backfill
+from toban_orchestration.db.enums import AnalysisStatus
+from toban_orchestration.db.models import (
+    SlackAnalysis,
+    SlackChannel,
+    SlackMessage,
+    SlackWorkspace,
+)
+from toban_orchestration_tests.e2e_support import E2EStack, e2e_stack
+from toban_orchestration_tests.helpers import run_toban
+from toban_orchestration_tests.test_slack_sync import assert_matches_ground_truth
+
+__all__ = ["e2e_stack"]  # the shared session fixture
+
+BACKFILL_TIMEOUT_SECONDS = 180
+COUNTED_TABLES = (
+    "slack_user",
+    "slack_channel",
+    "slack_message",
+    "slack_reaction",
+    "slack_sync_day",
+    "slack_analysis",
+    "slack_channel_analysis",
+    "slack_contribution",
+)
+BACKFILL_QUERY = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill {
+      status
+      partitionNames
+      assetSelection { path }
+      runs { status tags { key value } }
+    }
+  }
+}
+"""
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in COUNTED_TABLES
+        }
+
+
+def _synced_channels(engine: Engine, slack_id: str) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(SlackChannel.slack_id)
+                .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
+                .where(
+                    SlackWorkspace.slack_id == slack_id,
+                    SlackChannel.is_selected_for_analysis,
+                    SlackChannel.is_supported,
+                )
+            ).scalars()
+        )
+
+
+def _assert_synced_and_analyzed(stack: E2EStack) -> None:
+    engine = stack.app_engine
+    for slack_id, connected in stack.workspaces.items():
+        channels = _synced_channels(engine, slack_id)
+        assert len(channels) >= 3, channels  # public and private channels
+        assert_matches_ground_truth(connected, channels)
+        with engine.connect() as connection:
+            stored = connection.execute(
+                select(func.count())
+                .select_from(SlackMessage)
+                .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
+                .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
+                .where(SlackWorkspace.slack_id == slack_id)
+            ).scalar_one()
+        readable = [c for c in channels if connected.workspace.channel(c).is_member]
+        assert stored == sum(connected.workspace.message_count(c) for c in readable) > 0
+        with engine.connect() as connection:
+            analyses = connection.execute(
+                select(SlackAnalysis.id, SlackAnalysis.start_date, SlackAnalysis.status)
+                .join(SlackWorkspace, SlackWorkspace.id == SlackAnalysis.workspace_id)
+                .where(SlackWorkspace.slack_id == slack_id, SlackAnalysis.analysis_type == "daily")
+            ).all()
+        assert sorted(a.start_date.date() for a in analyses) == stack.days
+        for analysis in analyses:
+            assert analysis.status == AnalysisStatus.COMPLETED.value
+            health = analysis_health(engine, analysis.id)
+            assert not health.stale, health.describe()
+            assert not health.inconsistent, health.describe()
+        with engine.connect() as connection:
+            reports = connection.execute(
+                text(
+                    "SELECT count(*) FROM slack_channel_analysis WHERE analysis_id = ANY(:ids) "
+                    "AND message_count > 0"
+                ),
+                {"ids": [a.id for a in analyses]},
+            ).scalar_one()
+        assert reports > 0
+
+
+def test_connected_workspaces_are_synced_analyzed_and_a_backfill_changes_nothing(
+    e2e_stack: E2EStack,
+) -> None:
+    stack = e2e_stack
+    print(
+        f"\ndagster dev answered after {stack.started_in_seconds:.0f} s; syncs and analyses "
+        f"settled after {stack.settled_in_seconds:.0f} s ({len(stack.runs)} runs)"
+    )
+    message_runs = {
+        r.tags["dagster/partition"] for r in stack.runs if r.job_name == "slack_messages_job"
+    }
+    assert message_runs == {
+        f"{day}|{slack_id}" for day in stack.days for slack_id in stack.workspaces
+    }
+    _assert_synced_and_analyzed(stack)
+    before = _counts(stack.app_engine)
+
+    slack_id = sorted(stack.workspaces)[0]
+    first, last = stack.days[0], stack.days[-1]
+    launched = run_toban(
+        "backfill",
+        "--workspace", slack_id,
+        "--start", first.isoformat(),
+        "--end", last.isoformat(),
+        "--with-analyses",
+        "--url", stack.url,
+        env={},
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stderr
+    backfill_id = launched.stdout.strip()
+    assert f"{stack.url}/runs/b/{backfill_id}" in launched.stderr
+
+    status = wait_for_backfill(stack.url, backfill_id, BACKFILL_TIMEOUT_SECONDS)
+    assert status == "COMPLETED_SUCCESS"
+    backfill = graphql(stack.url, BACKFILL_QUERY, {"id": backfill_id}, timeout=30)[
+        "partitionBackfillOrError"
+    ]
+    keys = {f"{first + timedelta(days=n)}|{slack_id}" for n in range((last - first).days + 1)}
+    assert set(backfill["partitionNames"]) == keys
+    assert {a["path"][0] for a in backfill["assetSelection"]} == {
+        "slack_messages",
+        "slack_reactions",
+        "slack_channel_analyses_daily",
+        "slack_contributions_daily",
+    }
+    run_partitions = {
+        tag["value"]
+        for run in backfill["runs"]
+        for tag in run["tags"]
+        if tag["key"] == "dagster/partition"
+    }
+    assert run_partitions == keys
+    assert {run["status"] for run in backfill["runs"]} == {"SUCCESS"}
+
+    # Anything the backfill set off (an analysis of a re-synced day) finishes too.
+    stack.dagster.wait_until_settled(lambda runs: True, 120, "runs after the backfill")
+    assert _counts(stack.app_engine) == before
+    _assert_synced_and_analyzed(stack)
+
+
+def test_a_backfill_of_an_unknown_workspace_or_of_days_dagster_lacks_is_refused(
+    e2e_stack: E2EStack,
+) -> None:
+    known = sorted(e2e_stack.workspaces)
+    unknown = run_toban(
+        "backfill", "--workspace", "TNOSUCH01", "--start", "2026-01-01", "--end", "2026-01-02",
+        "--url", e2e_stack.url, env={},
+    )  # fmt: skip
+    assert unknown.returncode == 1
+    assert "Slack workspace TNOSUCH01 is not a partition" in unknown.stderr
+    assert ", ".join(known) in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+    too_early = run_toban(
+        "backfill", "--workspace", known[0], "--start", "2019-12-30", "--end", "2020-01-01",
+        "--url", e2e_stack.url, env={},
+    )  # fmt: skip
+    assert too_early.returncode == 1
+    assert f"no partition for 2019-12-30|{known[0]}, 2019-12-31|{known[0]}" in too_early.stderr
+    assert "Traceback" not in too_early.stderr
