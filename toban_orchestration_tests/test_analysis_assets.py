@@ -13,6 +13,7 @@ from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannelAnalysis,
     SlackWorkspace,
+    Team,
     slack_analysis_channels,
 )
 from toban_orchestration.db.resources import AppDatabase
@@ -82,3 +83,45 @@ def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) 
         assert report.message_count == 8  # two of the five days
     engine.dispose()
     assert isinstance(analysis_id, uuid.UUID)
+
+
+def test_the_job_fails_when_the_analysis_team_may_not_read_the_workspace(
+    app_environment: dict[str, str],
+) -> None:
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    channel_id = seed_roles_workspace(engine)
+    with Session(engine) as session, session.begin():
+        outsider = Team(name="Outsiders", slug="outsiders")
+        session.add(outsider)
+        session.flush()
+        workspace = session.query(SlackWorkspace).one()
+        analysis = SlackAnalysis(
+            workspace_id=workspace.id,
+            name="Not theirs",
+            start_date=START,
+            end_date=START + timedelta(days=2),
+            status="pending",
+            parameters={"team_id": str(outsider.id)},
+        )
+        session.add(analysis)
+        session.flush()
+        session.execute(
+            insert(slack_analysis_channels).values(analysis_id=analysis.id, channel_id=channel_id)
+        )
+        analysis_id = analysis.id
+    result = slack_analysis_job.execute_in_process(
+        run_config={
+            "ops": {"run_requested_analysis": {"config": {"analysis_id": str(analysis_id)}}}
+        },
+        resources={"app_database": AppDatabase()},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "was not run" in str(failure.step_failure_data.error)
+    with Session(engine) as session:
+        stored = session.get_one(SlackAnalysis, analysis_id)
+        assert stored.status == "failed"
+        assert (stored.error_message or "").startswith("Not analyzed:")
+        assert session.query(SlackChannelAnalysis).count() == 0
+    engine.dispose()

@@ -44,6 +44,7 @@ def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
         "cache_hits": result.usage.cache_hits,
         "estimated_cost_usd": estimated_cost(get_settings(), result.usage),
         "failed_channels": len(result.failed_channels),
+        "excluded_channels": len(result.excluded_channels),
         "report_preview": dg.MetadataValue.md(result.preview or "No channel analyzed."),
         "leaderboard": dg.MetadataValue.md(result.leaderboard_markdown()),
     }
@@ -137,6 +138,12 @@ class AnalysisRequest(dg.Config):
 def run_requested_analysis(config: AnalysisRequest, app_database: AppDatabase) -> dg.Output[str]:
     """Status and progress of the row move as it runs; the result is in its tables."""
     result = run_analysis(app_database.engine(), uuid.UUID(config.analysis_id))
+    if result.denied is not None:
+        # The row says why too; a retry cannot change who may read what.
+        raise dg.Failure(
+            description=f"Analysis {config.analysis_id} was not run: {result.denied}",
+            allow_retries=False,
+        )
     return dg.Output(config.analysis_id, metadata=analysis_metadata(result))
 
 
