@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import date, timedelta
 
+import psutil
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,7 @@ def main() -> None:
                     ),
                 ).slack_id
             started = time.perf_counter()
+            server_cpu, postgres_cpu = _cpu_seconds(server.pid), _postgres_cpu_seconds()
             users = ingest.refresh_users(engine, cipher, slack_id)
             channels = ingest.refresh_channels(engine, cipher, slack_id)
             with engine.begin() as connection:
@@ -67,6 +69,8 @@ def main() -> None:
                 engine, cipher, slack_id, first, first + timedelta(info["days"] - 1)
             )
             elapsed = time.perf_counter() - started
+            server_cpu = _cpu_seconds(server.pid) - server_cpu
+            postgres_cpu = _postgres_cpu_seconds() - postgres_cpu
             with Session(engine) as session:
                 stored = session.scalar(select(func.count()).select_from(SlackMessage)) or 0
                 reactions = session.scalar(select(func.count()).select_from(SlackReaction)) or 0
@@ -84,12 +88,35 @@ def main() -> None:
         f"peak RSS of the pipeline process: {peak_rss_mb():.0f} MB   "
         f"its CPU time: {usage.ru_utime + usage.ru_stime:.1f} s"
     )
+    print(
+        f"CPU during the sync: Slack server {server_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s "
+        f"(per message: server {server_cpu / stored * 1e6:.0f} us, "
+        f"PostgreSQL {postgres_cpu / stored * 1e6:.0f} us)"
+    )
     print(f"{'method':<24}{'calls':>10}{'minimum':>10}")
     for method in METHODS:
         print(f"{method:<24}{calls[method]:>10,}{minimum.get(method, 0):>10,}")
     floor = sum(minimum.get(m, 0) for m in METHODS)
     print(f"{'total':<24}{total:>10,}{floor:>10,}   ({total / floor - 1:+.1%} against the minimum)")
     print(f"retries: {result.stats.total_retries}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _postgres_cpu_seconds() -> float:
+    """All PostgreSQL processes on the machine (the server this benchmark writes to, and any
+    other: run it on a quiet machine)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            try:
+                total += _cpu_seconds(process.pid)
+            except psutil.NoSuchProcess:
+                continue
+    return total
 
 
 if __name__ == "__main__":
