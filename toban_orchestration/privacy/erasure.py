@@ -44,6 +44,7 @@ REDACTED = "[erased]"
 EXCERPT_CHARS = 160
 # Names shorter than this are too likely to match ordinary words to be replaced blindly.
 MIN_NAME_CHARS = 3
+QUOTE_MIN_CHARS = 12
 REPORT_FIELDS = ("channel_summary", "topic_analysis", "contributor_insights", "key_highlights")
 
 
@@ -63,22 +64,39 @@ class ErasureReport:
 
 
 class Redactor:
-    """Replaces names (as whole words) and quoted texts, longest first, in any JSON value."""
+    """Replaces quoted texts, then names (as whole words), in any JSON value.
+
+    Quotes are found through an index of their first characters, so the cost is one dictionary
+    look-up per character of the text scanned, however many messages the person wrote (a regex
+    alternation of 10,000 messages took 120 ms per 2 kB report). Messages shorter than
+    QUOTE_MIN_CHARS are not looked for: "ok thanks" would match everyone's words."""
 
     def __init__(self, names: Iterable[str], quotes: Iterable[str]) -> None:
         words = sorted({n for n in names if n and len(n) >= MIN_NAME_CHARS}, key=len, reverse=True)
-        phrases = sorted(
-            {q for q in quotes if q and len(q) >= MIN_NAME_CHARS}, key=len, reverse=True
+        self._names = (
+            re.compile("|".join(rf"(?<![\w@.]){re.escape(w)}(?!\w)" for w in words))
+            if words
+            else None
         )
-        alternatives = [re.escape(p) for p in phrases] + [
-            rf"(?<![\w@.]){re.escape(w)}(?![\w])" for w in words
-        ]
-        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._quotes: dict[str, list[str]] = {}
+        for quote in sorted(
+            {q for q in quotes if len(q) >= QUOTE_MIN_CHARS}, key=len, reverse=True
+        ):
+            self._quotes.setdefault(quote[:QUOTE_MIN_CHARS], []).append(quote)
 
     def text(self, value: str) -> str:
-        if self._pattern is None:
-            return value
-        return self._pattern.sub(REDACTED, value)
+        if self._quotes and len(value) >= QUOTE_MIN_CHARS:
+            found: set[str] = set()
+            for i in range(len(value) - QUOTE_MIN_CHARS + 1):
+                for quote in self._quotes.get(value[i : i + QUOTE_MIN_CHARS], ()):
+                    if value.startswith(quote, i):
+                        found.add(quote)
+                        break  # the longest one starting here
+            for quote in sorted(found, key=len, reverse=True):
+                value = value.replace(quote, REDACTED)
+        if self._names is not None:
+            value = self._names.sub(REDACTED, value)
+        return value
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
