@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.analysis.pseudonyms import load_pseudonyms
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.db.enums import IntegrationEventType
 from toban_orchestration.db.models import (
@@ -68,19 +69,28 @@ def llm() -> Iterator[FakeLLMServer]:
 
 def _analyzed(engine: Engine, llm: FakeLLMServer) -> uuid.UUID:
     """#platform analyzed twice: a week offline (reports quote messages) and a day by the model
-    (its raw answer names people)."""
+    with pseudonymized authors (its raw answer keeps the aliases, the report has the names)."""
     channel_id = seed_roles_workspace(engine)
     run_analysis(engine, window_analysis(engine, "TROLES", "weekly", START, END))
+    with engine.begin() as connection:
+        connection.execute(
+            update(SlackWorkspace).values(
+                workspace_metadata={"privacy": {"pseudonymize_authors": True}}
+            )
+        )
     day = window_analysis(engine, "TROLES", "daily", START, START.replace(day=START.day + 1))
     run_analysis(engine, day, analyst_for(llm))
     assert llm.requests, "the model was asked"
     return channel_id
 
 
-def _derived_traces(engine: Engine) -> list[str]:
+def _derived_text(engine: Engine) -> str:
     with engine.connect() as connection:
-        texts = connection.execute(text(DERIVED_TEXT_SQL)).scalars().all()
-    return [m.group(0) for t in texts if t for m in HELPER_TRACES.finditer(t)]
+        return "\n".join(t for t in connection.execute(text(DERIVED_TEXT_SQL)).scalars() if t)
+
+
+def _derived_traces(engine: Engine) -> list[str]:
+    return [m.group(0) for m in HELPER_TRACES.finditer(_derived_text(engine))]
 
 
 def _rows(engine: Engine) -> dict[str, int]:
@@ -113,8 +123,12 @@ def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
     migrated_engine: Engine, llm: FakeLLMServer
 ) -> None:
     channel_id = _analyzed(migrated_engine, llm)
+    with migrated_engine.connect() as connection:
+        workspace_id = connection.execute(select(SlackWorkspace.id)).scalar_one()
+        alias = load_pseudonyms(connection, workspace_id).alias("UHELP")
     before = _rows(migrated_engine)
     traces = _derived_traces(migrated_engine)
+    assert alias in _derived_text(migrated_engine)  # in the model's raw answer
     # The reports did name and quote the helper, so the redaction below has work to do.
     assert "helper" in traces
     assert "toban keys generate" in traces
@@ -135,6 +149,7 @@ def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
         "users": before["users"] - 1,
     }
     assert _derived_traces(migrated_engine) == []
+    assert alias not in _derived_text(migrated_engine)
     assert _helper_rows(migrated_engine) == 0
 
     with Session(migrated_engine) as session:
@@ -150,6 +165,7 @@ def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
         assert mismatched == 0
         workspace = session.scalars(select(SlackWorkspace)).one()
         assert (workspace.workspace_metadata or {})["erased_users"] == ["UHELP"]
+        assert (workspace.workspace_metadata or {})["privacy"]  # the rest of it kept
         (event,) = session.scalars(
             select(IntegrationEvent).where(
                 IntegrationEvent.event_type == IntegrationEventType.DATA_ERASED

@@ -5,7 +5,8 @@ Removed: the person's own messages (top level and replies; other people's replie
 with `parent_id` NULL), the reactions they gave and the reactions on their messages, their
 contribution rows, their `slack_user` row and their SLACK_USER resource. Redacted in place (the
 rest of the analysis stays valid): every mention of their names, handle or Slack id and every
-quote of their messages (whole, or the excerpt an offline report shows) in channel reports
+quote of their messages (whole, or the excerpt an offline report shows), and their aliases
+from pseudonymized analyses, in channel reports
 (`channel_summary`, `topic_analysis`, `contributor_insights`, `key_highlights`, `raw_response`),
 in other people's contribution rows (`insights`, `notable_contributions`, `insights_data`), in
 analysis summaries (`result_summary`, where their leaderboard entry is dropped) and in the
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis.pseudonyms import Person, Pseudonyms, workspace_key
 from toban_orchestration.db.enums import IntegrationEventType, ResourceType
 from toban_orchestration.db.models import (
     ServiceResource,
@@ -146,7 +148,7 @@ def erase_user(
         ).all()
         names = [user.name, user.display_name, user.real_name, user.email, user.slack_id]
         redactor = Redactor(
-            [n for n in names if n] + [f"@{n}" for n in names if n],
+            [n for n in names if n] + [f"@{n}" for n in names if n] + _aliases(workspace, user),
             [q for row in texts for t in row for q in _quotes(t)],
         )
         touched_messages = select(SlackReaction.message_id).where(SlackReaction.user_id == user.id)
@@ -218,6 +220,14 @@ def erase_user(
             {"scope": "user", "slack_user": user_slack_id, **counts},
         )
     return report
+
+
+def _aliases(workspace: SlackWorkspace, user: SlackUser) -> list[str]:
+    """The aliases a pseudonymized analysis gave them (`raw_response` keeps the model's answer
+    with aliases): the short one, and the longer one used when two short ones collide."""
+    key = workspace_key(workspace.id)
+    alone = Pseudonyms(key, [Person(user.slack_id, user.slack_id, ())])
+    return [alone.alias(user.slack_id), Pseudonyms(key, []).alias(user.slack_id)]
 
 
 def _rowcount(connection: Connection, statement: Any) -> int:
