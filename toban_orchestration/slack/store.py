@@ -152,15 +152,16 @@ class SlackStore:
             )
         missing = wanted - self._user_ids.keys()
         if missing:
+            # Sorted: two channels synced at once insert shared placeholders in one order.
             placeholders = [
-                {**(fallback or {}).get(slack_id, {}), "slack_id": slack_id}
+                {"is_bot": False, **(fallback or {}).get(slack_id, {}), "slack_id": slack_id}
                 for slack_id in sorted(missing)
             ]
             statement = (
                 insert(user_table)
                 .values(
                     [
-                        {"workspace_id": self.workspace_id, "is_bot": False, **row}
+                        {"workspace_id": self.workspace_id, **row}
                         for row in _same_keys(placeholders)
                     ]
                 )

@@ -58,7 +58,10 @@ class SyncOptions(BaseModel):
     """Threads of a day checked more recently than this are not re-read."""
     page_size: int = Field(default=200, ge=1, le=999)
     fetch_concurrency: int = Field(default=4, ge=1, le=16)
-    """Threads whose replies are read at the same time."""
+    """Threads whose replies are read at the same time, per channel."""
+    channel_concurrency: int = Field(default=3, ge=1, le=8)
+    """Channels synced at the same time: while one waits for Slack or PostgreSQL, another
+    parses or writes. Requests still go through the workspace's one paced client."""
     pacing: bool = True
     limited: bool = False
     """Slack's 2025 limits for commercially distributed non-Marketplace apps."""
@@ -85,6 +88,15 @@ class SyncReport:
     channels_synced: int = 0
     threads_fetched: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    def add(self, other: "SyncReport") -> None:
+        """Fold in the report of one channel (each channel's sync keeps its own)."""
+        for name in ("users", "channels", "messages", "reactions"):
+            counts: WriteCounts = getattr(self, name)
+            counts += getattr(other, name)
+        self.channels_synced += other.channels_synced
+        self.threads_fetched += other.threads_fetched
+        self.warnings += other.warnings
 
     def metadata(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -441,15 +453,20 @@ def sync_messages(
     channels: Iterable[ChannelRef] | None = None,
     now: datetime | None = None,
 ) -> SyncReport:
-    """Sync days [first, last] of every selected channel (or of `channels`)."""
+    """Sync days [first, last] of every selected channel (or of `channels`), a few channels at
+    a time. A failure other than a channel's own (a dead token, say) stops the channels not
+    started yet and is raised once those in flight have finished."""
     report = SyncReport()
     now = now or datetime.now(UTC)
     names = name_lookup(engine, workspace_id)
-    for channel in (
+    todo = list(
         channels if channels is not None else channels_to_sync(engine, workspace_id, options)
-    ):
+    )
+
+    def one(channel: ChannelRef) -> SyncReport:
+        channel_report = SyncReport()
         sync = ChannelSync(
-            api, engine, workspace_id, channel, names, report, options.fetch_concurrency
+            api, engine, workspace_id, channel, names, channel_report, options.fetch_concurrency
         )
         try:
             try:
@@ -466,10 +483,23 @@ def sync_messages(
                 sync.sync_days(first, last)
             sync.recheck_threads(first, options, now)
         except SlackChannelError as error:
-            report.warnings.append(_skip(engine, channel, error))
-            continue
+            channel_report.warnings.append(_skip(engine, channel, error))
+            return channel_report
         record_channel_synced(engine, channel.id, now)
-        report.channels_synced += 1
+        channel_report.channels_synced += 1
+        return channel_report
+
+    with ThreadPoolExecutor(
+        max_workers=options.channel_concurrency, thread_name_prefix="slack-channel"
+    ) as pool:
+        futures = [pool.submit(one, channel) for channel in todo]
+        try:
+            for future in futures:  # in channel order, so warnings read the same every run
+                report.add(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return report
 
 
