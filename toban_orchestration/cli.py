@@ -35,7 +35,12 @@ from toban_orchestration.db.engine import (
 )
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.demo import run_demo
-from toban_orchestration.privacy.dagster_history import analysis_ids, forget_runs, workspace_runs
+from toban_orchestration.privacy.dagster_history import (
+    analysis_ids,
+    forget_runs,
+    purged_runs,
+    workspace_runs,
+)
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.privacy.retention import (
     RetentionConfigError,
@@ -249,17 +254,28 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _slack_purge(args: argparse.Namespace) -> int:
-    with _app_engine() as engine:
-        if args.workspace:
-            reports = [
-                purge_workspace(
-                    engine, args.workspace, days=args.days, dry_run=args.dry_run, actor=_actor()
-                )
-            ]
-        else:
-            reports = purge_all(engine, dry_run=args.dry_run, actor=_actor())
+    with _databases() as targets:
+        engine = make_engine(targets.app_url)
+        try:
+            if args.workspace:
+                reports = [
+                    purge_workspace(
+                        engine, args.workspace, days=args.days, dry_run=args.dry_run,
+                        actor=_actor(),
+                    )
+                ]  # fmt: skip
+            else:
+                reports = purge_all(engine, dry_run=args.dry_run, actor=_actor())
+        finally:
+            engine.dispose()
+        runs = 0
+        if any(r.analysis_ids and not r.dry_run for r in reports):
+            with project_instance(targets.dagster_url) as instance:
+                runs = sum(forget_runs(instance, purged_runs(instance, r)) for r in reports)
     for report in reports:
         print(report.line())
+    if runs:
+        print(f"Deleted {runs} Dagster analysis runs of purged windows, with their event logs")
     return 0
 
 

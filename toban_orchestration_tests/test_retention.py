@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.automation.maintenance import slack_retention_job
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
@@ -43,7 +44,9 @@ from toban_orchestration.privacy.retention import (
     purge_before,
     purge_workspace,
 )
+from toban_orchestration.slack.partitions import workspace_partitions
 
+WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 NOW = datetime.now(UTC).replace(microsecond=0)
 RETENTION = 45
 CUTOFF = NOW - timedelta(days=RETENTION)
@@ -331,10 +334,26 @@ def test_the_retention_job_and_the_commands(
     assert counts(engine) == before
 
     with dg.instance_for_test() as instance:
+        # A weekly analysis of a window long purged-to-be: its run's metadata holds the report.
+        instance.add_dynamic_partitions(workspace_partitions.name or "", ["TRET", "TKEEP"])
+        old_day = (NOW - timedelta(days=80)).date()
+        old_monday = old_day - timedelta(days=old_day.weekday())
+        for slack_id in ("TRET", "TKEEP"):
+            key = dg.MultiPartitionKey({"date": old_monday.isoformat(), "workspace": slack_id})
+            assert dg.materialize(
+                [WEEKLY],
+                partition_key=key,
+                resources={"app_database": AppDatabase()},
+                instance=instance,
+            ).success
+        assert len(instance.get_runs()) == 2
         result = slack_retention_job.execute_in_process(
             resources={"app_database": AppDatabase()}, instance=instance
         )
-    assert result.success
+        assert result.success
+        # TRET's analysis run is gone with its window; TKEEP keeps everything.
+        kept = {r.tags.get("dagster/partition/workspace") for r in instance.get_runs()}
+        assert kept == {"TKEEP", None}  # None: the retention job's own run
     assert counts(engine)["slack_message"] == before["slack_message"] - 6
 
     assert main(["slack", "delete-workspace", "--workspace", "TRET"]) == 2

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.privacy.dagster_history import forget_runs, purged_runs
 from toban_orchestration.privacy.retention import RetentionConfigError, purge_workspace
 from toban_orchestration.security.token_refresh import refresh_expiring
 from toban_orchestration.settings import get_settings
@@ -30,8 +31,9 @@ def refresh_expiring_slack_tokens(
 
 @dg.op
 def purge_expired_slack_data(context: dg.OpExecutionContext, app_database: AppDatabase) -> None:
-    """Every workspace with a retention period loses what is older (see privacy/retention.py).
-    A workspace whose period is invalid is skipped with a warning; the others go on."""
+    """Every workspace with a retention period loses what is older (see privacy/retention.py),
+    and the Dagster runs of the analyses purged go with their report previews. A workspace whose
+    period is invalid is skipped with a warning; the others go on."""
     engine = app_database.engine()
     with engine.connect() as connection:
         slack_ids = list(
@@ -46,7 +48,8 @@ def purge_expired_slack_data(context: dg.OpExecutionContext, app_database: AppDa
             context.log.warning(str(error))
             continue
         if report.cutoff is not None:
-            context.log.info(report.line())
+            runs = forget_runs(context.instance, purged_runs(context.instance, report))
+            context.log.info(f"{report.line()}; {runs} Dagster analysis runs deleted")
 
 
 @dg.job(description="Refresh rotating Slack tokens that expire soon.")

@@ -10,11 +10,13 @@ config.
 """
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import dagster as dg
 from sqlalchemy import Engine, select
 
 from toban_orchestration.db.models import SlackAnalysis, SlackWorkspace
+from toban_orchestration.privacy.retention import PurgeReport
 
 ANALYSIS_JOB = "slack_analysis_job"
 ANALYSIS_ASSET_PREFIXES = ("slack_channel_analyses_", "slack_contributions_")
@@ -69,6 +71,24 @@ def workspace_runs(
         for run_id, run in found.items()
         if not analyses_only or _writes_analyses(instance, run)
     )
+
+
+def purged_runs(instance: dg.DagsterInstance, report: PurgeReport) -> list[str]:
+    """The analysis runs whose windows the purge removed: a window partition that starts before
+    the cutoff, or an ad hoc run of a purged analysis."""
+    if report.cutoff is None or report.dry_run:
+        return []
+    purged = set(report.analysis_ids)
+    runs = []
+    for run_id in workspace_runs(instance, report.slack_id, purged, analyses_only=True):
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            continue
+        day = run.tags.get("dagster/partition/date")
+        starts = datetime.fromisoformat(day).replace(tzinfo=UTC) if day else None
+        if _analysis_id(run) in purged or (starts is not None and starts < report.cutoff):
+            runs.append(run_id)
+    return runs
 
 
 def forget_runs(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> int:

@@ -58,6 +58,8 @@ class PurgeReport:
     cutoff: datetime | None
     dry_run: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    analysis_ids: list[str] = field(default_factory=list)
+    """The analyses purged (their Dagster runs hold report previews: see dagster_history)."""
 
     def line(self) -> str:
         if self.cutoff is None:
@@ -162,6 +164,7 @@ def purge_before(
                 connection, SlackContribution, SlackContribution.analysis_id.in_(old_analyses)
             ),
         }
+        report.analysis_ids = [str(i) for i in connection.execute(old_analyses).scalars()]
         if dry_run:
             return report
         # Explicit deletes rather than cascades, so the order is visible: reactions, messages,
