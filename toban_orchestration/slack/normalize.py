@@ -74,12 +74,21 @@ def _cap(value: object, length: int) -> str | None:
     return text[:length] or None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_to_datetime(ts: str) -> datetime:
-    """Slack's "seconds.micro" timestamp as an aware UTC datetime, exact to the microsecond."""
-    seconds = Decimal(ts)
-    whole = int(seconds)
-    micro = int((seconds - whole) * 1_000_000)
-    return datetime.fromtimestamp(whole, tz=UTC) + timedelta(microseconds=micro)
+    """Slack's "seconds.micro" timestamp as an aware UTC datetime, exact to the microsecond
+    (integer arithmetic on the two halves: a float would round)."""
+    whole, _, fraction = ts.partition(".")
+    if whole.isdigit() and (not fraction or fraction.isdigit()):
+        micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+        return _EPOCH + timedelta(seconds=int(whole), microseconds=micro)
+    seconds = Decimal(ts)  # anything unusual ("1.5e9"): exact, slower, and errors clearly
+    whole_seconds = int(seconds)
+    return _EPOCH + timedelta(
+        seconds=whole_seconds, microseconds=int((seconds - whole_seconds) * 1_000_000)
+    )
 
 
 def day_bounds(day: date) -> tuple[str, str]:
