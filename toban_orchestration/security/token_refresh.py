@@ -47,7 +47,8 @@ REFRESHABLE = (CredentialType.BOT_TOKEN, CredentialType.USER_TOKEN, CredentialTy
 # come back): its client gets a logger that never emits below INFO.
 _SDK_LOGGER = logging.getLogger("toban.slack.oauth")
 _SDK_LOGGER.setLevel(logging.INFO)
-# Slack answers that say the refresh itself will never work: the integration needs a person.
+# Answers that say nothing about the refresh token (tried again later, the integration stays
+# ACTIVE); every other error means the refresh token is dead and a person must reconnect.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 
 
