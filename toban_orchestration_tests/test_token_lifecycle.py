@@ -1,6 +1,7 @@
 """Tokens at rest and in rotation: key rotation over the stored secrets, and Slack token rotation
 (`oauth.v2.access`) against the local Slack server through the real slack-sdk."""
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -299,6 +300,28 @@ def test_a_refused_refresh_marks_the_integration_expired_without_leaking_tokens(
     assert (event.details["from"], event.details["to"]) == ("ACTIVE", "EXPIRED")
     assert event.details["slack_error"] == "invalid_refresh_token"
     assert not _events(migrated_engine, IntegrationEventType.TOKEN_REFRESHED)
+
+
+@pytest.mark.usefixtures("oauth_client")
+def test_a_passing_refresh_failure_keeps_a_still_valid_token_in_use(
+    migrated_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    cipher = TokenCipher([generate_key()])
+    with FakeSlackServer() as server:
+        slack_id = _connect_rotating(migrated_engine, server, cipher, timedelta(minutes=10))
+        server.inject("oauth.v2.access", "internal_error")
+        with caplog.at_level(logging.WARNING):
+            result = ingest.refresh_users(migrated_engine, cipher, slack_id)
+        assert result.report.users.inserted > 0  # read with the current token
+        assert server.token_rotations == 0
+        # The next sync tries again, and succeeds.
+        ingest.refresh_channels(migrated_engine, cipher, slack_id)
+        assert server.token_rotations == 1
+    assert "internal_error" in caplog.text
+    assert TOKEN not in caplog.text
+    with Session(migrated_engine) as session:
+        assert session.scalars(select(Integration)).one().status == IntegrationStatus.ACTIVE
+    assert not _events(migrated_engine, IntegrationEventType.TOKEN_REFRESH_FAILED)
 
 
 @pytest.mark.usefixtures("oauth_client")
