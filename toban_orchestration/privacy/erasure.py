@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy import Column, Connection, Engine, Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.pseudonyms import Person, Pseudonyms, workspace_key
@@ -237,25 +237,23 @@ def _rowcount(connection: Connection, statement: Any) -> int:
 def _redact_channel_reports(connection: Connection, analyses: Any, redactor: Redactor) -> int:
     table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
     columns = [table.c[f] for f in REPORT_FIELDS] + [table.c.raw_response]
-    changed = 0
-    rows = connection.execute(
-        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
-    ).all()
-    for row in rows:
-        values = {}
-        for column, value in zip(columns, row[1:], strict=True):
-            redacted = redactor.value(value)
-            if redacted != value:
-                values[column.name] = redacted
-        if values:
-            connection.execute(update(table).where(table.c.id == row[0]).values(values))
-            changed += 1
-    return changed
+    return _redact_rows(connection, table, columns, analyses, redactor)
 
 
 def _redact_contributions(connection: Connection, analyses: Any, redactor: Redactor) -> int:
     table: Table = SlackContribution.__table__  # type: ignore[assignment]
     columns = [table.c.insights, table.c.notable_contributions, table.c.insights_data]
+    return _redact_rows(connection, table, columns, analyses, redactor)
+
+
+def _redact_rows(
+    connection: Connection,
+    table: Table,
+    columns: list[Column[Any]],
+    analyses: Any,
+    redactor: Redactor,
+) -> int:
+    """Redact `columns` of the analyses' rows in `table`; returns how many rows changed."""
     changed = 0
     rows = connection.execute(
         select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
