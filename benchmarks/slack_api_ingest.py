@@ -6,6 +6,7 @@ perfect sync needs, and the pipeline's peak RSS.
 """
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -14,7 +15,7 @@ import time
 from datetime import date, timedelta
 
 import psutil
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
@@ -59,7 +60,7 @@ def main() -> None:
                     ),
                 ).slack_id
             started = time.perf_counter()
-            server_cpu, postgres_cpu = _cpu_seconds(server.pid), _postgres_cpu_seconds()
+            server_cpu = _cpu_seconds(server.pid)
             users = ingest.refresh_users(engine, cipher, slack_id)
             channels = ingest.refresh_channels(engine, cipher, slack_id)
             with engine.begin() as connection:
@@ -70,7 +71,7 @@ def main() -> None:
             )
             elapsed = time.perf_counter() - started
             server_cpu = _cpu_seconds(server.pid) - server_cpu
-            postgres_cpu = _postgres_cpu_seconds() - postgres_cpu
+            postgres_cpu = _backend_cpu_seconds(engine)
             with Session(engine) as session:
                 stored = session.scalar(select(func.count()).select_from(SlackMessage)) or 0
                 reactions = session.scalar(select(func.count()).select_from(SlackReaction)) or 0
@@ -89,7 +90,8 @@ def main() -> None:
         f"its CPU time: {usage.ru_utime + usage.ru_stime:.1f} s"
     )
     print(
-        f"CPU during the sync: Slack server {server_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s "
+        f"CPU during the sync: Slack server {server_cpu:.1f} s, "
+        f"PostgreSQL backends {postgres_cpu:.1f} s "
         f"(per message: server {server_cpu / stored * 1e6:.0f} us, "
         f"PostgreSQL {postgres_cpu / stored * 1e6:.0f} us)"
     )
@@ -106,16 +108,21 @@ def _cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def _postgres_cpu_seconds() -> float:
-    """All PostgreSQL processes on the machine (the server this benchmark writes to, and any
-    other: run it on a quiet machine)."""
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] in ("postgres", "postmaster"):
-            try:
-                total += _cpu_seconds(process.pid)
-            except psutil.NoSuchProcess:
-                continue
+def _backend_cpu_seconds(engine: Engine) -> float:
+    """CPU of the PostgreSQL backends connected to the benchmark's database (the sync's pooled
+    connections, alive since they were opened during the sync): other work on the server, and
+    its background processes, are left out."""
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += _cpu_seconds(pid)
     return total
 
 

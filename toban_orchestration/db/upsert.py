@@ -81,7 +81,9 @@ def upsert(
                         inserted_keys.append(last_key)
                 else:
                     counts.updated += 1
-            cursor.execute(f"TRUNCATE {stage}")
+            # DELETE, not TRUNCATE (a new file per call); ON COMMIT DELETE ROWS then empties
+            # the table in place, so its dead rows never outlive the transaction.
+            cursor.execute(f"DELETE FROM {stage}")
     return counts
 
 
@@ -102,7 +104,7 @@ def _upsert_sql(
     stage = f"toban_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
     # Temporary: private to the session, gone with it; created again after a rollback.
     create = (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
         f"SELECT {names} FROM {table.name} WITH NO DATA"
     )
     compared = [c for c in columns if c not in key and c not in insert_only]
