@@ -203,6 +203,7 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     assert isinstance(requests, list)
     keys = {r.partition_key for r in requests}
     assert "2026-11-19|TDAY00001" in keys
+    assert {r.tags.get("slack_workspace") for r in requests} == {"TDAY00001"}
     assert not any("TOFF00001" in (key or "") for key in keys)
     assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
     engine.dispose()

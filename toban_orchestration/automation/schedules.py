@@ -45,6 +45,9 @@ def daily_slack_sync(
             dg.RunRequest(
                 run_key=f"daily:{slack_id}:{day}:{scheduled:%Y-%m-%d}",
                 partition_key=message_partition_key(day.isoformat(), slack_id),
+                # The tag the snapshot runs carry too: dagster.yaml runs one per workspace at a
+                # time, so the day runs wait for a snapshot of the same tick to store channels.
+                tags={"slack_workspace": slack_id},
             )
             for day in days
         ]
