@@ -160,10 +160,7 @@ class SlackStore:
             statement = (
                 insert(user_table)
                 .values(
-                    [
-                        {"workspace_id": self.workspace_id, **row}
-                        for row in _same_keys(placeholders)
-                    ]
+                    [{"workspace_id": self.workspace_id, **row} for row in _same_keys(placeholders)]
                 )
                 .on_conflict_do_nothing(index_elements=["workspace_id", "slack_id"])
             )
