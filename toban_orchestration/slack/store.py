@@ -54,18 +54,34 @@ UUID_ARRAY = ARRAY(UUID(as_uuid=True))
 
 # Statements built once: compiling SQLAlchemy constructs per page would cost more than running
 # them.
-# Replies point at their parent, whichever of the two arrived first. Both halves are index
-# lookups by timestamp, so the cost follows the page, not the channel's size.
+# Point lookups by timestamp, written so that their plan never depends on statistics: during a
+# bulk sync the table grows faster than autovacuum analyzes it, and with stale statistics the
+# planner read a whole channel for every page (20-30 ms a page at 50,000 messages a channel).
+# A LATERAL subquery with LIMIT 1 is one probe of the (channel_id, slack_ts) unique index per
+# timestamp; OFFSET 0 keeps a subquery from being merged into a join the planner could get wrong.
+_BY_TS = (
+    "FROM unnest(CAST(:{array} AS varchar[])) AS wanted(ts) CROSS JOIN LATERAL ("
+    "SELECT {columns} FROM slack_message WHERE channel_id = :in_channel "
+    "AND slack_ts = wanted.ts LIMIT 1) AS m"
+)
+_STORED_BY_TS = text(
+    "SELECT m.slack_ts, m.id, m.reply_count, m.latest_reply_ts "
+    + _BY_TS.format(array="ts", columns="slack_ts, id, reply_count, latest_reply_ts")
+)
+# Replies point at their parent, whichever of the two arrived first.
 _LINK_PARENTS = text(
     "WITH waiting AS MATERIALIZED ("
-    " SELECT id, thread_ts FROM slack_message WHERE channel_id = :in_channel"
-    " AND slack_ts = ANY(CAST(:replies AS varchar[])) AND is_thread_reply AND parent_id IS NULL"
+    " SELECT m.id, m.thread_ts "
+    + _BY_TS.format(array="replies", columns="id, thread_ts, is_thread_reply, parent_id")
+    + " WHERE m.is_thread_reply AND m.parent_id IS NULL"
     " UNION"
-    " SELECT id, thread_ts FROM slack_message WHERE channel_id = :in_channel"
-    " AND thread_ts = ANY(CAST(:parents AS varchar[])) AND is_thread_reply AND parent_id IS NULL"
+    " SELECT m.id, m.thread_ts FROM unnest(CAST(:parents AS varchar[])) AS wanted(ts)"
+    " CROSS JOIN LATERAL (SELECT id, thread_ts, channel_id, is_thread_reply, parent_id"
+    " FROM slack_message WHERE thread_ts = wanted.ts OFFSET 0) AS m"
+    " WHERE m.channel_id = :in_channel AND m.is_thread_reply AND m.parent_id IS NULL"
     ") UPDATE slack_message AS reply SET parent_id = parent.id"
-    " FROM waiting JOIN slack_message AS parent"
-    " ON parent.channel_id = :in_channel AND parent.slack_ts = waiting.thread_ts"
+    " FROM waiting CROSS JOIN LATERAL (SELECT id FROM slack_message"
+    " WHERE channel_id = :in_channel AND slack_ts = waiting.thread_ts LIMIT 1) AS parent"
     " WHERE reply.id = waiting.id"
 )
 _STORED_REACTIONS = select(
@@ -203,17 +219,9 @@ class SlackStore:
         if not parent_ts:
             return {}
         rows = self.connection.execute(
-            select(
-                message_table.c.slack_ts,
-                message_table.c.reply_count,
-                message_table.c.latest_reply_ts,
-            ).where(
-                message_table.c.channel_id == channel_id,
-                message_table.c.slack_ts
-                == any_(bindparam("ts", list(parent_ts), type_=TEXT_ARRAY)),
-            )
+            _STORED_BY_TS, {"in_channel": channel_id, "ts": list(parent_ts)}
         )
-        return {ts: (count, latest) for ts, count, latest in rows}
+        return {ts: (count, latest) for ts, _, count, latest in rows}
 
     def upsert_messages(
         self,
@@ -290,13 +298,10 @@ class SlackStore:
         unchanged = [ts for ts in timestamps if ts not in message_ids]
         if unchanged:  # the upsert returned the ids of the rows it wrote only
             message_ids.update(
-                self.connection.execute(
-                    select(message_table.c.slack_ts, message_table.c.id).where(
-                        message_table.c.channel_id == channel_id,
-                        message_table.c.slack_ts
-                        == any_(bindparam("ts", unchanged, type_=TEXT_ARRAY)),
-                    )
-                ).all()
+                (ts, message_id)
+                for ts, message_id, _, _ in self.connection.execute(
+                    _STORED_BY_TS, {"in_channel": channel_id, "ts": unchanged}
+                )
             )
         wanted = [
             (message_ids[ts], user_ids[user], emoji)
