@@ -7,7 +7,8 @@ dropped connection, a rotating token that is refreshed on the way) and the local
 that was written is scanned for every secret in play: captured logs (all loggers at DEBUG),
 captured stdout/stderr, every table of Dagster's storage database (event log, runs with their
 config and tags, ...) and the instance's local files, the exceptions raised, and every table of
-the app database.
+the app database. The logs, stdout/stderr and exceptions are also scanned for the Slack messages'
+text and the prompts sent to the model: content is stored, never logged.
 """
 
 import json
@@ -251,3 +252,18 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         if secret in content
     ]
     assert leaks == []
+
+    # Slack text and prompts are content, not secrets: they are stored, but never logged.
+    texts = [
+        str(message.get("text") or "")
+        for channel in workspace.channels
+        for message in workspace.iter_message_dicts(channel.id)
+    ]
+    texts = [t for t in texts if len(t) >= 20]
+    prompts = [r.prompt_text for r in llm.chat_requests]
+    assert texts, "the scan has texts to look for"
+    assert prompts, "and prompts"
+    assert any(t[:40] in written["app database"] for t in texts)  # and could find it
+    logged = written["logs"] + written["stdout and stderr"] + written["exceptions"]
+    assert [t for t in texts if t in logged] == []
+    assert [p for p in prompts if p[:200] in logged] == []
