@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--per-day", type=int, default=770)
     parser.add_argument("--page-size", type=int, default=200)
+    defaults = SyncOptions()
+    parser.add_argument("--channel-concurrency", type=int, default=defaults.channel_concurrency)
+    parser.add_argument("--fetch-concurrency", type=int, default=defaults.fetch_concurrency)
     args = parser.parse_args()
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.serve_fake_slack", "--channels", str(args.channels),
@@ -56,7 +59,11 @@ def main() -> None:
                     cipher=cipher,
                     base_url=info["base_url"],
                     sync=SyncOptions(
-                        pacing=False, page_size=args.page_size, include_direct_messages=True
+                        pacing=False,
+                        page_size=args.page_size,
+                        include_direct_messages=True,
+                        channel_concurrency=args.channel_concurrency,
+                        fetch_concurrency=args.fetch_concurrency,
                     ),
                 ).slack_id
             started = time.perf_counter()
