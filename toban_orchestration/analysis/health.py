@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 
-from toban_orchestration.analysis.window import count_analyzable_messages
+from toban_orchestration.analysis.window import count_analyzable_messages, includes_bots
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannel,
@@ -68,7 +68,7 @@ def analysis_health(engine: Engine, analysis_id: uuid.UUID) -> AnalysisHealth:
             channel_ids,
             start,
             end,
-            include_bots=bool((parameters or {}).get("include_bots", False)),
+            include_bots=includes_bots(parameters),
         )
         sums = dict(
             connection.execute(

@@ -25,7 +25,11 @@ from toban_orchestration.analysis.pseudonyms import enabled as pseudonyms_enable
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
-from toban_orchestration.analysis.window import ChannelWindow, load_channel_window
+from toban_orchestration.analysis.window import (
+    ChannelWindow,
+    includes_bots,
+    load_channel_window,
+)
 from toban_orchestration.db.enums import AnalysisStatus
 from toban_orchestration.db.models import (
     SlackAnalysis,
@@ -138,7 +142,7 @@ def run_analysis(
     with Session(engine) as session, session.begin():
         analysis = session.get_one(SlackAnalysis, analysis_id)
         start, end = analysis.start_date, analysis.end_date
-        include_bots = bool((analysis.parameters or {}).get("include_bots", False))
+        include_bots = includes_bots(analysis.parameters)
         channel_ids = list(
             session.scalars(
                 select(slack_analysis_channels.c.channel_id)

@@ -5,6 +5,7 @@ system notices, and bots unless asked for)."""
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 from sqlalchemy.orm import aliased
@@ -48,6 +49,11 @@ class ChannelWindow:
     """Slack id -> display name, for everyone who wrote or reacted."""
     user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
     """Slack id -> slack_user.id."""
+
+
+def includes_bots(parameters: dict[str, Any] | None) -> bool:
+    """An analysis counts bots' messages only when its parameters ask for it."""
+    return bool((parameters or {}).get("include_bots", False))
 
 
 def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:

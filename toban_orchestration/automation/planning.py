@@ -49,6 +49,15 @@ def slack_integrations(connection: Connection) -> list[IntegrationState]:
     return [IntegrationState(i, str(w), s) for i, w, s in rows]
 
 
+def active_slack_ids(connection: Connection) -> list[str]:
+    """The workspaces the schedules keep in sync: those of ACTIVE Slack integrations."""
+    return [
+        state.slack_id
+        for state in slack_integrations(connection)
+        if state.status == IntegrationStatus.ACTIVE
+    ]
+
+
 def changes(states: Iterable[IntegrationState], cursor: dict[str, str]) -> Changes:
     """Compare the integrations with what the cursor says was seen (id -> status)."""
     connected: list[IntegrationState] = []

@@ -6,9 +6,8 @@ from datetime import timedelta
 import dagster as dg
 
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
-from toban_orchestration.automation.planning import days_to_sync, slack_integrations
+from toban_orchestration.automation.planning import active_slack_ids, days_to_sync
 from toban_orchestration.automation.sensors import message_partition_key
-from toban_orchestration.db.enums import IntegrationStatus
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
 
@@ -30,11 +29,7 @@ def daily_slack_sync(
     assert scheduled is not None
     yesterday = scheduled.date() - timedelta(days=1)
     with app_database.engine().connect() as connection:
-        active = [
-            s.slack_id
-            for s in slack_integrations(connection)
-            if s.status == IntegrationStatus.ACTIVE
-        ]
+        active = active_slack_ids(connection)
         missing = days_to_sync(connection, active, yesterday, _settings.backfill_days)
     requests = []
     for slack_id in active:
@@ -68,12 +63,12 @@ def daily_slack_snapshot(
     scheduled = context.scheduled_execution_time
     assert scheduled is not None
     with app_database.engine().connect() as connection:
-        return [
-            dg.RunRequest(
-                run_key=f"snapshot:{state.slack_id}:{scheduled:%Y-%m-%d}",
-                partition_key=state.slack_id,
-                tags={"slack_workspace": state.slack_id},
-            )
-            for state in slack_integrations(connection)
-            if state.status == IntegrationStatus.ACTIVE
-        ]
+        active = active_slack_ids(connection)
+    return [
+        dg.RunRequest(
+            run_key=f"snapshot:{slack_id}:{scheduled:%Y-%m-%d}",
+            partition_key=slack_id,
+            tags={"slack_workspace": slack_id},
+        )
+        for slack_id in active
+    ]
