@@ -2,9 +2,10 @@
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
-from sqlalchemy import create_engine, insert
+from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -51,9 +52,10 @@ def test_a_weekly_partition_materializes_reports_and_a_leaderboard(
     engine.dispose()
 
 
-def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    channel_id = seed_roles_workspace(engine)
+def _two_day_request(
+    engine: Engine, channel_id: uuid.UUID, parameters: dict[str, Any] | None = None
+) -> uuid.UUID:
+    """A pending SlackAnalysis of the first two days of #platform, as the app creates one."""
     with Session(engine) as session, session.begin():
         workspace = session.query(SlackWorkspace).one()
         analysis = SlackAnalysis(
@@ -62,19 +64,31 @@ def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) 
             start_date=START,
             end_date=START + timedelta(days=2),
             status="pending",
+            parameters=parameters,
         )
         session.add(analysis)
         session.flush()
         session.execute(
             insert(slack_analysis_channels).values(analysis_id=analysis.id, channel_id=channel_id)
         )
-        analysis_id = analysis.id
-    result = slack_analysis_job.execute_in_process(
+        return analysis.id
+
+
+def _run_job(analysis_id: uuid.UUID) -> dg.ExecuteInProcessResult:
+    return slack_analysis_job.execute_in_process(
         run_config={
             "ops": {"run_requested_analysis": {"config": {"analysis_id": str(analysis_id)}}}
         },
         resources={"app_database": AppDatabase()},
+        raise_on_error=False,
     )
+
+
+def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) -> None:
+    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
+    channel_id = seed_roles_workspace(engine)
+    analysis_id = _two_day_request(engine, channel_id)
+    result = _run_job(analysis_id)
     assert result.success
     with Session(engine) as session:
         analysis = session.get_one(SlackAnalysis, analysis_id)
@@ -94,28 +108,9 @@ def test_the_job_fails_when_the_analysis_team_may_not_read_the_workspace(
         outsider = Team(name="Outsiders", slug="outsiders")
         session.add(outsider)
         session.flush()
-        workspace = session.query(SlackWorkspace).one()
-        analysis = SlackAnalysis(
-            workspace_id=workspace.id,
-            name="Not theirs",
-            start_date=START,
-            end_date=START + timedelta(days=2),
-            status="pending",
-            parameters={"team_id": str(outsider.id)},
-        )
-        session.add(analysis)
-        session.flush()
-        session.execute(
-            insert(slack_analysis_channels).values(analysis_id=analysis.id, channel_id=channel_id)
-        )
-        analysis_id = analysis.id
-    result = slack_analysis_job.execute_in_process(
-        run_config={
-            "ops": {"run_requested_analysis": {"config": {"analysis_id": str(analysis_id)}}}
-        },
-        resources={"app_database": AppDatabase()},
-        raise_on_error=False,
-    )
+        outsider_id = outsider.id
+    analysis_id = _two_day_request(engine, channel_id, {"team_id": str(outsider_id)})
+    result = _run_job(analysis_id)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "was not run" in str(failure.step_failure_data.error)
