@@ -245,8 +245,11 @@ def test_a_token_about_to_expire_is_refreshed_before_the_sync_and_the_new_one_is
         assert server.token_rotations == 1
         # The server expired the replaced token: the users were read with the new one.
         assert result.report.users.inserted > 0
-        with pytest.raises(SlackAuthError, match="token_expired"):
-            SlackApi(TOKEN, ClientOptions(base_url=server.base_url, pacing=False)).call("auth.test")
+        with (
+            SlackApi(TOKEN, ClientOptions(base_url=server.base_url, pacing=False)) as api,
+            pytest.raises(SlackAuthError, match="token_expired"),
+        ):
+            api.call("auth.test")
         credential = _credential(migrated_engine)
         new_token = cipher.decrypt(credential.encrypted_value)
         assert new_token.startswith("xoxe.xoxb-1-rotated-1-")

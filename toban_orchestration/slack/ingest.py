@@ -113,6 +113,9 @@ def _open(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> Iterator
             f"Slack workspace {slack_id}: the token no longer works ({error.error}); the "
             "integration is marked and will not be scheduled until it is reconnected."
         ) from None
+    finally:
+        if workspace.api is not None:
+            workspace.api.close()
 
 
 def _count(engine: Engine, statement: object) -> int:

@@ -158,8 +158,8 @@ def register_token_workspace(
 
     A rotating token (Slack token rotation) comes with its refresh token; without a known
     expiry it is refreshed on first use, which tells us the real one."""
-    api = SlackApi(token, ClientOptions(base_url=base_url, pacing=False))
-    team = api.call("team.info")["team"]
+    with SlackApi(token, ClientOptions(base_url=base_url, pacing=False)) as api:
+        team = api.call("team.info")["team"]
     metadata: dict[str, Any] = {"source": SOURCE_API}
     if base_url:
         metadata["base_url"] = base_url

@@ -284,7 +284,8 @@ class FakeSlackServer:
     (15 is Slack's 2025 limit for non-Marketplace apps). ``repeat_thread_parent``: put the
     parent first on every ``conversations.replies`` page, not only the first (clients must
     de-duplicate). ``rate_limits``: calls per ``rate_limit_window`` seconds allowed per method
-    and token, beyond which the server answers 429 with ``Retry-After``.
+    and token, beyond which the server answers 429 with ``Retry-After``. ``idle_timeout``:
+    seconds after which an idle keep-alive connection is closed, as Slack's front ends do.
     """
 
     def __init__(
@@ -299,8 +300,12 @@ class FakeSlackServer:
         rate_limits: Mapping[str, int] | None = None,
         rate_limit_window: float = 60.0,
         log_params: bool = True,
+        idle_timeout: float | None = None,
     ) -> None:
         self.short_pages = short_pages
+        self.idle_timeout = idle_timeout
+        self.connections_accepted = 0
+        """TCP connections opened by clients (keep-alive clients open one per thread)."""
         self.max_page_size = max_page_size
         self.capped_methods = frozenset(capped_methods)
         self.repeat_thread_parent = repeat_thread_parent
@@ -963,6 +968,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "FakeSlack/1.0"
+    # Headers and body go out in two writes; on a keep-alive connection Nagle's algorithm would
+    # hold the body until the client's delayed ACK of the headers (about 40 ms an answer).
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        app = cast(_HTTPServer, self.server).app
+        if app.idle_timeout is not None:
+            self.connection.settimeout(app.idle_timeout)  # handle() then closes on timeout
+        with app._lock:
+            app.connections_accepted += 1
 
     def do_GET(self) -> None:
         self._serve("GET")

@@ -1,0 +1,87 @@
+"""The Slack client's transport: slack-sdk's WebClient kept on one HTTP/1.1 connection per
+thread, checked against the local Slack server through the real slack-sdk code."""
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
+from toban_orchestration_tests.slack_server import FakeSlackServer, Fault, generate_workspace
+
+TOKEN = "xoxb-client-test"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeSlackServer]:
+    with FakeSlackServer(generate_workspace(3), TOKEN, idle_timeout=0.3) as server:
+        yield server
+        assert server.internal_errors == []
+
+
+def _api(server: FakeSlackServer, max_retries: int = 5) -> SlackApi:
+    return SlackApi(
+        TOKEN, ClientOptions(base_url=server.base_url, pacing=False, max_retries=max_retries)
+    )
+
+
+def test_calls_of_one_thread_share_one_connection(server: FakeSlackServer) -> None:
+    with _api(server) as api:
+        pages = [list(api.paginate("users.list", "members")) for _ in range(5)]
+        assert all(page == pages[0] for page in pages)
+        assert api.stats.total_calls >= 5
+        assert server.connections_accepted == 1
+
+        def team(_: int) -> str:
+            return str(api.call("team.info")["team"]["id"])
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            assert len(set(pool.map(team, range(30)))) == 1
+        # one connection per thread that called, never one per call
+        assert 2 <= server.connections_accepted <= 4
+
+
+def test_a_connection_closed_by_the_server_while_idle_is_replaced_without_a_retry(
+    server: FakeSlackServer,
+) -> None:
+    with _api(server) as api:
+        first = api.call("team.info")
+        time.sleep(0.6)  # past the server's idle timeout: it closes the connection
+        assert api.call("team.info") == first
+        assert server.connections_accepted == 2
+        assert api.stats.total_retries == 0
+
+
+def test_an_answer_dropped_on_a_kept_connection_is_retried_by_slack_sdk(
+    server: FakeSlackServer,
+) -> None:
+    with _api(server) as api:
+        first = api.call("team.info")
+        server.inject("team.info", Fault.drop())
+        assert api.call("team.info") == first
+        assert api.stats.retries["connection_error"] == 1
+
+
+def test_http_errors_keep_slack_sdk_retry_semantics(server: FakeSlackServer) -> None:
+    with _api(server, max_retries=2) as api:
+        server.inject("team.info", Fault.rate_limited(retry_after=0))
+        server.inject("users.list", Fault.server_error(status=503))
+        api.call("team.info")
+        list(api.paginate("users.list", "members"))
+        assert api.stats.retries == {"rate_limited": 1, "server_error": 1}
+        server.inject("team.info", Fault.server_error(status=500), times=3)
+        with pytest.raises(SlackError, match=r"team\.info failed: internal_error"):
+            api.call("team.info")
+        assert api.call("team.info")["ok"] is True  # the connection is usable afterwards
+
+
+def test_a_closed_client_reconnects_if_used_again(server: FakeSlackServer) -> None:
+    api = _api(server)
+    api.call("team.info")
+    api.close()
+    try:
+        assert api.call("team.info")["ok"] is True
+        assert server.connections_accepted == 2
+    finally:
+        api.close()
