@@ -33,6 +33,20 @@ def test_render_text_resolves_slack_markup(text: str, rendered: str) -> None:
     assert normalize.render_text(text, NAMES.user, NAMES.channel) == rendered
 
 
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("plain ascii", "plain ascii"),
+        ("nul\x00in ascii", "nulin ascii"),
+        ("café ✓ 日本", "café ✓ 日本"),
+        ("café\x00 \ud83d lone", "café  lone"),
+        ("\udfff", ""),
+    ],
+)
+def test_clean_text_drops_only_what_postgres_refuses(text: str, cleaned: str) -> None:
+    assert normalize.clean_text(text) == cleaned
+
+
 def test_clean_json_removes_what_postgres_refuses_at_any_depth() -> None:
     value = {"a\x00": ["x\x00y", {"b": "\ud800z"}], "n": 1, "none": None}
     assert normalize.clean_json(value) == {"a": ["xy", {"b": "z"}], "n": 1, "none": None}

@@ -4,6 +4,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -37,12 +38,14 @@ def upsert(
     insert_only: Sequence[str] = (),
     inserted_keys: list[Any] | None = None,
     written_ids: dict[Any, Any] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> WriteCounts:
     """INSERT ... ON CONFLICT (key) DO UPDATE, only where a value differs. Columns in
     `insert_only` are written for new rows and never overwritten (choices people make later);
     `extra_set_sql` adds SQL assignments to the update; `inserted_keys` collects the last key
     column of each row that was new; `written_ids` maps that key column to the row's `id` for
-    every row inserted or changed (unchanged rows are not returned by PostgreSQL).
+    every row inserted or changed (unchanged rows are not returned by PostgreSQL). `columns`
+    (default: the keys of the first row) are the ones written; rows may hold others.
 
     The rows are COPYed into a session-local staging table and upserted from there in one
     statement: COPY encodes rows in psycopg's C code, where array parameters were encoded value
@@ -51,7 +54,7 @@ def upsert(
     counts = WriteCounts()
     if not rows:
         return counts
-    columns = tuple(rows[0])
+    columns = tuple(columns or rows[0])
     stage, create_stage, statement = _upsert_sql(
         table,
         columns,
@@ -60,6 +63,8 @@ def upsert(
         tuple(sorted((extra_set_sql or {}).items())),
     )
     json_columns = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSONB)]
+    # One C call a row; itemgetter of a single column returns the value, not a tuple.
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     driver_connection = connection.connection.driver_connection
     assert isinstance(driver_connection, psycopg.Connection)
     with driver_connection.cursor() as cursor:
@@ -67,9 +72,11 @@ def upsert(
         for start in range(0, len(rows), UPSERT_CHUNK):
             with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows[start : start + UPSERT_CHUNK]:
-                    values = [row[column] for column in columns]
-                    for i in json_columns:
-                        values[i] = _json(values[i])
+                    values = values_of(row)
+                    if json_columns:
+                        values = list(values)
+                        for i in json_columns:
+                            values[i] = _json(values[i])
                     copy.write_row(values)
             cursor.execute(statement)
             for inserted, last_key, row_id in cursor.fetchall():

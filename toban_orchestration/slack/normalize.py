@@ -52,15 +52,17 @@ SYSTEM_SUBTYPES = frozenset(
 def clean_text(value: str | None) -> str | None:
     if value is None:
         return None
+    if value.isascii() and "\x00" not in value:  # most text: a surrogate is never ASCII
+        return value
     return _UNSTORABLE.sub("", value)
 
 
 def clean_json(value: Any) -> Any:
     """Drop characters PostgreSQL refuses anywhere in a JSON value (keys included)."""
     if isinstance(value, str):
-        return _UNSTORABLE.sub("", value)
+        return clean_text(value)
     if isinstance(value, Mapping):
-        return {_UNSTORABLE.sub("", str(k)): clean_json(v) for k, v in value.items()}
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [clean_json(item) for item in value]
     return value
