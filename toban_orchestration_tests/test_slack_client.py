@@ -1,11 +1,20 @@
 """The Slack client's transport: slack-sdk's WebClient kept on one HTTP/1.1 connection per
 thread, checked against the local Slack server through the real slack-sdk code."""
 
+import ipaddress
+import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.error import URLError
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
 from toban_orchestration_tests.slack_server import FakeSlackServer, Fault, generate_workspace
@@ -85,3 +94,55 @@ def test_a_closed_client_reconnects_if_used_again(server: FakeSlackServer) -> No
         assert server.connections_accepted == 2
     finally:
         api.close()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "toban-test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_keeps_its_connection_and_verifies_the_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    with FakeSlackServer(generate_workspace(3), TOKEN, tls=tls) as server:
+        assert server.base_url.startswith("https://")
+        # Not trusted: the handshake fails (no retry: the certificate will not change).
+        with _api(server, max_retries=0) as api, pytest.raises(URLError, match="CERTIFICATE"):
+            api.call("team.info")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trusted, as a system CA would be
+        accepted = server.connections_accepted
+        with _api(server) as api:
+            for _ in range(5):
+                assert api.call("team.info")["ok"] is True
+            assert server.connections_accepted == accepted + 1
+        assert server.internal_errors == []

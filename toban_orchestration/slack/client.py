@@ -179,6 +179,7 @@ class _KeepAliveWebClient(WebClient):
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
         self._open_lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.proxy is not None:
@@ -219,8 +220,10 @@ class _KeepAliveWebClient(WebClient):
             connection = None
         if connection is None:
             if scheme == "https":
+                # The system's CAs (or SSL_CERT_FILE), hostname checked: what urllib would use.
+                self._tls = self._tls or self.ssl or ssl.create_default_context()
                 connection = http.client.HTTPSConnection(
-                    netloc, timeout=self.timeout, context=self.ssl or ssl.create_default_context()
+                    netloc, timeout=self.timeout, context=self._tls
                 )
             else:
                 connection = http.client.HTTPConnection(netloc, timeout=self.timeout)

@@ -19,6 +19,7 @@ import bisect
 import collections
 import json
 import math
+import ssl
 import threading
 import time
 import traceback
@@ -286,6 +287,7 @@ class FakeSlackServer:
     de-duplicate). ``rate_limits``: calls per ``rate_limit_window`` seconds allowed per method
     and token, beyond which the server answers 429 with ``Retry-After``. ``idle_timeout``:
     seconds after which an idle keep-alive connection is closed, as Slack's front ends do.
+    ``tls``: serve HTTPS with this server context (``base_url`` then starts with https).
     """
 
     def __init__(
@@ -301,9 +303,11 @@ class FakeSlackServer:
         rate_limit_window: float = 60.0,
         log_params: bool = True,
         idle_timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.short_pages = short_pages
         self.idle_timeout = idle_timeout
+        self.tls = tls
         self.connections_accepted = 0
         """TCP connections opened by clients (keep-alive clients open one per thread)."""
         self.max_page_size = max_page_size
@@ -354,6 +358,8 @@ class FakeSlackServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.app = self
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -394,7 +400,8 @@ class FakeSlackServer:
     @property
     def base_url(self) -> str:
         """What to give ``WebClient(base_url=...)``; the trailing slash matters to slack-sdk."""
-        return f"http://127.0.0.1:{self.port}/api/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/api/"
 
     # ------------------------------------------------------------------ configuration
 
