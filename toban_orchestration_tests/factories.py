@@ -30,6 +30,8 @@ from toban_orchestration.db.models import (
 )
 
 WINDOW_START = datetime(2026, 11, 1, tzinfo=UTC)
+FAKE_CIPHERTEXT = "gAAAA-not-a-real-ciphertext"
+"""Stored as the token of `add_slack_integration`'s credential: copied, never decrypted."""
 WINDOW_END = datetime(2026, 11, 8, tzinfo=UTC)
 
 
@@ -59,6 +61,33 @@ class Graph:
     channel_analysis: SlackChannelAnalysis
     contribution: SlackContribution
     sync_day: SlackSyncDay
+
+
+def add_slack_integration(
+    session: Session, slack_id: str, *, team_name: str, team_slug: str
+) -> tuple[Team, Integration]:
+    """A team owning a connected Slack integration with a (fake) encrypted bot token, flushed:
+    what the sensor and the schedules look for."""
+    team = Team(name=team_name, slug=team_slug)
+    session.add(team)
+    session.flush()
+    integration = Integration(
+        name=f"Slack {slack_id}",
+        service_type=enums.IntegrationType.SLACK,
+        owner_team_id=team.id,
+        workspace_id=slack_id,
+    )
+    session.add(integration)
+    session.flush()
+    session.add(
+        IntegrationCredential(
+            integration_id=integration.id,
+            credential_type=enums.CredentialType.BOT_TOKEN,
+            encrypted_value=FAKE_CIPHERTEXT,
+        )
+    )
+    session.flush()
+    return team, integration
 
 
 def build_graph(session: Session) -> Graph:

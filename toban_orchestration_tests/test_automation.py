@@ -16,14 +16,11 @@ from toban_orchestration.automation.sensors import (
     slack_integration_sensor,
 )
 from toban_orchestration.db.enums import (
-    CredentialType,
     IntegrationStatus,
-    IntegrationType,
     ScheduleFrequency,
 )
 from toban_orchestration.db.models import (
     Integration,
-    IntegrationCredential,
     SlackAnalysis,
     SlackChannel,
     SlackSyncDay,
@@ -33,6 +30,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
+from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
 
 def _engine(environment: dict[str, str]) -> Engine:
@@ -41,23 +39,8 @@ def _engine(environment: dict[str, str]) -> Engine:
 
 def _add_integration(engine: Engine, slack_id: str, team_slug: str) -> Integration:
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        team = Team(name=team_slug, slug=team_slug)
-        session.add(team)
-        session.flush()
-        integration = Integration(
-            name=f"Slack {slack_id}",
-            service_type=IntegrationType.SLACK,
-            owner_team_id=team.id,
-            workspace_id=slack_id,
-        )
-        session.add(integration)
-        session.flush()
-        session.add(
-            IntegrationCredential(
-                integration_id=integration.id,
-                credential_type=CredentialType.BOT_TOKEN,
-                encrypted_value="gAAAA-encrypted",
-            )
+        _, integration = add_slack_integration(
+            session, slack_id, team_name=team_slug, team_slug=team_slug
         )
         return integration
 
@@ -95,7 +78,7 @@ def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
     assert [list(a.partition_keys) for a in adds] == [["TNEW00001"]]
     with Session(engine) as session:  # the workspace row is created and linked
         workspace = session.scalars(select(SlackWorkspace)).one()
-        assert (workspace.slack_id, workspace.access_token) == ("TNEW00001", "gAAAA-encrypted")
+        assert (workspace.slack_id, workspace.access_token) == ("TNEW00001", FAKE_CIPHERTEXT)
 
     second = _tick(project_instance, first.cursor)
     assert not second.run_requests

@@ -13,6 +13,7 @@ from toban_orchestration_tests.slack_server import FakeSlackServer, generate_wor
 
 EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
 TOKEN = "xoxb-cli-test-5550123"
+REFRESH = "xoxe-1-refresh-cli-5550199"
 
 
 def _partition_keys(environment: dict[str, str]) -> list[str]:
@@ -26,22 +27,34 @@ def _partition_keys(environment: dict[str, str]) -> list[str]:
     return keys
 
 
-def test_add_stores_the_token_encrypted_and_adds_the_partition(
+def test_add_stores_the_tokens_encrypted_and_adds_the_partition(
     app_environment: dict[str, str],
 ) -> None:
     key = run_toban("keys", "generate", env={}).stdout.strip()
     workspace = generate_workspace(seed=31, days=1)
     with FakeSlackServer(workspace, TOKEN) as server:
-        env = {**app_environment, "TOBAN_ENCRYPTION_KEYS": key, "SLACK_BOT_TOKEN": TOKEN}
-        result = run_toban("slack", "add", "--team", "acme", "--base-url", server.base_url, env=env)
+        env = {
+            **app_environment,
+            "TOBAN_ENCRYPTION_KEYS": key,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_REFRESH": REFRESH,  # a rotating token comes with its refresh token
+        }
+        result = run_toban(
+            "slack", "add", "--team", "acme", "--base-url", server.base_url,
+            "--refresh-token-env", "SLACK_REFRESH", env=env,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert workspace.team_id in result.stdout
     assert TOKEN not in result.stdout + result.stderr
+    assert REFRESH not in result.stdout + result.stderr
     assert _partition_keys(app_environment) == [workspace.team_id]
     engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
     with Session(engine) as session:
-        stored = session.scalars(select(IntegrationCredential.encrypted_value)).one()
-        assert TokenCipher([key]).decrypt(stored) == TOKEN
+        credential = session.scalars(select(IntegrationCredential)).one()
+        assert TokenCipher([key]).decrypt(credential.encrypted_value) == TOKEN
+        assert credential.refresh_token is not None
+        assert REFRESH not in credential.refresh_token
+        assert TokenCipher([key]).decrypt(credential.refresh_token) == REFRESH
     engine.dispose()
 
 
@@ -55,6 +68,12 @@ def test_add_refuses_without_a_token_or_without_a_key(app_environment: dict[str,
     assert no_key.returncode == 1
     assert "TOBAN_ENCRYPTION_KEYS is not set" in no_key.stderr
     assert TOKEN not in no_key.stderr
+    no_refresh = run_toban(
+        "slack", "add", "--team", "acme", "--refresh-token-env", "SLACK_REFRESH",
+        env={**app_environment, "SLACK_BOT_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert no_refresh.returncode == 2
+    assert "SLACK_REFRESH holds no refresh token" in no_refresh.stderr
 
 
 def test_import_ingests_an_export_and_reports_what_it_did(app_environment: dict[str, str]) -> None:

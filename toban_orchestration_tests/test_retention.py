@@ -15,10 +15,8 @@ from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.automation.maintenance import slack_retention_job
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
-    CredentialType,
     IntegrationEventType,
     IntegrationStatus,
-    IntegrationType,
     ResourceType,
 )
 from toban_orchestration.db.models import (
@@ -35,7 +33,6 @@ from toban_orchestration.db.models import (
     SlackSyncDay,
     SlackUser,
     SlackWorkspace,
-    Team,
 )
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.privacy.retention import (
@@ -45,6 +42,7 @@ from toban_orchestration.privacy.retention import (
     purge_workspace,
 )
 from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration_tests.factories import add_slack_integration
 
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -79,23 +77,8 @@ def seed(engine: Engine, slack_id: str = "TRET", retention_days: int | None = RE
     thread whose parent is 50 days old gets a reply 40 days ago. Analyses: one wholly before the
     cutoff, one that straddles it, one recent, and a scheduled definition (kept)."""
     with Session(engine) as session, session.begin():
-        team = Team(name="Retention", slug=f"ret-{slack_id.lower()}")
-        session.add(team)
-        session.flush()
-        integration = Integration(
-            name="Slack",
-            service_type=IntegrationType.SLACK,
-            owner_team_id=team.id,
-            workspace_id=slack_id,
-        )
-        session.add(integration)
-        session.flush()
-        session.add(
-            IntegrationCredential(
-                integration_id=integration.id,
-                credential_type=CredentialType.BOT_TOKEN,
-                encrypted_value="gAAAA-not-a-real-ciphertext",
-            )
+        team, integration = add_slack_integration(
+            session, slack_id, team_name="Retention", team_slug=f"ret-{slack_id.lower()}"
         )
         session.add(
             ServiceResource(

@@ -31,7 +31,13 @@ def server() -> Iterator[FakeSlackServer]:
 
 def _api(server: FakeSlackServer, max_retries: int = 5) -> SlackApi:
     return SlackApi(
-        TOKEN, ClientOptions(base_url=server.base_url, pacing=False, max_retries=max_retries)
+        TOKEN,
+        ClientOptions(
+            base_url=server.base_url,
+            pacing=False,
+            max_retries=max_retries,
+            retry_backoff_seconds=0.01,
+        ),
     )
 
 

@@ -80,7 +80,7 @@ def connect(
             token=token,
             cipher=cipher,
             base_url=server.base_url,
-            sync=sync or SyncOptions(pacing=False, page_size=50),
+            sync=sync or SyncOptions(pacing=False, page_size=50, retry_backoff_seconds=0.01),
         )
         slack_id = registered.slack_id
     return Connected(engine, workspace, server, cipher, slack_id)

@@ -5,6 +5,7 @@ cursor pagination that reads every page, and counters for the run's metadata."""
 import http.client
 import io
 import logging
+import random
 import select
 import ssl
 import threading
@@ -25,7 +26,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -133,7 +136,17 @@ class ClientOptions:
     limited: bool = False
     """Slack's 2025 limits for non-Marketplace apps (15 a page, 1 a minute on history/replies)."""
     max_retries: int = 5
+    retry_backoff_seconds: float = 0.5
+    """Waits between retries of server and connection errors: this times 2^n, plus jitter."""
     timeout_seconds: int = 30
+
+
+class _ProportionalJitter(Jitter):
+    """Up to the interval again: slack-sdk's own jitter adds up to a whole second to every
+    wait, whatever the backoff factor."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (1 + random.random())  # noqa: S311 (timing, not secrets)
 
 
 class _Pacer:
@@ -265,19 +278,23 @@ class SlackApi:
     def __init__(self, token: str, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions()
         self.stats = ApiStats()
+        retries = self.options.max_retries
+        backoff = BackoffRetryIntervalCalculator(
+            backoff_factor=self.options.retry_backoff_seconds, jitter=_ProportionalJitter()
+        )
         handlers: list[RetryHandler] = [
             _CountingRetryHandler(
-                RateLimitErrorRetryHandler(max_retry_count=self.options.max_retries),
+                RateLimitErrorRetryHandler(max_retry_count=retries),  # waits Retry-After
                 self.stats,
                 "rate_limited",
             ),
             _CountingRetryHandler(
-                ServerErrorRetryHandler(max_retry_count=self.options.max_retries),
+                ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
                 self.stats,
                 "server_error",
             ),
             _CountingRetryHandler(
-                ConnectionErrorRetryHandler(max_retry_count=self.options.max_retries),
+                ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
                 self.stats,
                 "connection_error",
             ),

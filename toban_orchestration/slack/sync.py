@@ -65,6 +65,8 @@ class SyncOptions(BaseModel):
     pacing: bool = True
     limited: bool = False
     """Slack's 2025 limits for commercially distributed non-Marketplace apps."""
+    retry_backoff_seconds: float = Field(default=0.5, gt=0, le=30)
+    """Retries of 5xx answers and dropped connections wait this times 2^n, plus jitter."""
 
     @classmethod
     def of_workspace(cls, workspace: SlackWorkspace) -> "SyncOptions":

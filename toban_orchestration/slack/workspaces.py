@@ -249,6 +249,7 @@ def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> S
             page_size=options.page_size,
             pacing=options.pacing,
             limited=options.limited,
+            retry_backoff_seconds=options.retry_backoff_seconds,
         ),
     )
 
