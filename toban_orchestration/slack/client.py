@@ -181,11 +181,12 @@ class _KeepAliveWebClient(WebClient):
     """slack-sdk's WebClient over one persistent HTTP/1.1 connection per thread.
 
     The sync client sends every call through urllib, which opens a TCP (and TLS) connection per
-    call and closes it: a sync makes one call per thread, and connection set-up was a tenth of
-    the pipeline's CPU. Only the transport step is replaced, the one slack-sdk's own retry loop
-    calls; it answers as that step does (the same dict on a 2xx, urllib's `HTTPError` otherwise,
-    `URLError` when a request cannot be sent), so the retry handlers, response parsing and
-    errors stay slack-sdk's. A proxied client keeps urllib."""
+    call and closes it: a sync makes about one call per Slack thread, and connection set-up was
+    a tenth of the pipeline's CPU. Only the transport step is replaced, the one slack-sdk's own
+    retry loop calls; it answers as that step does (the same dict on a 2xx, urllib's
+    `HTTPError` otherwise, `URLError` when a request cannot be sent), so the retry handlers,
+    response parsing and errors stay slack-sdk's. Redirects are not followed (Slack's Web API
+    does not redirect). A proxied client keeps urllib."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
