@@ -227,12 +227,7 @@ class SlackStore:
         self, channel_id: uuid.UUID, parent_ts: Sequence[str]
     ) -> dict[str, tuple[int, str | None]]:
         """(reply_count, latest_reply_ts) as stored, for the parents given."""
-        if not parent_ts:
-            return {}
-        rows = self.connection.execute(
-            _STORED_BY_TS, {"in_channel": channel_id, "ts": joined_ts(parent_ts)}
-        )
-        return {ts: (count, latest) for ts, _, count, latest in rows}
+        return {ts: (count, latest) for ts, _, count, latest in self._stored(channel_id, parent_ts)}
 
     def upsert_messages(
         self,
@@ -311,15 +306,18 @@ class SlackStore:
         return message_counts, reaction_counts
 
     def _stored_ids(self, channel_id: uuid.UUID, timestamps: Iterable[str]) -> dict[str, uuid.UUID]:
+        return {ts: message_id for ts, message_id, _, _ in self._stored(channel_id, timestamps)}
+
+    def _stored(
+        self, channel_id: uuid.UUID, timestamps: Iterable[str]
+    ) -> list[tuple[str, uuid.UUID, int, str | None]]:
+        """(slack_ts, id, reply_count, latest_reply_ts) of the stored messages among these
+        timestamps; no query when there are none."""
         wanted = joined_ts(timestamps)
         if not wanted:
-            return {}
-        return {
-            ts: message_id
-            for ts, message_id, _, _ in self.connection.execute(
-                _STORED_BY_TS, {"in_channel": channel_id, "ts": wanted}
-            )
-        }
+            return []
+        result = self.connection.execute(_STORED_BY_TS, {"in_channel": channel_id, "ts": wanted})
+        return [(ts, message_id, count, latest) for ts, message_id, count, latest in result]
 
     def _link_parents(
         self, channel_id: uuid.UUID, *, replies: Sequence[str], parents: Sequence[str]
