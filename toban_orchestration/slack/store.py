@@ -93,16 +93,12 @@ _STORED_REACTIONS = select(
 _DELETE_REACTIONS = reaction_table.delete().where(
     reaction_table.c.id == any_(bindparam("reaction_ids", type_=UUID_ARRAY))
 )
+_REACTION_KEY = ("message_id", "user_id", "emoji_name")
 _SET_THREAD_STATES = text(
     "UPDATE slack_message m SET reply_count = v.reply_count, latest_reply_ts = v.latest "
     "FROM unnest(CAST(:ts AS varchar[]), CAST(:counts AS integer[]), CAST(:latest AS varchar[])) "
     "AS v(slack_ts, reply_count, latest) "
     "WHERE m.channel_id = :in_channel AND m.slack_ts = v.slack_ts"
-)
-_INSERT_REACTIONS = text(
-    "INSERT INTO slack_reaction (message_id, user_id, emoji_name) "
-    "SELECT * FROM unnest(CAST(:m AS uuid[]), CAST(:u AS uuid[]), CAST(:e AS varchar[])) "
-    "ON CONFLICT (message_id, user_id, emoji_name) DO NOTHING RETURNING id"
 )
 
 
@@ -373,16 +369,12 @@ class SlackStore:
         if stale:
             self.connection.execute(_DELETE_REACTIONS, {"reaction_ids": stale})
         counts.deleted = len(stale)
-        if wanted:
-            result = self.connection.execute(
-                _INSERT_REACTIONS,
-                {
-                    "m": [m for m, _, _ in wanted],
-                    "u": [u for _, u, _ in wanted],
-                    "e": [e for _, _, e in wanted],
-                },
-            )
-            counts.inserted += len(result.all())
+        counts.inserted = upsert(
+            self.connection,
+            reaction_table,
+            [dict(zip(_REACTION_KEY, reaction, strict=True)) for reaction in wanted],
+            _REACTION_KEY,
+        ).inserted
         return counts
 
     def mark_deleted(
