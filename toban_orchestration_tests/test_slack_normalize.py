@@ -162,6 +162,8 @@ def test_reactions_become_pairs_and_incompleteness_is_seen() -> None:
     }
     assert normalize.reaction_pairs(raw) == [("+1", "U1"), ("+1", "U2"), ("eyes", "U2")]
     assert normalize.message_row(raw, NAMES)["reaction_count"] == 3
+    # The pairs a caller computed already are counted, not computed again.
+    assert normalize.message_row(raw, NAMES, [("+1", "U1")])["reaction_count"] == 1
     assert normalize.reactions_incomplete(raw)
     assert not normalize.reactions_incomplete(
         {"reactions": [{"name": "x", "users": ["U1"], "count": 1}]}

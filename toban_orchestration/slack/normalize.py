@@ -7,7 +7,7 @@ thread_ts) and are resolved to UUIDs by the store.
 
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -265,7 +265,12 @@ class NameLookup:
         return self.channels.get(slack_id)
 
 
-def message_row(raw: Mapping[str, Any], names: NameLookup) -> Row:
+def message_row(
+    raw: Mapping[str, Any],
+    names: NameLookup,
+    reactions: Sequence[tuple[str, str]] | None = None,
+) -> Row:
+    """`reactions`: the message's `reaction_pairs`, when the caller has them already."""
     ts = str(raw["ts"])
     thread_ts = raw.get("thread_ts")
     subtype = raw.get("subtype")
@@ -299,7 +304,7 @@ def message_row(raw: Mapping[str, Any], names: NameLookup) -> Row:
         "reply_count": reply_count,
         "reply_users_count": int(raw.get("reply_users_count") or len(reply_users)),
         "latest_reply_ts": _cap(raw.get("latest_reply"), 50),
-        "reaction_count": len(reaction_pairs(raw)),
+        "reaction_count": len(reaction_pairs(raw) if reactions is None else reactions),
         "message_datetime": ts_to_datetime(ts),
         "is_deleted": subtype == TOMBSTONE_SUBTYPE,
     }

@@ -298,8 +298,12 @@ class ChannelSync:
                     "reactions.get", channel=self.channel.slack_id, timestamp=raw["ts"], full=True
                 )
                 raw["reactions"] = (full.get("message") or {}).get("reactions") or []
-        rows = [normalize.message_row(raw, self.names) for raw in raw_messages]
-        reactions = {str(raw["ts"]): normalize.reaction_pairs(raw) for raw in raw_messages}
+        pairs = [normalize.reaction_pairs(raw) for raw in raw_messages]
+        rows = [
+            normalize.message_row(raw, self.names, its_pairs)
+            for raw, its_pairs in zip(raw_messages, pairs, strict=True)
+        ]
+        reactions = {row["slack_ts"]: its_pairs for row, its_pairs in zip(rows, pairs, strict=True)}
         bots = {
             str(raw["bot_id"]): normalize.bot_user_row(raw)
             for raw in raw_messages
