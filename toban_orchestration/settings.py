@@ -7,7 +7,7 @@ line or an exception message.
 from functools import cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     """Transcript budget of one request; a longer window is analyzed in chunks, never cut."""
     llm_price_per_1k_tokens: str = "{}"
     """JSON price table: {"model": [prompt USD per 1k tokens, completion USD per 1k]}."""
+    sensor_interval_seconds: int = Field(default=30, ge=1)
+    """Seconds between evaluations of the integration and analysis-request sensors (the analysis
+    automation sensor waits twice as long): how soon a new integration starts syncing."""
     dagster_executor: str = "default"
     """Where steps run: "default" (in the run's process) or "k8s" (a Kubernetes pod per step,
     see toban_orchestration/step_executor.py)."""

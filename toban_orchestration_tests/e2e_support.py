@@ -36,6 +36,7 @@ from toban_orchestration_tests.test_slack_sync import Connected, connect
 
 # Days the sensor syncs for a new workspace (TOBAN_BACKFILL_DAYS): the two days before today.
 SYNCED_DAYS = 2
+SENSOR_INTERVAL_SECONDS = 5
 STARTUP_TIMEOUT_SECONDS = 120
 RUNS_TIMEOUT_SECONDS = 180
 SHUTDOWN_GRACE_SECONDS = 20
@@ -247,6 +248,9 @@ def _environment(app_url: str, dagster_url: str, key: str, home: Path) -> dict[s
             "TOBAN_DAGSTER_STORAGE_URL": dagster_url,
             "TOBAN_ENCRYPTION_KEYS": key,
             "TOBAN_BACKFILL_DAYS": str(SYNCED_DAYS),
+            # The sensors' default 30 s (60 s for the automation) would be most of the tests'
+            # time: they wait for several ticks in a row.
+            "TOBAN_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_SECONDS),
             "DAGSTER_HOME": str(home),
         }
     )

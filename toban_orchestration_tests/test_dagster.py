@@ -1,6 +1,9 @@
 """The Dagster side: the definitions load, the schema asset materializes, and dagster.yaml gives
 a PostgreSQL-backed instance whose history stays apart from the project's."""
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import dagster as dg
@@ -93,3 +96,19 @@ def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
     assert not dagster_tables & {"slack_message", migrations.VERSION_TABLE}
     dagster_engine.dispose()
     app_engine.dispose()
+
+
+def test_sensor_intervals_follow_the_setting() -> None:
+    """TOBAN_SENSOR_INTERVAL_SECONDS sets the sensors' cadence (read when the definitions load,
+    hence a new interpreter); the automation sensor waits twice as long."""
+    script = (
+        "from toban_orchestration.definitions import defs\n"
+        "for name in ('slack_integration_sensor', 'slack_analysis_request_sensor',"
+        " 'slack_analysis_automation'):\n"
+        "    print(defs.get_sensor_def(name).minimum_interval_seconds)\n"
+    )
+    environment = {**os.environ, "TOBAN_SENSOR_INTERVAL_SECONDS": "7"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["7", "7", "14"]

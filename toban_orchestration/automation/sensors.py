@@ -26,7 +26,7 @@ def message_partition_key(day: str, slack_id: str) -> str:
 
 @dg.sensor(
     jobs=[slack_workspace_snapshot_job, slack_messages_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def slack_integration_sensor(
@@ -81,7 +81,7 @@ def slack_integration_sensor(
 
 @dg.sensor(
     job=slack_analysis_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def slack_analysis_request_sensor(
@@ -115,7 +115,7 @@ slack_analysis_automation = dg.AutomationConditionSensorDefinition(
     "slack_analysis_automation",
     target=dg.AssetSelection.groups(ANALYSIS_GROUP),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=2 * get_settings().sensor_interval_seconds,
     description="Analyzes each daily, weekly and monthly window of a workspace once all its days "
     "are synced, and again when one of them is re-synced (see ANALYZE_WHEN_SYNCED).",
 )
