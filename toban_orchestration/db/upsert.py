@@ -63,6 +63,8 @@ def upsert(
         tuple(key),
         tuple(insert_only),
         tuple(sorted((extra_set_sql or {}).items())),
+        # Keys and ids cost a value each to decode (a UUID, in Python): only when asked for.
+        inserted_keys is not None or written_ids is not None,
     )
     # One C call a row; itemgetter of a single column returns the value, not a tuple.
     values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
@@ -140,6 +142,7 @@ def _upsert_sql(
     key: tuple[str, ...],
     insert_only: tuple[str, ...],
     extra_set_sql: tuple[tuple[str, str], ...],
+    returning_keys: bool,
 ) -> tuple[str, str, str]:
     """(staging table, its CREATE statement, the upsert from it)."""
     names = ", ".join(columns)
@@ -170,6 +173,7 @@ def _upsert_sql(
         f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM staged "
         f"ON CONFLICT ({', '.join(key)}) {on_conflict} "
-        f"RETURNING (xmax = 0), {table.name}.{key[-1]}, {table.name}.id"
+        f"RETURNING (xmax = 0), "
+        + (f"{table.name}.{key[-1]}, {table.name}.id" if returning_keys else "NULL, NULL")
     )
     return stage, create, upsert
