@@ -30,7 +30,7 @@ from toban_orchestration.db.engine import (
     DatabaseConnectionError,
     DatabaseTargets,
     describe_url,
-    make_engine,
+    opened_engine,
     resolve_database_targets,
 )
 from toban_orchestration.db.teams import team_for_slug
@@ -83,12 +83,8 @@ def _databases() -> Iterator[DatabaseTargets]:
 
 @contextmanager
 def _app_engine() -> Iterator[Engine]:
-    with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+    with _databases() as targets, opened_engine(targets.app_url) as engine:
+        yield engine
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -190,12 +186,11 @@ def _slack_add(args: argparse.Namespace) -> int:
 
 def _slack_import(args: argparse.Namespace) -> int:
     with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        migrations.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            team_id = team_for_slug(session, args.team)
-        result = import_export_workspace(engine, Path(args.path), team_id, name=args.name)
-        engine.dispose()
+        with opened_engine(targets.app_url) as engine:
+            migrations.upgrade(engine)
+            with Session(engine) as session, session.begin():
+                team_id = team_for_slug(session, args.team)
+            result = import_export_workspace(engine, Path(args.path), team_id, name=args.name)
         _add_workspace_partition(targets, result.slack_id)
     report = result.messages.report
     print(
@@ -255,8 +250,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 def _slack_purge(args: argparse.Namespace) -> int:
     with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        try:
+        with opened_engine(targets.app_url) as engine:
             if args.workspace:
                 reports = [
                     purge_workspace(
@@ -266,8 +260,6 @@ def _slack_purge(args: argparse.Namespace) -> int:
                 ]  # fmt: skip
             else:
                 reports = purge_all(engine, dry_run=args.dry_run, actor=_actor())
-        finally:
-            engine.dispose()
         runs = 0
         if any(r.analysis_ids and not r.dry_run for r in reports):
             with project_instance(targets.dagster_url) as instance:
@@ -288,10 +280,9 @@ def _slack_delete_workspace(args: argparse.Namespace) -> int:
         )
         return 2
     with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        analyses = analysis_ids(engine, args.workspace)
-        report = delete_workspace_data(engine, args.workspace, actor=_actor())
-        engine.dispose()
+        with opened_engine(targets.app_url) as engine:
+            analyses = analysis_ids(engine, args.workspace)
+            report = delete_workspace_data(engine, args.workspace, actor=_actor())
         runs = _forget_dagster_runs(targets, args.workspace, analyses, analyses_only=False)
     print(report.line() + f"; {runs} Dagster runs and their event logs")
     return 0
@@ -308,10 +299,9 @@ def _forget_dagster_runs(
 
 def _slack_erase_user(args: argparse.Namespace) -> int:
     with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        report = erase_user(engine, args.workspace, args.user, actor=_actor())
-        analyses = analysis_ids(engine, args.workspace)
-        engine.dispose()
+        with opened_engine(targets.app_url) as engine:
+            report = erase_user(engine, args.workspace, args.user, actor=_actor())
+            analyses = analysis_ids(engine, args.workspace)
         runs = _forget_dagster_runs(targets, args.workspace, analyses, analyses_only=True)
     print(report.line() + f"; {runs} Dagster analysis runs and their event logs deleted")
     return 0
@@ -335,9 +325,8 @@ def _dev(args: argparse.Namespace) -> int:
     # SIGTERM during start-up unwinds like Ctrl-C, so the embedded server is stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with _databases() as targets:
-        engine = make_engine(targets.app_url)
-        migrations.upgrade(engine)
-        engine.dispose()
+        with opened_engine(targets.app_url) as engine:
+            migrations.upgrade(engine)
         return _serve(targets, args.host, args.port)
 
 

@@ -21,7 +21,7 @@ from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
-from toban_orchestration.db.engine import DatabaseTargets, get_app_engine, make_engine
+from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.db.models import (
     SlackAnalysis,
@@ -192,9 +192,16 @@ def run_demo(targets: DatabaseTargets) -> str:
     """Ingest and analyze the demo workspace through Dagster runs on the project's instance
     (so the UI shows them), and return the printable reports and leaderboard."""
     settings = get_settings()
-    engine = make_engine(targets.app_url)
+    with opened_engine(targets.app_url) as engine:
+        try:
+            return _ingest_and_analyze(engine, targets, settings.state_dir / "demo-export")
+        finally:
+            forget_app_engine()  # the runs opened it, on the same database
+
+
+def _ingest_and_analyze(engine: Engine, targets: DatabaseTargets, export_folder: Path) -> str:
     migrations.upgrade(engine)
-    export = write_demo_export(settings.state_dir / "demo-export")
+    export = write_demo_export(export_folder)
     with Session(engine) as session, session.begin():
         register_export_workspace(
             session,
@@ -206,7 +213,7 @@ def run_demo(targets: DatabaseTargets) -> str:
     # The runs below resolve the databases from the environment, like `dagster dev` does.
     os.environ["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
     get_settings.cache_clear()
-    get_app_engine.cache_clear()
+    forget_app_engine()
     resources = {"app_database": AppDatabase(), "slack": SlackCredentials()}
     weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
     weeks = _weeks_overlapping(export.first_day, export.last_day)
@@ -223,9 +230,7 @@ def run_demo(targets: DatabaseTargets) -> str:
         for week in weeks:
             key = dg.MultiPartitionKey({"date": week, "workspace": DEMO_TEAM_ID})
             _materialize(instance, [weekly], key, resources)
-    report = _printable(engine, weeks[-1] if weeks else None, export)
-    engine.dispose()
-    return report
+    return _printable(engine, weeks[-1] if weeks else None, export)
 
 
 def _materialize(

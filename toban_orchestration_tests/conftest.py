@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
-from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, get_app_engine
+from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, forget_app_engine
 from toban_orchestration.db.models import Base
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
 
@@ -126,7 +126,8 @@ def app_environment(
     migrated_engine: Engine, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     """TOBAN_* variables that point the code (and any `toban` subprocess) at a migrated test
-    database and a separate, empty Dagster database."""
+    database (the one `migrated_engine` reaches: tests use that engine for their own queries)
+    and a separate, empty Dagster database."""
     dagster_url = postgres_server.create_database().set(drivername=DAGSTER_DRIVER)
     environment = {
         "TOBAN_DATABASE_URL": migrated_engine.url.render_as_string(hide_password=False),
@@ -135,9 +136,9 @@ def app_environment(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    get_app_engine.cache_clear()
+    forget_app_engine()
     yield environment
-    get_app_engine.cache_clear()
+    forget_app_engine()
     get_settings.cache_clear()
     postgres_server.drop_database(dagster_url)
 

@@ -1,9 +1,14 @@
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from toban_orchestration.db.engine import opened_engine
 from toban_orchestration.settings import PROJECT_ROOT
 
 # The console script that pyproject.toml declares, installed next to this interpreter.
@@ -26,3 +31,13 @@ def run_toban(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def disposing_engine(url: str) -> Iterator[Engine]:
+    """An engine on `url`, disposed (its pooled connections closed) when the block ends.
+
+    For databases other than the test's app database, which `migrated_engine` already reaches
+    (for example the Dagster storage database of `app_environment`)."""
+    with opened_engine(make_url(url)) as engine:
+        yield engine

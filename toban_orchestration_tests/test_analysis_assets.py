@@ -5,8 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Engine, create_engine, insert
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
@@ -25,10 +24,9 @@ WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_w
 
 
 def test_a_weekly_partition_materializes_reports_and_a_leaderboard(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    seed_roles_workspace(engine)
+    seed_roles_workspace(migrated_engine)
     project_instance.add_dynamic_partitions(workspace_partitions.name or "", ["TROLES"])
     key = dg.MultiPartitionKey({"date": START.date().isoformat(), "workspace": "TROLES"})
     result = dg.materialize(
@@ -49,7 +47,6 @@ def test_a_weekly_partition_materializes_reports_and_a_leaderboard(
     assert leaderboard.index("helper") < leaderboard.index("reactor")
     assert "#platform" in str(report["report_preview"].value)
     assert by_key["slack_contributions_weekly"]["dagster/row_count"].value == 4
-    engine.dispose()
 
 
 def _two_day_request(
@@ -84,39 +81,38 @@ def _run_job(analysis_id: uuid.UUID) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_the_job_runs_an_ad_hoc_analysis_by_id(app_environment: dict[str, str]) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    channel_id = seed_roles_workspace(engine)
-    analysis_id = _two_day_request(engine, channel_id)
+def test_the_job_runs_an_ad_hoc_analysis_by_id(
+    app_environment: dict[str, str], migrated_engine: Engine
+) -> None:
+    channel_id = seed_roles_workspace(migrated_engine)
+    analysis_id = _two_day_request(migrated_engine, channel_id)
     result = _run_job(analysis_id)
     assert result.success
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         analysis = session.get_one(SlackAnalysis, analysis_id)
         assert (analysis.status, analysis.progress) == ("completed", 100.0)
         report = session.query(SlackChannelAnalysis).filter_by(analysis_id=analysis_id).one()
         assert report.message_count == 8  # two of the five days
-    engine.dispose()
     assert isinstance(analysis_id, uuid.UUID)
 
 
 def test_the_job_fails_when_the_analysis_team_may_not_read_the_workspace(
     app_environment: dict[str, str],
+    migrated_engine: Engine,
 ) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    channel_id = seed_roles_workspace(engine)
-    with Session(engine) as session, session.begin():
+    channel_id = seed_roles_workspace(migrated_engine)
+    with Session(migrated_engine) as session, session.begin():
         outsider = Team(name="Outsiders", slug="outsiders")
         session.add(outsider)
         session.flush()
         outsider_id = outsider.id
-    analysis_id = _two_day_request(engine, channel_id, {"team_id": str(outsider_id)})
+    analysis_id = _two_day_request(migrated_engine, channel_id, {"team_id": str(outsider_id)})
     result = _run_job(analysis_id)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "was not run" in str(failure.step_failure_data.error)
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         stored = session.get_one(SlackAnalysis, analysis_id)
         assert stored.status == "failed"
         assert (stored.error_message or "").startswith("Not analyzed:")
         assert session.query(SlackChannelAnalysis).count() == 0
-    engine.dispose()

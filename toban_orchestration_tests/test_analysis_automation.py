@@ -5,8 +5,7 @@ disagree with the messages."""
 from datetime import timedelta
 
 import dagster as dg
-from sqlalchemy import create_engine, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.health import analysis_health
@@ -93,10 +92,9 @@ def test_windows_are_analyzed_once_their_days_are_synced_and_again_after_a_resyn
 
 
 def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    seed_roles_workspace(engine)
+    seed_roles_workspace(migrated_engine)
     project_instance.add_dynamic_partitions(workspace_partitions.name or "", [WORKSPACE])
     result = dg.materialize(
         [WEEKLY],
@@ -107,9 +105,9 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("counts_match_messages", True)]
 
-    with Session(engine) as session, session.begin():
+    with Session(migrated_engine) as session, session.begin():
         analysis_id = session.scalars(select(SlackAnalysis.id)).one()
-        assert analysis_health(engine, analysis_id).stale == []
+        assert analysis_health(migrated_engine, analysis_id).stale == []
         channel_id = session.scalars(select(SlackChannel.id)).one()
         helper_id = session.scalars(select(SlackUser.id).where(SlackUser.slack_id == "UHELP")).one()
         session.add(  # a message synced after the report was written
@@ -122,11 +120,11 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
                 processed_text="late answer",
             )
         )
-    stale = analysis_health(engine, analysis_id)
+    stale = analysis_health(migrated_engine, analysis_id)
     assert [(m.channel, m.expected - m.stored) for m in stale.stale] == [("platform", 1)]
     assert stale.inconsistent == []
 
-    with engine.begin() as connection:
+    with migrated_engine.begin() as connection:
         connection.execute(
             update(SlackContribution)
             .where(
@@ -136,7 +134,7 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
             )
             .values(message_count=SlackContribution.message_count + 5)
         )
-    broken = analysis_health(engine, analysis_id)
+    broken = analysis_health(migrated_engine, analysis_id)
     assert [(m.channel, m.expected - m.stored) for m in broken.inconsistent] == [("platform", 5)]
     assert "contributions sum to" in broken.describe()
 
@@ -147,9 +145,9 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
         instance=project_instance,
     )
     assert all(c.passed for c in rerun.get_asset_check_evaluations())
-    healed = analysis_health(engine, analysis_id)
+    healed = analysis_health(migrated_engine, analysis_id)
     assert (healed.stale, healed.inconsistent) == ([], [])
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         total = session.scalar(
             select(func.sum(SlackContribution.message_count)).where(
                 SlackContribution.analysis_id == analysis_id,
@@ -162,4 +160,3 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
             )
         )
         assert total == reported == stale.stale[0].expected
-    engine.dispose()

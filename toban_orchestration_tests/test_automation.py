@@ -5,8 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from sqlalchemy import Engine, create_engine, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.analysis_requests import advance, last_window
@@ -31,10 +30,6 @@ from toban_orchestration.db.models import (
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
-
-
-def _engine(environment: dict[str, str]) -> Engine:
-    return create_engine(make_url(environment["TOBAN_DATABASE_URL"]))
 
 
 def _add_integration(engine: Engine, slack_id: str, team_slug: str) -> Integration:
@@ -62,10 +57,9 @@ def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
 
 
 def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    integration = _add_integration(engine, "TNEW00001", "acme")
+    integration = _add_integration(migrated_engine, "TNEW00001", "acme")
     first = _tick(project_instance, None)
     requests = first.run_requests or []
     jobs = [r.job_name for r in requests]
@@ -76,7 +70,7 @@ def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
     assert f"{yesterday}|TNEW00001" in {r.partition_key for r in requests}
     adds = first.dynamic_partitions_requests or []
     assert [list(a.partition_keys) for a in adds] == [["TNEW00001"]]
-    with Session(engine) as session:  # the workspace row is created and linked
+    with Session(migrated_engine) as session:  # the workspace row is created and linked
         workspace = session.scalars(select(SlackWorkspace)).one()
         assert (workspace.slack_id, workspace.access_token) == ("TNEW00001", FAKE_CIPHERTEXT)
 
@@ -84,23 +78,21 @@ def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
     assert not second.run_requests
     assert not second.dynamic_partitions_requests
 
-    _set_status(engine, integration, IntegrationStatus.REVOKED)
+    _set_status(migrated_engine, integration, IntegrationStatus.REVOKED)
     stopped = _tick(project_instance, second.cursor)
     assert not stopped.run_requests
     assert json.loads(stopped.cursor or "{}")[str(integration.id)] == "REVOKED"
-    engine.dispose()
 
 
 def test_reconnecting_resumes_without_refetching_complete_days(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    integration = _add_integration(engine, "TBACK0001", "beta")
+    integration = _add_integration(migrated_engine, "TBACK0001", "beta")
     cursor = _tick(project_instance, None).cursor
-    _set_status(engine, integration, IntegrationStatus.EXPIRED)
+    _set_status(migrated_engine, integration, IntegrationStatus.EXPIRED)
     cursor = _tick(project_instance, cursor).cursor
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    with Session(engine) as session, session.begin():
+    with Session(migrated_engine) as session, session.begin():
         workspace = session.scalars(select(SlackWorkspace)).one()
         channel = SlackChannel(
             workspace_id=workspace.id, slack_id="C1", name="general", is_selected_for_analysis=True
@@ -113,7 +105,7 @@ def test_reconnecting_resumes_without_refetching_complete_days(
                     channel_id=channel.id, day=yesterday - timedelta(days=n), complete=True
                 )
             )
-    _set_status(engine, integration, IntegrationStatus.ACTIVE)
+    _set_status(migrated_engine, integration, IntegrationStatus.ACTIVE)
     resumed = _tick(project_instance, cursor)
     days = sorted(
         (r.partition_key or "").split("|")[0]
@@ -123,17 +115,15 @@ def test_reconnecting_resumes_without_refetching_complete_days(
     assert len(days) == get_settings().backfill_days - 10
     assert yesterday.isoformat() in days
     assert (yesterday - timedelta(days=1)).isoformat() not in days
-    engine.dispose()
 
 
 def test_one_tick_plans_each_new_workspace_from_its_own_synced_days(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
     for n in range(3):
-        _add_integration(engine, f"TMANY000{n}", f"many-{n}")
+        _add_integration(migrated_engine, f"TMANY000{n}", f"many-{n}")
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    with Session(engine) as session, session.begin():
+    with Session(migrated_engine) as session, session.begin():
         team = session.scalars(select(Team).where(Team.slug == "many-1")).one()
         workspace = SlackWorkspace(team_id=team.id, slack_id="TMANY0001", name="known")
         session.add(workspace)
@@ -159,23 +149,21 @@ def test_one_tick_plans_each_new_workspace_from_its_own_synced_days(
         "TMANY0001": backfill - 10,
         "TMANY0002": backfill,
     }
-    with Session(engine) as session:  # the two missing workspace rows were made, once each
+    with Session(migrated_engine) as session:  # the two missing workspace rows were made, once each
         names = dict(session.execute(select(SlackWorkspace.slack_id, SlackWorkspace.name)).all())
         assert names == {
             "TMANY0000": "Slack TMANY0000",
             "TMANY0001": "known",
             "TMANY0002": "Slack TMANY0002",
         }
-    engine.dispose()
 
 
 def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    _add_integration(engine, "TDAY00001", "gamma")
-    revoked = _add_integration(engine, "TOFF00001", "delta")
-    _set_status(engine, revoked, IntegrationStatus.REVOKED)
+    _add_integration(migrated_engine, "TDAY00001", "gamma")
+    revoked = _add_integration(migrated_engine, "TOFF00001", "delta")
+    _set_status(migrated_engine, revoked, IntegrationStatus.REVOKED)
     when = datetime(2026, 11, 20, 2, tzinfo=UTC)
     with dg.build_schedule_context(
         instance=project_instance,
@@ -189,16 +177,14 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     assert {r.tags.get("slack_workspace") for r in requests} == {"TDAY00001"}
     assert not any("TOFF00001" in (key or "") for key in keys)
     assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
-    engine.dispose()
 
 
 def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_only(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    _add_integration(engine, "TSNAP0001", "epsilon")
-    expired = _add_integration(engine, "TSNAP0002", "zeta")
-    _set_status(engine, expired, IntegrationStatus.EXPIRED)
+    _add_integration(migrated_engine, "TSNAP0001", "epsilon")
+    expired = _add_integration(migrated_engine, "TSNAP0002", "zeta")
+    _set_status(migrated_engine, expired, IntegrationStatus.EXPIRED)
     with dg.build_schedule_context(
         instance=project_instance,
         scheduled_execution_time=datetime(2026, 11, 20, 2, tzinfo=UTC),
@@ -210,7 +196,6 @@ def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_on
         ("TSNAP0001", "TSNAP0001")
     ]
     assert requests[0].run_key == "snapshot:TSNAP0001:2026-11-20"  # once per day
-    engine.dispose()
 
 
 def _request_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
@@ -242,11 +227,10 @@ def _workspace(engine: Engine) -> SlackWorkspace:
 
 
 def test_a_requested_analysis_is_run_once(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    workspace = _workspace(engine)
-    with Session(engine) as session, session.begin():
+    workspace = _workspace(migrated_engine)
+    with Session(migrated_engine) as session, session.begin():
         session.add(
             SlackAnalysis(
                 workspace_id=workspace.id,
@@ -259,19 +243,17 @@ def test_a_requested_analysis_is_run_once(
     requests = first.run_requests or []
     assert len(requests) == 1
     config = requests[0].run_config["ops"]["run_requested_analysis"]["config"]
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         assert config["analysis_id"] == str(session.scalars(select(SlackAnalysis.id)).one())
     assert not _request_tick(project_instance, first.cursor).run_requests
-    engine.dispose()
 
 
 def test_a_due_scheduled_analysis_runs_once_and_advances(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = _engine(app_environment)
-    workspace = _workspace(engine)
+    workspace = _workspace(migrated_engine)
     due = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0) - timedelta(days=9)
-    with Session(engine) as session, session.begin():
+    with Session(migrated_engine) as session, session.begin():
         schedule = SlackAnalysis(
             workspace_id=workspace.id,
             name="Weekly team report",
@@ -286,7 +268,7 @@ def test_a_due_scheduled_analysis_runs_once_and_advances(
         schedule_id = schedule.id
     first = _request_tick(project_instance, None)
     assert len(first.run_requests or []) == 1
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         schedule = session.get_one(SlackAnalysis, schedule_id)
         assert schedule.next_run_at == due + timedelta(days=14)  # the next future slot
         run = session.scalars(select(SlackAnalysis).where(SlackAnalysis.id != schedule_id)).one()
@@ -300,9 +282,8 @@ def test_a_due_scheduled_analysis_runs_once_and_advances(
         assert len(linked) == 1
     second = _request_tick(project_instance, first.cursor)
     assert not second.run_requests
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         assert len(session.scalars(select(SlackAnalysis)).all()) == 2
-    engine.dispose()
 
 
 def test_windows_and_advancing_per_frequency() -> None:

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from toban_orchestration.db.models import IntegrationCredential, SlackMessage, SlackWorkspace
 from toban_orchestration.security.tokens import TokenCipher
-from toban_orchestration_tests.helpers import run_toban
+from toban_orchestration_tests.helpers import disposing_engine, run_toban
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 
 EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
@@ -17,18 +16,19 @@ REFRESH = "xoxe-1-refresh-cli-5550199"
 
 
 def _partition_keys(environment: dict[str, str]) -> list[str]:
-    engine = create_engine(make_url(environment["TOBAN_DAGSTER_STORAGE_URL"]))
-    with engine.connect() as connection:
+    with (
+        disposing_engine(environment["TOBAN_DAGSTER_STORAGE_URL"]) as engine,
+        engine.connect() as connection,
+    ):
         rows = connection.exec_driver_sql(
             "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'slack_workspace'"
         ).scalars()
-        keys = list(rows)
-    engine.dispose()
-    return keys
+        return list(rows)
 
 
 def test_add_stores_the_tokens_encrypted_and_adds_the_partition(
     app_environment: dict[str, str],
+    migrated_engine: Engine,
 ) -> None:
     key = run_toban("keys", "generate", env={}).stdout.strip()
     workspace = generate_workspace(seed=31, days=1)
@@ -48,14 +48,12 @@ def test_add_stores_the_tokens_encrypted_and_adds_the_partition(
     assert TOKEN not in result.stdout + result.stderr
     assert REFRESH not in result.stdout + result.stderr
     assert _partition_keys(app_environment) == [workspace.team_id]
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         credential = session.scalars(select(IntegrationCredential)).one()
         assert TokenCipher([key]).decrypt(credential.encrypted_value) == TOKEN
         assert credential.refresh_token is not None
         assert REFRESH not in credential.refresh_token
         assert TokenCipher([key]).decrypt(credential.refresh_token) == REFRESH
-    engine.dispose()
 
 
 def test_add_refuses_without_a_token_or_without_a_key(app_environment: dict[str, str]) -> None:
@@ -76,15 +74,15 @@ def test_add_refuses_without_a_token_or_without_a_key(app_environment: dict[str,
     assert "SLACK_REFRESH holds no refresh token" in no_refresh.stderr
 
 
-def test_import_ingests_an_export_and_reports_what_it_did(app_environment: dict[str, str]) -> None:
+def test_import_ingests_an_export_and_reports_what_it_did(
+    app_environment: dict[str, str], migrated_engine: Engine
+) -> None:
     result = run_toban("slack", "import", str(EXPORT), "--team", "houston", env=app_environment)
     assert result.returncode == 0, result.stderr
     assert "1382 messages inserted" in result.stdout
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    with Session(engine) as session:
+    with Session(migrated_engine) as session:
         slack_id = session.scalars(select(SlackWorkspace.slack_id)).one()
         assert len(session.scalars(select(SlackMessage.id)).all()) == 1382
-    engine.dispose()
     assert _partition_keys(app_environment) == [slack_id]
 
 

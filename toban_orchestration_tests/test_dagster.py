@@ -8,13 +8,13 @@ from typing import Any
 
 import dagster as dg
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, inspect, text
 
 from toban_orchestration.db import migrations
 from toban_orchestration.db.assets import app_database_schema, schema_matches_models
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
+from toban_orchestration_tests.helpers import disposing_engine
 
 
 def _materialize_schema(**kwargs: Any) -> dg.ExecuteInProcessResult:
@@ -34,9 +34,10 @@ def test_definitions_load_with_the_schema_asset_and_its_check() -> None:
     )
 
 
-def test_schema_asset_migrates_and_its_check_passes(app_environment: dict[str, str]) -> None:
-    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    migrations.downgrade(app_engine, "base")
+def test_schema_asset_migrates_and_its_check_passes(
+    app_environment: dict[str, str], migrated_engine: Engine
+) -> None:
+    migrations.downgrade(migrated_engine, "base")
 
     result = _materialize_schema()
     assert result.success
@@ -46,22 +47,21 @@ def test_schema_asset_migrates_and_its_check_passes(app_environment: dict[str, s
     assert metadata["table_count"].value == 18
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("schema_matches_models", True)]
-    app_engine.dispose()
 
 
-def test_schema_check_fails_on_a_drifted_database(app_environment: dict[str, str]) -> None:
-    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    with app_engine.begin() as connection:
+def test_schema_check_fails_on_a_drifted_database(
+    app_environment: dict[str, str], migrated_engine: Engine
+) -> None:
+    with migrated_engine.begin() as connection:
         connection.execute(text("DROP INDEX ix_slack_message_thread_ts"))
     result = _materialize_schema(raise_on_error=False)
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("schema_matches_models", False)]
     assert checks[0].metadata["difference_count"].value == 1
-    app_engine.dispose()
 
 
 def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
     assert isinstance(project_instance.run_storage, PostgresRunStorage)
     concurrency = project_instance.get_concurrency_config()
@@ -86,16 +86,13 @@ def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
         is not None
     )
 
-    dagster_engine = create_engine(make_url(app_environment["TOBAN_DAGSTER_STORAGE_URL"]))
-    app_engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    dagster_tables = set(inspect(dagster_engine).get_table_names())
-    app_tables = set(inspect(app_engine).get_table_names())
+    with disposing_engine(app_environment["TOBAN_DAGSTER_STORAGE_URL"]) as dagster_engine:
+        dagster_tables = set(inspect(dagster_engine).get_table_names())
+    app_tables = set(inspect(migrated_engine).get_table_names())
     assert {"runs", "event_logs", "alembic_version"} <= dagster_tables
     assert "alembic_version" not in app_tables
     assert migrations.VERSION_TABLE in app_tables
     assert not dagster_tables & {"slack_message", migrations.VERSION_TABLE}
-    dagster_engine.dispose()
-    app_engine.dispose()
 
 
 def test_sensor_intervals_follow_the_setting() -> None:

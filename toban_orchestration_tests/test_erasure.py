@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, create_engine, func, insert, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
@@ -208,10 +207,9 @@ def test_erasing_an_unknown_person_names_what_is_missing(migrated_engine: Engine
 
 
 def test_the_dagster_runs_that_hold_their_name_are_forgotten(
-    app_environment: dict[str, str], project_instance: dg.DagsterInstance
+    app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    channel_id = seed_roles_workspace(engine)
+    channel_id = seed_roles_workspace(migrated_engine)
     project_instance.add_dynamic_partitions(workspace_partitions.name or "", ["TROLES"])
     key = dg.MultiPartitionKey({"date": START.date().isoformat(), "workspace": "TROLES"})
     weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
@@ -221,7 +219,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
         resources={"app_database": AppDatabase()},
         instance=project_instance,
     ).success
-    with Session(engine) as session, session.begin():
+    with Session(migrated_engine) as session, session.begin():
         ad_hoc = SlackAnalysis(
             workspace_id=session.scalars(select(SlackWorkspace.id)).one(),
             name="ad hoc",
@@ -249,11 +247,10 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
 
     assert "helper" in logged()  # the leaderboard in the materialization metadata
     runs = workspace_runs(
-        project_instance, "TROLES", analysis_ids(engine, "TROLES"), analyses_only=True
+        project_instance, "TROLES", analysis_ids(migrated_engine, "TROLES"), analyses_only=True
     )
     assert len(runs) == 2
-    erase_user(engine, "TROLES", "UHELP")
+    erase_user(migrated_engine, "TROLES", "UHELP")
     assert forget_runs(project_instance, runs) == 2
     assert project_instance.get_runs() == []
     assert not HELPER_TRACES.search(logged())
-    engine.dispose()

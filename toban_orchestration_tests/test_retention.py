@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets
@@ -303,18 +302,17 @@ def test_deleting_a_workspace_removes_every_slack_row_and_its_tokens(
 
 
 def test_the_retention_job_and_the_commands(
-    app_environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    app_environment: dict[str, str], migrated_engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    seed(engine)
-    seed(engine, slack_id="TKEEP", retention_days=None)
-    before = counts(engine)
+    seed(migrated_engine)
+    seed(migrated_engine, slack_id="TKEEP", retention_days=None)
+    before = counts(migrated_engine)
 
     assert main(["slack", "purge", "--workspace", "TRET", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "TRET: would purge data before" in out
     assert "6 messages, 3 reactions, 2 analyses" in out
-    assert counts(engine) == before
+    assert counts(migrated_engine) == before
 
     with dg.instance_for_test() as instance:
         # A weekly analysis of a window long purged-to-be: its run's metadata holds the report.
@@ -337,7 +335,7 @@ def test_the_retention_job_and_the_commands(
         # TRET's analysis run is gone with its window; TKEEP keeps everything.
         kept = {r.tags.get("dagster/partition/workspace") for r in instance.get_runs()}
         assert kept == {"TKEEP", None}  # None: the retention job's own run
-    assert counts(engine)["slack_message"] == before["slack_message"] - 6
+    assert counts(migrated_engine)["slack_message"] == before["slack_message"] - 6
 
     assert main(["slack", "delete-workspace", "--workspace", "TRET"]) == 2
     assert "--yes" in capsys.readouterr().err
@@ -349,11 +347,10 @@ def test_the_retention_job_and_the_commands(
     )
     assert main(["slack", "purge", "--workspace", "TNONE"]) == 1
     assert "No Slack workspace TNONE" in capsys.readouterr().err
-    with engine.connect() as connection:
+    with migrated_engine.connect() as connection:
         left = connection.execute(text("SELECT slack_id FROM slack_workspace")).scalars().all()
         actors = connection.execute(
             text("SELECT actor_user_id FROM integration_event WHERE event_type = 'DATA_ERASED'")
         ).scalars()
         assert all(str(a).startswith("cli") for a in actors)
     assert left == ["TKEEP"]
-    engine.dispose()

@@ -22,12 +22,12 @@ import psycopg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets
-from toban_orchestration.db.engine import get_app_engine
+from toban_orchestration.db.engine import forget_app_engine
 from toban_orchestration.db.models import IntegrationCredential, Team
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher, generate_key
@@ -42,6 +42,7 @@ from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.resources import SlackCredentials
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
+from toban_orchestration_tests.helpers import disposing_engine
 from toban_orchestration_tests.llm_answers import good_answer
 from toban_orchestration_tests.llm_server import FakeLLMServer
 from toban_orchestration_tests.llm_server import Fault as LLMFault
@@ -93,11 +94,11 @@ def secret_environment(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    get_app_engine.cache_clear()
+    forget_app_engine()
     ref = InstanceRef.from_dir(str(tmp_path / "dagster"), config_dir=str(PROJECT_ROOT))
     with dg.DagsterInstance.from_ref(ref) as instance:
         yield environment, instance
-    get_app_engine.cache_clear()
+    forget_app_engine()
     get_settings.cache_clear()
 
 
@@ -132,11 +133,13 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
 ) -> None:
     environment, instance = secret_environment
     caplog.set_level(logging.DEBUG)
-    engine = create_engine(make_url(environment["TOBAN_DATABASE_URL"]))
     cipher = TokenCipher.from_settings()
     workspace = generate_workspace(seed=31, days=1, start=DAY, messages_per_channel_day=8)
     errors: list[str] = []
-    with FakeSlackServer() as server:
+    with (
+        disposing_engine(environment["TOBAN_DATABASE_URL"]) as engine,
+        FakeSlackServer() as server,
+    ):
         server.add_workspace(workspace, token=TOKEN)
         server.enable_token_rotation(
             REFRESH, access_token=TOKEN, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
@@ -212,7 +215,6 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         errors.append(str(failure.error))
         assert "token_revoked" in errors[-1]
         assert not server.internal_errors
-    engine.dispose()
 
     secrets = {
         "access token": TOKEN,

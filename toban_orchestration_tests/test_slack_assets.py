@@ -6,8 +6,7 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher, generate_key
@@ -37,16 +36,14 @@ RESOURCES = {"app_database": AppDatabase(), "slack": SlackCredentials()}
 
 @pytest.fixture
 def connected_workspace(
-    app_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_environment: dict[str, str], migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Connected]:
     key = generate_key()
     monkeypatch.setenv("TOBAN_ENCRYPTION_KEYS", key)
     get_settings.cache_clear()
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
     workspace = generate_workspace(seed=21, days=2, start=DAY, messages_per_channel_day=10)
     with FakeSlackServer() as server:
-        yield connect(engine, server, workspace, TokenCipher([key]))
-    engine.dispose()
+        yield connect(migrated_engine, server, workspace, TokenCipher([key]))
 
 
 def test_workspace_assets_and_a_message_partition_materialize_with_metadata(

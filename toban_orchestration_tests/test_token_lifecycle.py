@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.maintenance import slack_token_refresh_job
@@ -164,12 +163,12 @@ def test_a_secret_no_key_decrypts_is_reported_not_lost(migrated_engine: Engine) 
 
 def test_toban_keys_rotate_reports_counts_never_values(
     app_environment: dict[str, str],
+    migrated_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     old_key, new_key = generate_key(), generate_key()
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
-    stored = _seed_secrets(engine, TokenCipher([old_key]), integrations=2)
+    stored = _seed_secrets(migrated_engine, TokenCipher([old_key]), integrations=2)
     monkeypatch.setenv("TOBAN_ENCRYPTION_KEYS", f"{new_key},{old_key}")
     get_settings.cache_clear()
     assert main(["keys", "rotate", "--batch-size", "3"]) == 0
@@ -177,10 +176,9 @@ def test_toban_keys_rotate_reports_counts_never_values(
     assert "Re-encrypted 8 secrets" in captured.out
     for secret in [*stored.values(), old_key, new_key]:
         assert secret not in captured.out + captured.err
-    assert sorted(TokenCipher([new_key]).decrypt(v) for v in _secrets(engine)) == sorted(
+    assert sorted(TokenCipher([new_key]).decrypt(v) for v in _secrets(migrated_engine)) == sorted(
         stored.values()
     )
-    engine.dispose()
 
 
 # --- Slack token rotation ------------------------------------------------------------------------
@@ -329,15 +327,14 @@ def test_a_passing_refresh_failure_keeps_a_still_valid_token_in_use(
 
 @pytest.mark.usefixtures("oauth_client")
 def test_the_refresh_job_sweeps_only_workspaces_whose_token_expires_soon(
-    app_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_environment: dict[str, str], migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = generate_key()
     monkeypatch.setenv("TOBAN_ENCRYPTION_KEYS", key)
     get_settings.cache_clear()
-    engine = create_engine(make_url(app_environment["TOBAN_DATABASE_URL"]))
     cipher = TokenCipher([key])
     with FakeSlackServer() as server:
-        _connect_rotating(engine, server, cipher, timedelta(minutes=20))
+        _connect_rotating(migrated_engine, server, cipher, timedelta(minutes=20))
         with dg.instance_for_test() as instance:
             result = slack_token_refresh_job.execute_in_process(
                 resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
@@ -351,15 +348,14 @@ def test_the_refresh_job_sweeps_only_workspaces_whose_token_expires_soon(
                 instance=instance,
             ).success
         assert server.token_rotations == 1
-    (event,) = _events(engine, IntegrationEventType.TOKEN_REFRESHED)
+    (event,) = _events(migrated_engine, IntegrationEventType.TOKEN_REFRESHED)
     assert event.details is not None
     assert event.details["trigger"] == "schedule"
-    with engine.connect() as connection:
+    with migrated_engine.connect() as connection:
         assert (
             connection.execute(select(func.count()).select_from(IntegrationCredential)).scalar_one()
             == 1
         )
-    engine.dispose()
 
 
 # --- audit of what the pipeline does to an integration ---------------------------------------

@@ -127,6 +127,16 @@ def make_engine(url: URL, **kwargs: object) -> Engine:
     return engine
 
 
+@contextmanager
+def opened_engine(url: URL, **kwargs: object) -> Iterator[Engine]:
+    """`make_engine` whose pooled connections are closed when the block ends, however it ends."""
+    engine = make_engine(url, **kwargs)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
@@ -138,6 +148,15 @@ def check_connection(engine: Engine) -> None:
 @cache
 def get_app_engine() -> Engine:
     return make_engine(resolve_database_targets().app_url)
+
+
+def forget_app_engine() -> None:
+    """Close and drop the engine `get_app_engine` cached, so that its next call reads the settings
+    again. Clearing the cache alone would leave that engine's connections open until the garbage
+    collector finds them."""
+    if get_app_engine.cache_info().currsize:
+        get_app_engine().dispose()
+    get_app_engine.cache_clear()
 
 
 @contextmanager
