@@ -88,3 +88,56 @@ def test_extra_assignments_need_a_compared_column(db_session: Session) -> None:
             ("message_id", "user_id", "emoji_name"),
             extra_set_sql={"emoji_name": "'y'"},
         )
+
+
+def test_tuple_rows_are_written_in_the_order_of_columns(db_session: Session) -> None:
+    graph = build_graph(db_session)
+    connection = db_session.connection()
+    columns = ("emoji_name", "user_id", "message_id")  # not the table's order
+    rows = [("rocket", graph.user.id, graph.reply.id), ("rocket", graph.user.id, graph.parent.id)]
+    key = ("message_id", "user_id", "emoji_name")
+    assert upsert(connection, reaction_table, rows, key, columns=columns) == WriteCounts(2)
+    stored = connection.execute(
+        select(reaction_table.c.message_id, reaction_table.c.user_id).where(
+            reaction_table.c.emoji_name == "rocket"
+        )
+    ).all()
+    assert sorted(stored) == sorted((message, user) for _, user, message in rows)
+    with pytest.raises(ValueError, match="slack_reaction: rows given as tuples need `columns`"):
+        upsert(connection, reaction_table, rows, key)
+
+
+def test_counts_are_the_same_whether_or_not_keys_are_returned(db_session: Session) -> None:
+    """Without `inserted_keys` or `written_ids` PostgreSQL sends back the two counts only; with
+    them, a row per written row. Both count alike."""
+    _, integration = add_slack_integration(db_session, "T0CNT", team_name="C", team_slug="c")
+    connection = db_session.connection()
+    key = ("integration_id", "resource_type", "external_id")
+
+    def rows(prefix: str, names: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "integration_id": integration.id,
+                "resource_type": ResourceType.SLACK_CHANNEL,
+                "external_id": f"{prefix}{n}",
+                "name": name,
+            }
+            for n, name in enumerate(names)
+        ]
+
+    assert upsert(connection, resource_table, rows("A", "abc"), key) == WriteCounts(inserted=3)
+    written: dict[Any, Any] = {}
+    assert upsert(
+        connection, resource_table, rows("B", "abc"), key, written_ids=written
+    ) == WriteCounts(inserted=3)
+    assert sorted(written) == ["B0", "B1", "B2"]
+    # One changed and one new in each: the unchanged row is neither counted nor returned.
+    assert upsert(connection, resource_table, rows("A", "axcd"), key) == WriteCounts(1, 1)
+    written.clear()
+    inserted: list[Any] = []
+    counts = upsert(
+        connection, resource_table, rows("B", "axcd"), key, written_ids=written,
+        inserted_keys=inserted,
+    )  # fmt: skip
+    assert counts == WriteCounts(1, 1)
+    assert (sorted(written), inserted) == (["B1", "B3"], ["B3"])

@@ -1,11 +1,11 @@
 """Bulk upserts on natural keys, counted: the one way every domain writes batches of rows."""
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -32,7 +32,7 @@ class WriteCounts:
 def upsert(
     connection: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Sequence[tuple[Any, ...]],
     key: Sequence[str],
     extra_set_sql: Mapping[str, str] | None = None,
     insert_only: Sequence[str] = (),
@@ -45,7 +45,8 @@ def upsert(
     `extra_set_sql` adds SQL assignments to the update; `inserted_keys` collects the last key
     column of each row that was new; `written_ids` maps that key column to the row's `id` for
     every row inserted or changed (unchanged rows are not returned by PostgreSQL). `columns`
-    (default: the keys of the first row) are the ones written; rows may hold others. When every
+    (default: the keys of the first row) are the ones written; rows may hold others, or be
+    tuples of exactly these columns' values (then `columns` is required). When every
     column is part of the key there is nothing to update: rows already stored are left alone
     (ON CONFLICT DO NOTHING) and only new ones are counted.
 
@@ -56,18 +57,25 @@ def upsert(
     counts = WriteCounts()
     if not rows:
         return counts
-    columns = tuple(columns or rows[0])
+    values_of: Callable[[Any], Sequence[Any]] | None = None  # None: rows are tuples to write
+    if isinstance(rows[0], tuple):
+        if columns is None:
+            raise ValueError(f"{table.name}: rows given as tuples need `columns`")
+        columns = tuple(columns)
+    else:
+        columns = tuple(columns or rows[0])
+        # One C call a row; itemgetter of a single column returns the value, not a tuple.
+        values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    # Keys and ids cost a value each to send and decode (a UUID, in Python): only when asked.
+    returning_rows = inserted_keys is not None or written_ids is not None
     stage, create_stage, statement = _upsert_sql(
         table,
         columns,
         tuple(key),
         tuple(insert_only),
         tuple(sorted((extra_set_sql or {}).items())),
-        # Keys and ids cost a value each to decode (a UUID, in Python): only when asked for.
-        inserted_keys is not None or written_ids is not None,
+        returning_rows,
     )
-    # One C call a row; itemgetter of a single column returns the value, not a tuple.
-    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     driver_connection = connection.connection.driver_connection
     assert isinstance(driver_connection, psycopg.Connection)
     with driver_connection.cursor() as cursor:
@@ -86,13 +94,18 @@ def upsert(
                 if binary_types is not None:
                     copy.set_types(binary_types)
                 for row in rows[start : start + UPSERT_CHUNK]:
-                    values = values_of(row)
+                    values = cast(Sequence[Any], row) if values_of is None else values_of(row)
                     if json_columns:
                         values = list(values)
                         for i in json_columns:
                             values[i] = _json(values[i])
                     copy.write_row(values)
             cursor.execute(statement)  # it also empties the staging table
+            if not returning_rows:
+                inserted_count, updated_count = cursor.fetchone() or (0, 0)
+                counts.inserted += inserted_count
+                counts.updated += updated_count
+                continue
             for inserted, last_key, row_id in cursor.fetchall():
                 if written_ids is not None:
                     written_ids[last_key] = row_id
@@ -142,7 +155,7 @@ def _upsert_sql(
     key: tuple[str, ...],
     insert_only: tuple[str, ...],
     extra_set_sql: tuple[tuple[str, str], ...],
-    returning_keys: bool,
+    returning_rows: bool,
 ) -> tuple[str, str, str]:
     """(staging table, its CREATE statement, the upsert from it)."""
     names = ", ".join(columns)
@@ -169,11 +182,17 @@ def _upsert_sql(
     # The staged rows are deleted and inserted in one statement, saving a round trip per call.
     # DELETE, not TRUNCATE (a new file per call); ON COMMIT DELETE ROWS then empties the table
     # in place, so its dead rows never outlive the transaction.
-    upsert = (
-        f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
+    insert = (
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM staged "
-        f"ON CONFLICT ({', '.join(key)}) {on_conflict} "
-        f"RETURNING (xmax = 0), "
-        + (f"{table.name}.{key[-1]}, {table.name}.id" if returning_keys else "NULL, NULL")
+        f"ON CONFLICT ({', '.join(key)}) {on_conflict} RETURNING (xmax = 0) AS inserted"
     )
-    return stage, create, upsert
+    staged = f"WITH staged AS (DELETE FROM {stage} RETURNING {names})"
+    if returning_rows:
+        return stage, create, f"{staged} {insert}, {table.name}.{key[-1]}, {table.name}.id"
+    # Only counts wanted: one row back, not one a written row to send and decode.
+    return (
+        stage,
+        create,
+        f"{staged}, written AS ({insert}) SELECT count(*) FILTER (WHERE inserted), "
+        "count(*) FILTER (WHERE NOT inserted) FROM written",
+    )

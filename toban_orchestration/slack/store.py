@@ -372,8 +372,9 @@ class SlackStore:
         counts.inserted = upsert(
             self.connection,
             reaction_table,
-            [dict(zip(_REACTION_KEY, reaction, strict=True)) for reaction in wanted],
+            wanted,
             _REACTION_KEY,
+            columns=_REACTION_KEY,
         ).inserted
         return counts
 
