@@ -216,6 +216,14 @@ def test_full_sync_matches_the_server_row_for_row(connected: Connected) -> None:
         assert spans
         assert all(all(row) for row in spans)
         assert connection.execute(text("SELECT last_sync_at FROM slack_workspace")).scalar_one()
+        # Time-ordered ids (db/ids.py), for index locality on bulk loads.
+        versions = connection.execute(
+            text(
+                "SELECT DISTINCT substr(id::text, 15, 1) FROM slack_message UNION "
+                "SELECT DISTINCT substr(id::text, 15, 1) FROM slack_reaction"
+            )
+        ).scalars()
+        assert set(versions) == {"7"}
     with Session(connected.engine) as session:
         resources = set(session.scalars(select(ServiceResource.external_id)))
         assert resources >= set(channels)

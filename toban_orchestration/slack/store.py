@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, insert
 
 from toban_orchestration.db.enums import ResourceType
+from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
     ServiceResource,
     SlackChannel,
@@ -254,7 +255,9 @@ class SlackStore:
         parent_ids = self._stored_ids(
             channel_id, {row["thread_ts"] for row in rows if row["is_thread_reply"]}
         )
-        for row in rows:  # completed in place: a copy of each row cost more than its COPY
+        ids = time_ordered_uuids(len(rows))  # used by new rows only
+        for row, new_id in zip(rows, ids, strict=True):  # in place: a copy cost more than COPY
+            row["id"] = new_id
             row["user_id"] = user_ids.get(row["author"]) if row["author"] else None
             row["channel_id"] = channel_id
             row["parent_id"] = parent_ids.get(row["thread_ts"]) if row["is_thread_reply"] else None
@@ -269,7 +272,8 @@ class SlackStore:
             inserted_keys=new_ts,
             written_ids=written,
             columns=columns,
-            insert_only=("parent_id",),  # stored links are kept; `_link_parents` fills gaps
+            # A stored row keeps its id, and its link (`_link_parents` fills gaps).
+            insert_only=("id", "parent_id"),
             extra_set_sql={
                 "deleted_at": "CASE WHEN EXCLUDED.is_deleted "
                 "THEN COALESCE(slack_message.deleted_at, now()) END"
@@ -368,9 +372,13 @@ class SlackStore:
         counts.inserted = upsert(
             self.connection,
             reaction_table,
-            wanted,
+            [
+                (*reaction, new_id)
+                for reaction, new_id in zip(wanted, time_ordered_uuids(len(wanted)), strict=True)
+            ],
             _REACTION_KEY,
-            columns=_REACTION_KEY,
+            columns=(*_REACTION_KEY, "id"),
+            insert_only=("id",),
         ).inserted
         return counts
 
