@@ -68,6 +68,7 @@ def main() -> None:
                 ).slack_id
             started = time.perf_counter()
             server_cpu = _cpu_seconds(server.pid)
+            wal_start = _wal_position(engine)
             users = ingest.refresh_users(engine, cipher, slack_id)
             channels = ingest.refresh_channels(engine, cipher, slack_id)
             with engine.begin() as connection:
@@ -79,6 +80,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             server_cpu = _cpu_seconds(server.pid) - server_cpu
             postgres_cpu = _backend_cpu_seconds(engine)
+            wal_bytes = _wal_bytes_since(engine, wal_start)
             with Session(engine) as session:
                 stored = session.scalar(select(func.count()).select_from(SlackMessage)) or 0
                 reactions = session.scalar(select(func.count()).select_from(SlackReaction)) or 0
@@ -102,6 +104,10 @@ def main() -> None:
         f"(per message: server {server_cpu / stored * 1e6:.0f} us, "
         f"PostgreSQL {postgres_cpu / stored * 1e6:.0f} us)"
     )
+    print(
+        f"WAL written during the sync: {wal_bytes / 1e9:.2f} GB "
+        f"({wal_bytes / stored:,.0f} bytes a message; the whole server's)"
+    )
     print(f"{'method':<24}{'calls':>10}{'minimum':>10}")
     for method in METHODS:
         print(f"{method:<24}{calls[method]:>10,}{minimum.get(method, 0):>10,}")
@@ -113,6 +119,23 @@ def main() -> None:
 def _cpu_seconds(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
+
+
+def _wal_position(engine: Engine) -> str:
+    with engine.connect() as connection:
+        return str(connection.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+
+
+def _wal_bytes_since(engine: Engine, start: str) -> int:
+    """WAL the server wrote since `start`: index maintenance and, after each checkpoint, whole
+    page images, which `max_wal_size` decides the frequency of."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:start AS pg_lsn))"),
+                {"start": start},
+            ).scalar_one()
+        )
 
 
 def _backend_cpu_seconds(engine: Engine) -> float:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import psycopg
 
-from toban_orchestration.db.embedded import EmbeddedPostgres
+from toban_orchestration.db.embedded import SERVER_SETTINGS, EmbeddedPostgres
 from toban_orchestration_tests.helpers import run_toban
 
 
@@ -20,6 +20,15 @@ def test_start_reuse_stop_and_restart_keep_the_data(tmp_path: Path) -> None:
         with psycopg.connect(conninfo, autocommit=True) as connection:
             connection.execute("CREATE TABLE note (body text)")
             connection.execute("INSERT INTO note VALUES ('survives a restart')")
+            # Written to postgresql.auto.conf by the first start (read back from the file, as
+            # the reload that makes it live is asynchronous).
+            file_settings = dict(
+                connection.execute(
+                    "SELECT name, setting FROM pg_file_settings"
+                    " WHERE sourcefile LIKE '%%postgresql.auto.conf' AND applied"
+                ).fetchall()
+            )
+        assert {name: file_settings.get(name) for name in SERVER_SETTINGS} == SERVER_SETTINGS
         assert server.ensure_database("kept") == url  # idempotent
 
         server.stop()
@@ -27,7 +36,12 @@ def test_start_reuse_stop_and_restart_keep_the_data(tmp_path: Path) -> None:
         assert server.start().started_now
         with psycopg.connect(conninfo) as connection:
             body = connection.execute("SELECT body FROM note").fetchone()
+            live_settings = {
+                name: connection.execute("SELECT current_setting(%s)", (name,)).fetchone()
+                for name in SERVER_SETTINGS
+            }
         assert body == ("survives a restart",)
+        assert live_settings == {name: (value,) for name, value in SERVER_SETTINGS.items()}
     finally:
         server.stop()
     assert not server.is_running()

@@ -24,6 +24,17 @@ from sqlalchemy.engine import URL, make_url
 
 logger = logging.getLogger(__name__)
 
+SERVER_SETTINGS: dict[str, str] = {
+    # A sync of 1M Slack messages writes about 2 GB of WAL. At the 1 GB default a checkpoint
+    # came every ~30 s, and after each one the first change to every page is logged as a whole
+    # 8 kB page image: more than half the WAL, and CPU on both cores. 4 GB lets such a sync run
+    # without a WAL-triggered checkpoint; the price is up to ~4 GB of disk in pg_wal at peak,
+    # given back (down to min_wal_size) at the next checkpoint.
+    "max_wal_size": "4GB",
+}
+"""Settings the embedded server runs with (ALTER SYSTEM, so they survive restarts). A server
+we do not own (TOBAN_DATABASE_URL) is left as its administrator set it."""
+
 
 @dataclass(frozen=True)
 class EmbeddedServerState:
@@ -48,9 +59,11 @@ class EmbeddedPostgres:
         # The constructor, not get_server(): get_server caches a handle per folder and would
         # hand back a stale one after stop().
         server = PostgresServer(self.pgdata, cleanup_mode=None)
+        url = make_url(server.get_uri())
         if not was_running:
             logger.info("Started the embedded PostgreSQL server in %s", self.pgdata)
-        return EmbeddedServerState(url=make_url(server.get_uri()), started_now=not was_running)
+            _apply_server_settings(url)
+        return EmbeddedServerState(url=url, started_now=not was_running)
 
     def stop(self) -> None:
         if not self.is_running():
@@ -68,6 +81,23 @@ class EmbeddedPostgres:
             if exists is None:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return server_url.set(database=name)
+
+
+def _apply_server_settings(server_url: URL) -> None:
+    with psycopg.connect(_libpq_conninfo(server_url), autocommit=True) as connection:
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            current = connection.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            if current is not None and current[0] == value:
+                continue
+            # ALTER SYSTEM takes no bind parameters; the name and value are our own constants.
+            connection.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+            changed = True
+        if changed:
+            connection.execute("SELECT pg_reload_conf()")
+            logger.info("Embedded PostgreSQL settings applied: %s", SERVER_SETTINGS)
 
 
 def _server_user() -> str | None:
