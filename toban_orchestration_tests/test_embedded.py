@@ -22,7 +22,7 @@ def test_start_reuse_stop_and_restart_keep_the_data(tmp_path: Path) -> None:
             connection.execute("INSERT INTO note VALUES ('survives a restart')")
             # Written to postgresql.auto.conf by the first start (read back from the file, as
             # the reload that makes it live is asynchronous).
-            file_settings = dict(
+            file_settings: dict[str, str] = dict(
                 connection.execute(
                     "SELECT name, setting FROM pg_file_settings"
                     " WHERE sourcefile LIKE '%%postgresql.auto.conf' AND applied"
