@@ -25,11 +25,11 @@ from sqlalchemy.engine import URL, make_url
 logger = logging.getLogger(__name__)
 
 SERVER_SETTINGS: dict[str, str] = {
-    # A sync of 1M Slack messages writes about 2 GB of WAL. At the 1 GB default a checkpoint
-    # came every ~30 s, and after each one the first change to every page is logged as a whole
-    # 8 kB page image: more than half the WAL, and CPU on both cores. 4 GB lets such a sync run
-    # without a WAL-triggered checkpoint; the price is up to ~4 GB of disk in pg_wal at peak,
-    # given back (down to min_wal_size) at the next checkpoint.
+    # At the 1 GB default, a sync of 1M Slack messages forced a checkpoint about every 30 s,
+    # and after each one the first change to every page is logged as a whole 8 kB page image:
+    # it wrote 1.56 GB of WAL, against 1.15 GB with 4 GB (measured 2026-12-06). The price is
+    # up to ~4 GB of disk in pg_wal at peak, given back (down to min_wal_size) at the next
+    # checkpoint.
     "max_wal_size": "4GB",
 }
 """Settings the embedded server runs with (ALTER SYSTEM, so they survive restarts). A server
