@@ -699,6 +699,49 @@ def test_mutations_keep_derived_fields_consistent() -> None:
         assert server.internal_errors == []
 
 
+def test_answers_follow_mutations_of_messages_already_served() -> None:
+    """The server keeps each message's encoded answer (all of them after ``prerender``): every
+    kind of mutation must show in the next answer, for the message and for its thread parent."""
+    workspace = generate_workspace(12)
+    general = workspace.channels[0]
+    parent = next(m for m in general.thread_parents() if m.subtype != TOMBSTONE and m.replies)
+    parent_ts = int_to_ts(parent.ts)
+    assert parent.replies is not None
+    reply_ts = int_to_ts(parent.replies[0].ts)
+    reactor = general.members[0]
+    assert workspace.prerender() > 0
+
+    def expected_thread() -> list[dict[str, Any]]:
+        thread = [parent, *(parent.replies or ())]
+        return [workspace.message_dict(general.id, int_to_ts(m.ts)) for m in thread]
+
+    mutations: list[Callable[[], object]] = [
+        lambda: workspace.add_reply(general.id, parent_ts, text="late answer"),
+        lambda: workspace.edit_message(general.id, reply_ts, "edited after it was served"),
+        lambda: workspace.add_reaction(general.id, reply_ts, "toban_test", reactor),
+        lambda: workspace.remove_reaction(general.id, reply_ts, "toban_test", reactor),
+        lambda: workspace.delete_message(general.id, reply_ts),
+        lambda: workspace.edit_message(general.id, parent_ts, "the question, edited"),
+    ]
+    with FakeSlackServer(workspace, TOKEN) as server:
+        client = _client(server)
+
+        def served_thread() -> list[dict[str, Any]]:
+            answer = client.conversations_replies(channel=general.id, ts=parent_ts, limit=1000)
+            return list(answer["messages"])
+
+        for mutate in mutations:
+            before = served_thread()
+            mutate()
+            after = served_thread()
+            assert after != before
+            assert after == expected_thread()
+        top = client.conversations_history(channel=general.id, latest=parent_ts, inclusive=True)
+        assert top["messages"][0] == workspace.message_dict(general.id, parent_ts)
+        assert top["messages"][0]["text"] == "the question, edited"
+        assert server.internal_errors == []
+
+
 def test_mutation_errors() -> None:
     workspace = generate_workspace(5)
     general = workspace.channels[0].id

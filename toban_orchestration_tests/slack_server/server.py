@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from .workspace import (
+    JSON_ENCODER,
     THREAD_BROADCAST,
     Channel,
     FakeWorkspace,
@@ -47,10 +48,6 @@ HISTORY_METHODS: Final = frozenset({"conversations.history", "conversations.repl
 """The methods Slack's 2025 limits cap at 15 items a page for non-Marketplace apps."""
 
 FaultKind = Literal["ratelimited", "http_error", "slack_error", "drop", "slow"]
-
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
-"""Answers are compact JSON, as Slack sends them (a tenth fewer bytes than ``json.dumps``'s
-default). One shared encoder: ``json.dumps`` with options builds a new one per call."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +117,21 @@ class CallRecord:
     error: str | None
     fault: FaultKind | None
     rate_limited: bool = False
+
+
+class _EncodedMessages(list[str]):
+    """Messages already encoded (``FakeWorkspace.message_json``), written into the answer as
+    they are."""
+
+
+def _encode_answer(body: JSONDict) -> str:
+    messages = body.get("messages")
+    if not isinstance(messages, _EncodedMessages):
+        return JSON_ENCODER.encode(body)
+    # Only "ok" precedes "messages", so the first such text is the top-level key.
+    head, found, tail = JSON_ENCODER.encode({**body, "messages": []}).partition('"messages":[]')
+    assert found, "the answer lost its messages key"
+    return f'{head}"messages":[{",".join(messages)}]{tail}'
 
 
 @dataclass
@@ -863,8 +875,11 @@ class FakeSlackServer:
         if before is not None:
             high = min(high, bisect.bisect_right(stamps, before))
         start = high - self._page_length(max(0, high - low), limit)
-        render = request.workspace.render_message
-        messages = [render(channel, channel.history[i]) for i in range(high - 1, start - 1, -1)]
+        encoded = request.workspace.message_json
+        history = channel.history
+        messages = _EncodedMessages(
+            [encoded(channel, history[i]) for i in range(high - 1, start - 1, -1)]
+        )
         has_more = start > low
         return {
             "messages": messages,
@@ -915,9 +930,9 @@ class FakeSlackServer:
         else:
             with_parent = False
             taken = self._page_length(remaining, limit)
-        render = request.workspace.render_message
-        messages = [render(channel, parent)] if with_parent else []
-        messages.extend(render(channel, replies[i]) for i in range(low, low + taken))
+        encoded = request.workspace.message_json
+        messages = _EncodedMessages([encoded(channel, parent)] if with_parent else [])
+        messages.extend(encoded(channel, replies[i]) for i in range(low, low + taken))
         has_more = low + taken < high
         cursor = _encode_cursor("next_ts", stamps[low + taken]) if has_more else ""
         return {"messages": messages, "has_more": has_more, **self._metadata(cursor)}
@@ -1047,7 +1062,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.drop:
             self.close_connection = True
             return
-        payload = _ENCODER.encode(answer.body or {}).encode()
+        payload = _encode_answer(answer.body or {}).encode()
         # The head and body go out in one write (``send_response``, ``send_header`` and
         # ``end_headers`` make it two), a system call less an answer; it holds what those send.
         if self.request_version != "HTTP/0.9":  # which has neither status line nor headers
