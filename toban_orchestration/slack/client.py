@@ -177,6 +177,46 @@ class _Pacer:
             time.sleep(start - now)
 
 
+# A connection used this recently cannot have been closed for being idle (Slack's front ends
+# wait far longer), so it is not checked: the check is a system call, and every system call a
+# thread makes hands Python's GIL to the sync's other threads and waits to get it back.
+IDLE_CHECK_AFTER_SECONDS = 0.05
+
+
+class _OneWriteConnection(http.client.HTTPConnection):
+    """Writes a request's head and body to the socket in one piece, when `flush` is called.
+
+    `request()` writes the head and a body in two calls: two system calls a request, and a
+    body that Nagle's algorithm may hold back until the head is acknowledged."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[bytes] = []
+        self.last_used = 0.0
+        """`time.monotonic()` when its last answer was read."""
+
+    def send(self, data: Any) -> None:
+        if isinstance(data, bytes | bytearray | memoryview):
+            self._unsent.append(bytes(data))
+            return
+        self.flush()  # a file-like body goes out as http.client sends it, after the head
+        super().send(data)
+
+    def flush(self) -> None:
+        if self._unsent:
+            data = b"".join(self._unsent)
+            self._unsent.clear()
+            super().send(data)
+
+    def close(self) -> None:
+        self._unsent.clear()
+        super().close()
+
+
+class _OneWriteHTTPSConnection(_OneWriteConnection, http.client.HTTPSConnection):
+    pass
+
+
 class _KeepAliveWebClient(WebClient):
     """slack-sdk's WebClient over one persistent HTTP/1.1 connection per thread.
 
@@ -191,7 +231,7 @@ class _KeepAliveWebClient(WebClient):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._local = threading.local()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._open: set[_OneWriteConnection] = set()
         self._open_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
@@ -208,6 +248,7 @@ class _KeepAliveWebClient(WebClient):
                 connection.request(
                     req.get_method(), target, body=req.data, headers=dict(req.header_items())
                 )
+                connection.flush()
             except OSError as error:  # as urllib reports a request it could not send
                 raise URLError(error) from error
             response = connection.getresponse()
@@ -215,6 +256,7 @@ class _KeepAliveWebClient(WebClient):
         except BaseException:
             self._discard(connection)
             raise
+        connection.last_used = time.monotonic()
         if response.will_close:
             self._discard(connection)
         if not 200 <= response.status < 300:
@@ -224,30 +266,34 @@ class _KeepAliveWebClient(WebClient):
         charset = response.msg.get_content_charset() or "utf-8"
         return {"status": response.status, "headers": response.msg, "body": body.decode(charset)}
 
-    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
+    def _connection(self, scheme: str, netloc: str) -> _OneWriteConnection:
+        pool: dict[tuple[str, str], _OneWriteConnection] = self._local.__dict__.setdefault(
             "pool", {}
         )
         connection = pool.get((scheme, netloc))
-        if connection is not None and _dropped(connection):
+        if (
+            connection is not None
+            and time.monotonic() - connection.last_used >= IDLE_CHECK_AFTER_SECONDS
+            and _dropped(connection)
+        ):
             self._discard(connection)  # the server closed it while idle
             connection = None
         if connection is None:
             if scheme == "https":
                 # The system's CAs (or SSL_CERT_FILE), hostname checked: what urllib would use.
                 self._tls = self._tls or self.ssl or ssl.create_default_context()
-                connection = http.client.HTTPSConnection(
+                connection = _OneWriteHTTPSConnection(
                     netloc, timeout=self.timeout, context=self._tls
                 )
             else:
-                connection = http.client.HTTPConnection(netloc, timeout=self.timeout)
+                connection = _OneWriteConnection(netloc, timeout=self.timeout)
             pool[(scheme, netloc)] = connection
         if connection.sock is None:  # new, or closed by `close()`: it connects on this request
             with self._open_lock:
                 self._open.add(connection)
         return connection
 
-    def _discard(self, connection: http.client.HTTPConnection) -> None:
+    def _discard(self, connection: _OneWriteConnection) -> None:
         connection.close()
         pool = self._local.__dict__.get("pool", {})
         for key, pooled in list(pool.items()):
