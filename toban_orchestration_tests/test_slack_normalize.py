@@ -61,6 +61,26 @@ def test_timestamps_are_exact_utc() -> None:
     assert normalize.ts_to_datetime(latest) == datetime(2025, 11, 1, 23, 59, 59, 999999, tzinfo=UTC)
 
 
+def test_messages_are_counted_on_their_utc_day() -> None:
+    stamps = [
+        "1761955200.000000",  # 2025-11-01 00:00:00
+        "1762041599.999999",  # 2025-11-01 23:59:59.999999
+        "1762041600.000001",  # 2025-11-02
+        "1762041601",  # no fraction
+        "1.7620416e9",  # unusual, still a time: 2025-11-02 00:00:00
+        "86399.5",  # 1970-01-01
+    ]
+    assert normalize.messages_per_day(stamps) == {
+        date(2025, 11, 1): 2,
+        date(2025, 11, 2): 3,
+        date(1970, 1, 1): 1,
+    }
+    assert sum(normalize.messages_per_day(stamps).values()) == len(stamps)
+    assert {normalize.ts_to_datetime(ts).date() for ts in stamps} == set(
+        normalize.messages_per_day(stamps)
+    )
+
+
 def test_thread_parent_reply_and_broadcast() -> None:
     parent = normalize.message_row(
         {

@@ -7,6 +7,7 @@ thread_ts) and are resolved to UUIDs by the store.
 
 import html
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -85,12 +86,29 @@ def ts_to_datetime(ts: str) -> datetime:
     whole, _, fraction = ts.partition(".")
     if whole.isdigit() and (not fraction or fraction.isdigit()):
         micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
-        return _EPOCH + timedelta(seconds=int(whole), microseconds=micro)
+        return _EPOCH + timedelta(0, int(whole), micro)  # positional: a fifth faster
     seconds = Decimal(ts)  # anything unusual ("1.5e9"): exact, slower, and errors clearly
     whole_seconds = int(seconds)
     return _EPOCH + timedelta(
         seconds=whole_seconds, microseconds=int((seconds - whole_seconds) * 1_000_000)
     )
+
+
+def messages_per_day(stamps: Iterable[str]) -> Counter[date]:
+    """How many of these Slack timestamps fall on each UTC day: counted by whole days since
+    the epoch, so that a datetime is made once a day instead of once a message."""
+    days: Counter[int] = Counter()
+    unusual: Counter[date] = Counter()
+    for ts in stamps:
+        whole, _, fraction = ts.partition(".")
+        if whole.isdigit() and (not fraction or fraction.isdigit()):
+            days[int(whole) // 86_400] += 1
+        else:
+            unusual[ts_to_datetime(ts).date()] += 1
+    epoch_day = _EPOCH.date()
+    for number, count in days.items():
+        unusual[epoch_day + timedelta(days=number)] += count
+    return unusual
 
 
 def day_bounds(day: date) -> tuple[str, str]:

@@ -429,10 +429,7 @@ class ChannelSync:
             self.report.messages.deleted += store.mark_deleted(
                 self.channel.id, seen, start=day_start(first), end=day_start(last + timedelta(1))
             )
-            per_day = dict.fromkeys(_days(first, last), 0)
-            for ts in seen:
-                day = normalize.ts_to_datetime(ts).date()
-                per_day[day] = per_day.get(day, 0) + 1
+            per_day = dict.fromkeys(_days(first, last), 0) | normalize.messages_per_day(seen)
             store.record_synced_days(
                 self.channel.id, per_day, self.web_api.stats.total_calls - calls_before
             )
