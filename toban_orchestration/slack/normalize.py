@@ -97,18 +97,18 @@ def ts_to_datetime(ts: str) -> datetime:
 def messages_per_day(stamps: Iterable[str]) -> Counter[date]:
     """How many of these Slack timestamps fall on each UTC day: counted by whole days since
     the epoch, so that a datetime is made once a day instead of once a message."""
-    days: Counter[int] = Counter()
-    unusual: Counter[date] = Counter()
+    days_since_epoch: Counter[int] = Counter()
+    per_day: Counter[date] = Counter()
     for ts in stamps:
         whole, _, fraction = ts.partition(".")
         if whole.isdigit() and (not fraction or fraction.isdigit()):
-            days[int(whole) // 86_400] += 1
-        else:
-            unusual[ts_to_datetime(ts).date()] += 1
+            days_since_epoch[int(whole) // 86_400] += 1
+        else:  # anything unusual goes the exact way
+            per_day[ts_to_datetime(ts).date()] += 1
     epoch_day = _EPOCH.date()
-    for number, count in days.items():
-        unusual[epoch_day + timedelta(days=number)] += count
-    return unusual
+    for number, count in days_since_epoch.items():
+        per_day[epoch_day + timedelta(days=number)] += count
+    return per_day
 
 
 def day_bounds(day: date) -> tuple[str, str]:
