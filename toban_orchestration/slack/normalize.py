@@ -80,11 +80,17 @@ def _cap(value: object, length: int) -> str | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _is_plain_ts(whole: str, fraction: str) -> bool:
+    """Whether a ts split at its dot is digits, as Slack writes them; anything else goes the
+    exact, slower way (`Decimal`)."""
+    return whole.isdigit() and (not fraction or fraction.isdigit())
+
+
 def ts_to_datetime(ts: str) -> datetime:
     """Slack's "seconds.micro" timestamp as an aware UTC datetime, exact to the microsecond
     (integer arithmetic on the two halves: a float would round)."""
     whole, _, fraction = ts.partition(".")
-    if whole.isdigit() and (not fraction or fraction.isdigit()):
+    if _is_plain_ts(whole, fraction):
         micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
         return _EPOCH + timedelta(0, int(whole), micro)  # positional: a fifth faster
     seconds = Decimal(ts)  # anything unusual ("1.5e9"): exact, slower, and errors clearly
@@ -101,7 +107,7 @@ def messages_per_day(stamps: Iterable[str]) -> Counter[date]:
     per_day: Counter[date] = Counter()
     for ts in stamps:
         whole, _, fraction = ts.partition(".")
-        if whole.isdigit() and (not fraction or fraction.isdigit()):
+        if _is_plain_ts(whole, fraction):
             days_since_epoch[int(whole) // 86_400] += 1
         else:  # anything unusual goes the exact way
             per_day[ts_to_datetime(ts).date()] += 1
