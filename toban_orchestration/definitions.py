@@ -3,6 +3,11 @@
 import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.automation.events import (
+    slack_event_inbox,
+    slack_event_inbox_lag,
+    slack_events_sensor,
+)
 from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
 from toban_orchestration.automation.maintenance import (
     slack_retention_job,
@@ -35,6 +40,7 @@ defs = dg.Definitions(
         slack_users,
         slack_channels,
         slack_messages_and_reactions,
+        slack_event_inbox,
         *analysis_assets,
     ],
     jobs=[
@@ -44,14 +50,19 @@ defs = dg.Definitions(
         slack_token_refresh_job,
         slack_retention_job,
     ],
-    sensors=[slack_integration_sensor, slack_analysis_request_sensor, slack_analysis_automation],
+    sensors=[
+        slack_integration_sensor,
+        slack_analysis_request_sensor,
+        slack_analysis_automation,
+        slack_events_sensor,
+    ],
     schedules=[
         daily_slack_sync,
         daily_slack_snapshot,
         slack_token_refresh_schedule,
         slack_retention_schedule,
     ],
-    asset_checks=[schema_matches_models],
+    asset_checks=[schema_matches_models, slack_event_inbox_lag],
     resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
     executor=step_executor(get_settings().dagster_executor),
 )

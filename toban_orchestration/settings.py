@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     token_refresh_cron: str = "*/10 * * * *"  # noqa: S105 (a schedule, not a secret)
     """When the sweep that refreshes soon-to-expire tokens of every workspace runs."""
 
+    slack_app_token: SecretStr | None = None
+    """The Slack app's app-level token (`xapp-...`, scope `connections:write`): with it the
+    event receiver connects through Socket Mode (no public URL needed)."""
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret: with it the event receiver serves the HTTP Events
+    endpoint (Slack's Request URL) and verifies every request's signature."""
+    events_host: str = "127.0.0.1"
+    events_port: int = Field(default=3000, ge=0, le=65535)
+    """Where the HTTP Events endpoint listens (`POST /slack/events`)."""
+    events_retention_days: int = Field(default=7, ge=1)
+    """Applied events stay in the inbox this long (for diagnosis), then are deleted."""
+    events_lag_warn_seconds: int = Field(default=600, ge=1)
+    """The inbox check warns when the oldest unapplied event is older than this."""
+
     retention_days: int | None = None
     """Default retention of Slack messages in days, for workspaces that set none of their own
     (`slack_workspace.workspace_metadata["retention_days"]`). Unset: kept until deleted."""

@@ -44,7 +44,7 @@ def test_schema_asset_migrates_and_its_check_passes(
     metadata = result.asset_materializations_for_node("app_database_schema")[0].metadata
     assert metadata["alembic_revision"].value == migrations.head_revision()
     assert metadata["migrated_from"].value == "(empty database)"
-    assert metadata["table_count"].value == 18
+    assert metadata["table_count"].value == 19
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("schema_matches_models", True)]
 

@@ -39,8 +39,8 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
 )
 from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+from toban_orchestration.slack.store import ERASED_KEY, forget_user_events
 
-ERASED_KEY = "erased_users"
 REDACTED = "[erased]"
 # The offline analyzer quotes at most this many characters of a message (analysis/offline.py).
 EXCERPT_CHARS = 160
@@ -205,6 +205,7 @@ def erase_user(
             if integration is not None
             else 0
         )
+        counts["inbox_events"] = forget_user_events(connection, slack_id, user_slack_id)
         connection.execute(delete(SlackUser).where(SlackUser.id == user.id))
         counts["users"] = 1
         metadata = dict(workspace.workspace_metadata or {})

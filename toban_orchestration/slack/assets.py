@@ -1,6 +1,6 @@
 """Slack assets: workspace -> users and channels -> messages (with replies) -> reactions."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -141,7 +141,14 @@ def slack_channels(
         dg.AssetCheckSpec(
             "day_read_to_last_page",
             asset="slack_messages",
-            description="Every selected channel's day was read to its last page.",
+            description="Every selected channel's day was read to its last page (channels the "
+            "app cannot read, unsupported or archived without it, aside).",
+        ),
+        dg.AssetCheckSpec(
+            "channels_readable",
+            asset="slack_messages",
+            description="No selected channel was skipped for its own error (archived, the app "
+            "not in it, a missing scope...); a warning that names them and what to do.",
         ),
     ],
     partitions_def=message_partitions,
@@ -160,6 +167,8 @@ def slack_messages_and_reactions(
     except (ingest.WorkspaceAuthError, SlackError) as error:
         raise _failure(error) from None
     metadata = _metadata(result, result.report.warnings)
+    skipped = result.report.channel_errors
+    metadata["channels_skipped"] = len(skipped)
     for warning in result.report.warnings:
         context.log.warning(warning)
     yield dg.MaterializeResult(asset_key="slack_messages", metadata=metadata)
@@ -176,7 +185,6 @@ def slack_messages_and_reactions(
     for name, bad in (
         ("replies_have_parents", health.orphan_replies),
         ("messages_have_authors", health.authorless_messages),
-        ("day_read_to_last_page", health.incomplete_channels),
     ):
         yield dg.AssetCheckResult(
             asset_key="slack_messages",
@@ -184,3 +192,26 @@ def slack_messages_and_reactions(
             passed=bad == 0,
             metadata={"failing_rows": bad},
         )
+    unread = {
+        name: skipped.get(name, "not read to its last page")
+        for name in health.incomplete_channel_names
+    }
+    yield dg.AssetCheckResult(
+        asset_key="slack_messages",
+        check_name="day_read_to_last_page",
+        passed=health.incomplete_channels == 0,
+        metadata={"failing_rows": health.incomplete_channels, "channels": _channel_list(unread)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="slack_messages",
+        check_name="channels_readable",
+        passed=not skipped,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"failing_rows": len(skipped), "channels": _channel_list(skipped)},
+    )
+
+
+def _channel_list(reasons: Mapping[str, str]) -> dg.MetadataValue:
+    """Channels and why, one a line: "- #name (slack id): reason"."""
+    lines = [f"- {name}: {why}" for name, why in reasons.items()]
+    return dg.MetadataValue.md("\n".join(lines) or "none")

@@ -50,7 +50,6 @@ TIER_REQUESTS_PER_MINUTE = {2: 20, 3: 50, 4: 100}
 # a page on these two methods.
 LIMITED_METHODS = {"conversations.history", "conversations.replies"}
 LIMITED_PAGE_SIZE = 15
-AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired"}
 # slack-sdk logs whole response bodies (raw Slack text) at DEBUG whenever its logger's own level
 # allows it; this one never goes below INFO, whatever the root logger is set to.
 _SDK_LOGGER = logging.getLogger("toban.slack.sdk")
@@ -63,6 +62,7 @@ class SlackError(RuntimeError):
     def __init__(self, method: str, error: str, detail: str = "") -> None:
         self.method = method
         self.error = error
+        self.detail = detail
         super().__init__(f"Slack {method} failed: {error}{f' ({detail})' if detail else ''}")
 
 
@@ -71,7 +71,42 @@ class SlackAuthError(SlackError):
 
 
 class SlackChannelError(SlackError):
-    """A channel-level refusal (not_in_channel, channel_not_found, ...)."""
+    """A channel-level refusal (not_in_channel, channel_not_found, ...): that channel is skipped,
+    the others are synced."""
+
+
+CHANNEL_METHODS = frozenset(
+    {
+        "conversations.history",
+        "conversations.replies",
+        "conversations.join",
+        "conversations.info",
+        "reactions.get",
+    }
+)
+"""Methods about one channel (their `channel` argument): a refusal concerns that channel only."""
+# What a Slack error means, by its name: the class raised and the methods where it means that
+# (None: every method). An auth error (an uninstalled app's token gets one too) fails the run
+# and marks the integration (Dagster does not retry it). A channel error from a method about
+# one channel skips that channel; from a workspace-wide method (users.list, conversations.list)
+# it is a plain SlackError, like any error not listed here (ratelimited or a 5xx after
+# slack-sdk's retries, internal_error, ...): the run fails and Dagster retries it.
+ERROR_CLASSES: dict[str, tuple[type[SlackError], frozenset[str] | None]] = {
+    "invalid_auth": (SlackAuthError, None),
+    "not_authed": (SlackAuthError, None),
+    "token_revoked": (SlackAuthError, None),
+    "token_expired": (SlackAuthError, None),
+    "account_inactive": (SlackAuthError, None),
+    "not_in_channel": (SlackChannelError, CHANNEL_METHODS),
+    "channel_not_found": (SlackChannelError, CHANNEL_METHODS),
+    "method_not_supported_for_channel_type": (SlackChannelError, CHANNEL_METHODS),
+    "is_archived": (SlackChannelError, CHANNEL_METHODS),
+    "missing_scope": (SlackChannelError, CHANNEL_METHODS),
+    "access_denied": (SlackChannelError, CHANNEL_METHODS),
+    "no_permission": (SlackChannelError, CHANNEL_METHODS),
+    "ekm_access_denied": (SlackChannelError, CHANNEL_METHODS),
+    "channel_is_limited_access": (SlackChannelError, CHANNEL_METHODS),
+}
 
 
 @dataclass
@@ -418,8 +453,9 @@ def _slack_error(method: str, status: int, body: object) -> SlackError:
     error = body.get("error", "") if isinstance(body, Mapping) else ""
     if not error:
         return SlackError(method, f"http_{status}", "no answer after retries")
-    if error in AUTH_ERRORS:
-        return SlackAuthError(method, error)
-    if error in {"not_in_channel", "channel_not_found", "method_not_supported_for_channel_type"}:
-        return SlackChannelError(method, error)
-    return SlackError(method, error)
+    needed = body.get("needed") if isinstance(body, Mapping) else None
+    detail = f"needs {needed}" if error == "missing_scope" and isinstance(needed, str) else ""
+    kind, methods = ERROR_CLASSES.get(error, (SlackError, None))
+    if methods is not None and method not in methods:
+        kind = SlackError
+    return kind(method, error, detail)

@@ -1,6 +1,6 @@
 """Checks that would catch a broken sync of one workspace-day, from the database."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Engine, text
@@ -16,7 +16,11 @@ class DayHealth:
     authorless_messages: int
     """Messages with neither a user nor a bot to attribute them to, system notices aside."""
     incomplete_channels: int
-    """Selected channels whose day is not recorded as read to its last page."""
+    """Selected channels whose day is not recorded as read to its last page, those the app
+    cannot read aside (unsupported, or archived without the app in it: nothing to read there)."""
+    incomplete_channel_names: tuple[str, ...] = field(default=(), compare=False)
+    """The channels `incomplete_channels` counts, as "#name (slack id)". Not compared: two
+    healths are equal by their counts."""
 
 
 def day_health(engine: Engine, slack_id: str, day: date) -> DayHealth:
@@ -44,11 +48,13 @@ def day_health(engine: Engine, slack_id: str, day: date) -> DayHealth:
         ).scalar_one()
         incomplete = connection.execute(
             text(
-                "SELECT count(*) FROM slack_channel c JOIN slack_workspace w "
+                "SELECT c.name, c.slack_id FROM slack_channel c JOIN slack_workspace w "
                 "ON w.id = c.workspace_id LEFT JOIN slack_sync_day d ON d.channel_id = c.id "
                 "AND d.day = :day WHERE w.slack_id = :slack_id AND c.is_selected_for_analysis "
-                "AND c.is_supported AND (d.complete IS NULL OR NOT d.complete)"
+                "AND c.is_supported AND NOT (c.is_archived AND NOT c.has_bot) "
+                "AND (d.complete IS NULL OR NOT d.complete) ORDER BY c.name, c.slack_id"
             ),
             params,
-        ).scalar_one()
-    return DayHealth(int(orphans), int(authorless), int(incomplete))
+        ).all()
+    names = tuple(f"#{name} ({slack_id})" for name, slack_id in incomplete)
+    return DayHealth(int(orphans), int(authorless), len(names), names)

@@ -23,6 +23,7 @@ from toban_orchestration.db.models import (
 from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import normalize
+from toban_orchestration.slack.apply_events import reapply_since
 from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
 from toban_orchestration.slack.export import ExportChannel, SlackExport, open_export
 from toban_orchestration.slack.store import SlackStore, upsert_channel_resources
@@ -176,12 +177,16 @@ def sync_message_days(
 ) -> IngestResult:
     """Messages, thread replies and reactions of days [first, last] of a workspace."""
     result = IngestResult()
+    started = datetime.now(UTC)
     with _open(engine, cipher, slack_id) as workspace:
         if workspace.api is not None:
             result.report = sync_messages(
                 workspace.api, engine, workspace.id, first, last, workspace.options
             )
             result.stats = workspace.api.stats
+            # Events applied while this sync read and wrote may have been overwritten with
+            # what Slack showed before them: they are applied again (idempotent).
+            result.report.events_reapplied = reapply_since(engine, slack_id, started)
         else:
             assert workspace.export is not None
             result.report = _export_messages(engine, workspace, workspace.export, first, last)

@@ -23,6 +23,8 @@ Row = dict[str, Any]
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>|<([^>|]+)(?:\|([^>]*))?>")
 TOMBSTONE_SUBTYPE = "tombstone"
+TOMBSTONE_TEXT = "This message was deleted."
+SLACKBOT = "USLACKBOT"
 BROADCAST_SUBTYPE = "thread_broadcast"
 # Subtypes that are system notices, not somebody's contribution.
 SYSTEM_SUBTYPES = frozenset(
@@ -331,6 +333,20 @@ def message_row(
         "reaction_count": len(reaction_pairs(raw) if reactions is None else reactions),
         "message_datetime": ts_to_datetime(ts),
         "is_deleted": subtype == TOMBSTONE_SUBTYPE,
+    }
+
+
+def tombstone(ts: str) -> dict[str, Any]:
+    """A deleted thread parent as Slack shows it while replies remain (history and replies
+    return this in its place)."""
+    return {
+        "type": "message",
+        "subtype": TOMBSTONE_SUBTYPE,
+        "text": TOMBSTONE_TEXT,
+        "user": SLACKBOT,
+        "hidden": True,
+        "ts": ts,
+        "thread_ts": ts,
     }
 
 

@@ -14,12 +14,15 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Connection,
+    Numeric,
     Table,
     Text,
     and_,
     any_,
     bindparam,
+    cast,
     func,
+    literal,
     select,
     text,
     update,
@@ -31,6 +34,7 @@ from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
     ServiceResource,
     SlackChannel,
+    SlackEventInbox,
     SlackMessage,
     SlackReaction,
     SlackSyncDay,
@@ -38,8 +42,12 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
-from toban_orchestration.privacy.erasure import ERASED_KEY
+from toban_orchestration.slack.events import InboxEvent
 from toban_orchestration.slack.normalize import Row
+
+ERASED_KEY = "erased_users"
+"""`slack_workspace.workspace_metadata` key of the Slack ids erased on request
+(privacy/erasure.py): their profiles, messages and reactions are never stored again."""
 
 user_table: Table = SlackUser.__table__  # type: ignore[assignment]
 channel_table: Table = SlackChannel.__table__  # type: ignore[assignment]
@@ -101,6 +109,43 @@ _SET_THREAD_STATES = text(
     "AS v(slack_ts, reply_count, latest) "
     "WHERE m.channel_id = :in_channel AND m.slack_ts = v.slack_ts"
 )
+
+
+# The columns a `message_changed` replaces: the content, not the thread or reaction state.
+_EDITED_COLUMNS = (
+    "text",
+    "processed_text",
+    "message_type",
+    "subtype",
+    "is_edited",
+    "edited_ts",
+    "has_attachments",
+    "attachments",
+    "files",
+    "is_deleted",
+)
+_REFRESH_THREADS = text(
+    "UPDATE slack_message AS p SET reply_count = s.replies, "
+    "reply_users_count = s.repliers, latest_reply_ts = s.latest, "
+    "is_thread_parent = (s.replies > 0 OR p.subtype IS NOT DISTINCT FROM 'tombstone'), "
+    "thread_ts = CASE WHEN s.replies > 0 OR p.subtype IS NOT DISTINCT FROM 'tombstone' "
+    "THEN p.slack_ts END "
+    "FROM unnest(string_to_array(:parents, ',')) AS wanted(ts) CROSS JOIN LATERAL ("
+    " SELECT count(*) AS replies, count(DISTINCT r.user_id) AS repliers,"
+    " max(r.slack_ts) AS latest FROM slack_message AS r"
+    " WHERE r.channel_id = :in_channel AND r.thread_ts = wanted.ts AND r.is_thread_reply"
+    " AND NOT r.is_deleted) AS s "
+    "WHERE p.channel_id = :in_channel AND p.slack_ts = wanted.ts AND NOT p.is_thread_reply"
+)
+
+
+@dataclass(frozen=True)
+class StoredChannel:
+    id: uuid.UUID
+    name: str
+    type: str
+    is_selected_for_analysis: bool
+    is_supported: bool
 
 
 def joined_ts(timestamps: Iterable[str]) -> str:
@@ -450,34 +495,29 @@ class SlackStore:
         if not message_counts:
             return
         first = min(message_counts)
-        statement = insert(sync_day_table).values(
+        # The COPY upsert, not a multi-row INSERT: an import records every day of its range
+        # (most of them empty), and compiling a SQLAlchemy INSERT of thousands of rows took two
+        # thirds of an 8-year archive's import. COPY takes values, not SQL, so the transaction's
+        # now() is read once. It differs from a stored day's, so a day read again is always
+        # rewritten: its threads were just checked.
+        now = self.connection.execute(select(func.now())).scalar_one()
+        upsert(
+            self.connection,
+            sync_day_table,
             [
-                {
-                    "channel_id": channel_id,
-                    "day": day,
-                    "message_count": count,
-                    "api_calls": api_calls if day == first else 0,
-                    "synced_at": func.now(),
-                    "threads_checked_at": func.now(),
-                    "complete": True,
-                }
+                (channel_id, day, count, api_calls if day == first else 0, now, now, True)
                 for day, count in sorted(message_counts.items())
-            ]
-        )
-        self.connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["channel_id", "day"],
-                set_={
-                    name: statement.excluded[name]
-                    for name in (
-                        "message_count",
-                        "api_calls",
-                        "synced_at",
-                        "threads_checked_at",
-                        "complete",
-                    )
-                },
-            )
+            ],
+            ("channel_id", "day"),
+            columns=(
+                "channel_id",
+                "day",
+                "message_count",
+                "api_calls",
+                "synced_at",
+                "threads_checked_at",
+                "complete",
+            ),
         )
 
     def stale_thread_days(
@@ -497,6 +537,227 @@ class SlackStore:
             .order_by(sync_day_table.c.day)
         )
         return list(rows.scalars())
+
+    # --- changes followed from events (slack/apply_events.py) ----------------------------
+    # Each of these leaves the rows a poll of the same messages would write, and is a no-op
+    # when applied again: events are delivered at least once and race polls.
+
+    def thread_parents_between(
+        self, channel_id: uuid.UUID, start: datetime, end: datetime
+    ) -> list[str]:
+        """Timestamps of the stored thread parents (tombstones included) posted in [start,
+        end): the threads a reconciliation re-reads."""
+        return list(
+            self.connection.execute(
+                select(message_table.c.slack_ts).where(
+                    message_table.c.channel_id == channel_id,
+                    message_table.c.message_datetime >= start,
+                    message_table.c.message_datetime < end,
+                    message_table.c.is_thread_reply.is_(False),
+                    message_table.c.reply_count > 0,
+                )
+            ).scalars()
+        )
+
+    def channel_by_slack_id(self, slack_id: str) -> StoredChannel | None:
+        row = self.connection.execute(
+            select(
+                channel_table.c.id,
+                channel_table.c.name,
+                channel_table.c.type,
+                channel_table.c.is_selected_for_analysis,
+                channel_table.c.is_supported,
+            ).where(
+                channel_table.c.workspace_id == self.workspace_id,
+                channel_table.c.slack_id == slack_id,
+            )
+        ).one_or_none()
+        return StoredChannel(*row) if row is not None else None
+
+    def insert_new_messages(
+        self,
+        channel_id: uuid.UUID,
+        rows: Sequence[Row],
+        reactions: Mapping[str, Sequence[tuple[str, str]]],
+        bot_rows: Mapping[str, Row] | None = None,
+    ) -> WriteCounts:
+        """Store messages that are not stored yet (one already stored is at least as new as a
+        `message` event: a poll or an edit wrote it); their threads' counts follow."""
+        stored = self._stored_ids(channel_id, [row["slack_ts"] for row in rows])
+        new = [row for row in rows if row["slack_ts"] not in stored]
+        counts, _ = self.upsert_messages(channel_id, new, reactions, bot_rows)
+        self.refresh_threads(
+            channel_id, {row["thread_ts"] for row in new if row["is_thread_reply"]}
+        )
+        return counts
+
+    def apply_edit(
+        self,
+        channel_id: uuid.UUID,
+        row: Row,
+        reactions: Sequence[tuple[str, str]],
+        bot_rows: Mapping[str, Row] | None = None,
+    ) -> str:
+        """A message as it is now (`message_changed`): its content replaces the stored one
+        unless the stored one is newer (a later edit, or a deletion). Thread counts, the
+        parent link and reactions are left to their own events. A message not stored yet is
+        stored whole. Returns applied, stale or inserted."""
+        if row["author"] in self._erased:
+            return "stale"
+        ts = row["slack_ts"]
+        if ts not in self._stored_ids(channel_id, [ts]):
+            self.upsert_messages(channel_id, [row], {ts: reactions}, bot_rows)
+            if row["is_thread_reply"]:
+                self.refresh_threads(channel_id, {row["thread_ts"]})
+            return "inserted"
+        author = row["author"]
+        user_id = self.user_ids([author], bot_rows)[author] if author else None
+        conditions = [message_table.c.channel_id == channel_id, message_table.c.slack_ts == ts]
+        if not row["is_deleted"]:
+            conditions.append(message_table.c.is_deleted.is_(False))
+            edited = row["edited_ts"]
+            stored_edit = message_table.c.edited_ts
+            conditions.append(
+                stored_edit.is_(None)
+                if edited is None
+                else stored_edit.is_(None)
+                | (cast(stored_edit, Numeric) <= cast(literal(edited), Numeric))
+            )
+        values = {name: row[name] for name in _EDITED_COLUMNS} | {"user_id": user_id}
+        if row["is_deleted"]:
+            values["deleted_at"] = func.coalesce(message_table.c.deleted_at, func.now())
+        result = self.connection.execute(
+            update(message_table).where(*conditions).values(values).returning(message_table.c.id)
+        )
+        message_id = result.scalar_one_or_none()
+        if message_id is None:
+            return "stale"
+        if row["is_deleted"]:  # a tombstone: Slack drops its reactions
+            self.connection.execute(
+                reaction_table.delete().where(reaction_table.c.message_id == message_id)
+            )
+            self._count_reactions(message_id)
+        return "applied"
+
+    def apply_deletion(self, channel_id: uuid.UUID, ts: str, tombstone: Row) -> str:
+        """`message_deleted`: a thread parent that still has replies becomes `tombstone` (as
+        Slack shows it), anything else is flagged deleted; a deleted reply's thread counts
+        follow. Returns applied or missing."""
+        found = self.connection.execute(
+            select(message_table.c.is_thread_reply, message_table.c.thread_ts).where(
+                message_table.c.channel_id == channel_id, message_table.c.slack_ts == ts
+            )
+        ).one_or_none()
+        if found is None:
+            return "missing"
+        is_reply, thread_ts = found
+        if not is_reply and self._live_replies(channel_id, ts) > 0:
+            self.apply_edit(channel_id, tombstone, ())
+            return "applied"
+        self.connection.execute(
+            update(message_table)
+            .where(message_table.c.channel_id == channel_id, message_table.c.slack_ts == ts)
+            .values(
+                is_deleted=True,
+                deleted_at=func.coalesce(message_table.c.deleted_at, func.now()),
+            )
+        )
+        if is_reply and thread_ts:
+            self.refresh_threads(channel_id, {thread_ts})
+        return "applied"
+
+    def _live_replies(self, channel_id: uuid.UUID, thread_ts: str) -> int:
+        return int(
+            self.connection.execute(
+                select(func.count()).where(
+                    message_table.c.channel_id == channel_id,
+                    message_table.c.thread_ts == thread_ts,
+                    message_table.c.is_thread_reply,
+                    message_table.c.is_deleted.is_(False),
+                )
+            ).scalar_one()
+        )
+
+    def refresh_threads(self, channel_id: uuid.UUID, parents: Iterable[str]) -> None:
+        """Recount the replies of these threads from what is stored: the counts Slack shows on
+        the parent. A parent left with no replies is no thread any more (a tombstone stays
+        one until Slack drops it)."""
+        wanted = sorted(parents)
+        if wanted:
+            self.connection.execute(
+                _REFRESH_THREADS, {"in_channel": channel_id, "parents": joined_ts(wanted)}
+            )
+
+    def apply_reaction(
+        self, channel_id: uuid.UUID, ts: str, user: str, emoji: str, added: bool
+    ) -> bool:
+        """`reaction_added` / `reaction_removed`; False when the message is not stored (yet)."""
+        if user in self._erased:
+            return True
+        ids = self._stored_ids(channel_id, [ts])
+        if ts not in ids:
+            return False
+        message_id = ids[ts]
+        user_id = self.user_ids([user])[user]
+        if added:
+            self.connection.execute(
+                insert(reaction_table)
+                .values(
+                    id=time_ordered_uuids(1)[0],
+                    message_id=message_id,
+                    user_id=user_id,
+                    emoji_name=emoji,
+                )
+                .on_conflict_do_nothing(index_elements=list(_REACTION_KEY))
+            )
+        else:
+            self.connection.execute(
+                reaction_table.delete().where(
+                    reaction_table.c.message_id == message_id,
+                    reaction_table.c.user_id == user_id,
+                    reaction_table.c.emoji_name == emoji,
+                )
+            )
+        self._count_reactions(message_id)
+        return True
+
+    def _count_reactions(self, message_id: uuid.UUID) -> None:
+        counted = (
+            select(func.count()).where(reaction_table.c.message_id == message_id).scalar_subquery()
+        )
+        self.connection.execute(
+            update(message_table)
+            .where(message_table.c.id == message_id)
+            .values(reaction_count=counted)
+        )
+
+    def update_channel(self, slack_id: str, values: Mapping[str, Any]) -> int:
+        """Change a stored channel's fields (rename, archive, ...); returns rows changed."""
+        result = self.connection.execute(
+            update(channel_table)
+            .where(
+                channel_table.c.workspace_id == self.workspace_id,
+                channel_table.c.slack_id == slack_id,
+            )
+            .values(dict(values))
+        )
+        return result.rowcount
+
+    def change_membership(self, slack_id: str, *, joined: bool, is_our_bot: bool) -> int:
+        """Somebody joined or left a channel: our bot's membership decides whether the channel
+        can be read; anybody else's changes the member count."""
+        values: dict[str, Any]
+        if is_our_bot:
+            values = {"has_bot": joined}
+            if joined:
+                values["bot_joined_at"] = func.now()
+        else:
+            values = {
+                "member_count": func.greatest(
+                    func.coalesce(channel_table.c.member_count, 0) + (1 if joined else -1), 0
+                )
+            }
+        return self.update_channel(slack_id, values)
 
 
 def _same_keys(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -536,3 +797,132 @@ def upsert_channel_resources(
             .values(last_synced_at=func.now())
         )
     return counts
+
+
+# --- Events API inbox ------------------------------------------------------------------------
+
+inbox_table: Table = SlackEventInbox.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    id: uuid.UUID
+    event_id: str
+    event_type: str
+    channel_slack_id: str | None
+    event_time: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+def store_event_delivery(connection: Connection, event: InboxEvent, transport: str) -> bool:
+    """Keep one delivery of an event; a redelivery (same `event_id`) only counts. Returns
+    whether the event is new. The caller commits before it acknowledges Slack."""
+    statement = insert(inbox_table).values(
+        event_id=event.event_id,
+        team_id=event.team_id,
+        event_type=event.event_type,
+        event_subtype=event.event_subtype,
+        channel_slack_id=event.channel_slack_id,
+        event_time=event.event_time,
+        transport=transport,
+        payload=event.payload,
+    )
+    upserted = statement.on_conflict_do_update(
+        index_elements=["event_id"],
+        set_={"deliveries": inbox_table.c.deliveries + 1},
+    ).returning(text("xmax = 0"))  # true for a row this statement inserted
+    return bool(connection.execute(upserted).scalar_one())
+
+
+_PENDING_COLUMNS = (
+    inbox_table.c.id,
+    inbox_table.c.event_id,
+    inbox_table.c.event_type,
+    inbox_table.c.channel_slack_id,
+    inbox_table.c.event_time,
+    inbox_table.c.payload,
+    inbox_table.c.attempts,
+)
+
+
+def teams_with_pending_events(connection: Connection) -> list[str]:
+    return list(
+        connection.execute(
+            select(inbox_table.c.team_id).where(inbox_table.c.applied_at.is_(None)).distinct()
+        ).scalars()
+    )
+
+
+def pending_events(connection: Connection, team_id: str, limit: int) -> list[PendingEvent]:
+    """The workspace's unapplied events, in the order Slack says they happened (then arrival:
+    ids are time-ordered)."""
+    rows = connection.execute(
+        select(*_PENDING_COLUMNS)
+        .where(inbox_table.c.team_id == team_id, inbox_table.c.applied_at.is_(None))
+        .order_by(inbox_table.c.event_time, inbox_table.c.id)
+        .limit(limit)
+    )
+    return [PendingEvent(*row) for row in rows]
+
+
+def applied_events_since(
+    connection: Connection, team_id: str, since: datetime
+) -> list[PendingEvent]:
+    """Message and reaction events of the workspace received at or after `since` and applied:
+    what a poll that started reading then may have overwritten with an older state."""
+    rows = connection.execute(
+        select(*_PENDING_COLUMNS)
+        .where(
+            inbox_table.c.team_id == team_id,
+            # Our clock, not Slack's event_time: what matters is whether the event was applied
+            # while the poll ran, and the two clocks may disagree.
+            inbox_table.c.received_at >= since,
+            inbox_table.c.outcome == "applied",
+            inbox_table.c.event_type.in_(("message", "reaction_added", "reaction_removed")),
+        )
+        .order_by(inbox_table.c.event_time, inbox_table.c.id)
+    )
+    return [PendingEvent(*row) for row in rows]
+
+
+def finish_event(
+    connection: Connection, event_id: uuid.UUID, outcome: str | None, detail: str | None
+) -> None:
+    """Record an application: `outcome` None leaves the event pending (it waits for its
+    message) and only counts the attempt."""
+    values: dict[str, Any] = {"attempts": inbox_table.c.attempts + 1, "detail": detail}
+    if outcome is not None:
+        values |= {"applied_at": func.now(), "outcome": outcome}
+    connection.execute(update(inbox_table).where(inbox_table.c.id == event_id).values(values))
+
+
+def inbox_status(connection: Connection, team_id: str | None = None) -> tuple[int, datetime | None]:
+    """(pending events, when the oldest pending one was received)."""
+    query = select(func.count(), func.min(inbox_table.c.received_at)).where(
+        inbox_table.c.applied_at.is_(None)
+    )
+    if team_id is not None:
+        query = query.where(inbox_table.c.team_id == team_id)
+    count, oldest = connection.execute(query).one()
+    return int(count), oldest
+
+
+def prune_applied_events(connection: Connection, applied_before: datetime) -> int:
+    result = connection.execute(
+        inbox_table.delete().where(inbox_table.c.applied_at < applied_before)
+    )
+    return result.rowcount
+
+
+def forget_user_events(connection: Connection, team_id: str, user_slack_id: str) -> int:
+    """Delete every stored event of the workspace that names this user anywhere (author,
+    reactor, mention, profile): erasure leaves nothing of theirs in the inbox. Events of others
+    that mention them go too; reconciliation reads those messages again, redacted."""
+    result = connection.execute(
+        inbox_table.delete().where(
+            inbox_table.c.team_id == team_id,
+            func.strpos(cast(inbox_table.c.payload, Text), user_slack_id) > 0,
+        )
+    )
+    return result.rowcount

@@ -56,6 +56,12 @@ class SyncOptions(BaseModel):
     """How far back a day's sync looks for late replies to older threads."""
     thread_recheck_hours: float = Field(default=6.0, ge=0)
     """Threads of a day checked more recently than this are not re-read."""
+    thread_reconcile_days: int = Field(default=7, ge=0, le=365)
+    """Reconciliation: every thread whose parent is in the last this-many days before a synced
+    day is re-read whole (one conversations.replies call per thread, once a run), so reply
+    edits, reply deletions and reactions on replies reach the database even without events.
+    Threads older than this (up to `thread_lookback_days`) are re-read only when their reply
+    count or latest reply changed."""
     page_size: int = Field(default=200, ge=1, le=999)
     fetch_concurrency: int = Field(default=4, ge=1, le=16)
     """Threads whose replies are read at the same time, per channel."""
@@ -89,7 +95,12 @@ class SyncReport:
     reactions: WriteCounts = field(default_factory=WriteCounts)
     channels_synced: int = 0
     threads_fetched: int = 0
+    events_reapplied: int = 0
+    """Slack events applied again after the sync (they raced it)."""
     warnings: list[str] = field(default_factory=list)
+    channel_errors: dict[str, str] = field(default_factory=dict)
+    """The channels skipped in this run for their own error: "#name (slack id)" -> the error,
+    what it means and what to do (each is also one of `warnings`)."""
 
     def add(self, other: "SyncReport") -> None:
         """Fold in the report of one channel (each channel's sync keeps its own)."""
@@ -99,6 +110,7 @@ class SyncReport:
         self.channels_synced += other.channels_synced
         self.threads_fetched += other.threads_fetched
         self.warnings += other.warnings
+        self.channel_errors |= other.channel_errors
 
     def metadata(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -392,16 +404,19 @@ class ChannelSync:
     def fetch_threads(self, threads: Mapping[str, ThreadState]) -> None:
         """Replies of these threads, read by a few threads at once (most threads are a couple of
         messages, so the calls are short and latency dominates; the client's pacing still
-        spaces them) and stored in batches spanning several threads."""
+        spaces them) and stored in batches spanning several threads. A thread Slack no longer
+        has (its parent and replies deleted) loses its stored replies."""
         parents = list(threads)
         seen: set[str] = set()
         fetched: list[str] = []
+        gone: list[str] = []
         batch: list[dict[str, Any]] = []
         with ThreadPoolExecutor(max_workers=self.fetch_concurrency) as pool:
             for start in range(0, len(parents), THREADS_IN_FLIGHT):
                 chunk = parents[start : start + THREADS_IN_FLIGHT]
                 for parent_ts, replies in zip(chunk, pool.map(self._replies, chunk), strict=True):
                     if replies is None:
+                        gone.append(parent_ts)
                         continue
                     fetched.append(parent_ts)
                     seen.update(str(raw["ts"]) for raw in replies)
@@ -412,17 +427,51 @@ class ChannelSync:
         if batch:
             self.store_page(batch)
         self.report.threads_fetched += len(fetched)
-        if fetched:
+        if fetched or gone:
             with self.engine.begin() as connection:
                 store = SlackStore(connection, self.workspace_id, self.cache)
                 self.report.messages.deleted += store.mark_deleted(
-                    self.channel.id, seen, threads=fetched
+                    self.channel.id, seen, threads=fetched + gone
                 )
                 store.set_thread_states(self.channel.id, {ts: threads[ts] for ts in fetched})
+                store.refresh_threads(self.channel.id, gone)
 
-    def sync_days(self, first: date, last: date) -> None:
+    def sync_days(
+        self, first: date, last: date, *, reread_threads_from: date | None = None
+    ) -> None:
+        """Days [first, last]: history read to its last page, changed threads re-read, and
+        (reconciliation) every thread whose parent is on or after `reread_threads_from`, each
+        thread at most once."""
         calls_before = self.web_api.stats.total_calls
+        stored_parents: set[str] = set()
+        if reread_threads_from is not None:
+            # Read before the history: a parent whose replies all disappeared is written as
+            # no thread by the history page, and its stored replies must still be checked.
+            with self.engine.connect() as connection:
+                stored_parents = set(
+                    SlackStore(connection, self.workspace_id, self.cache).thread_parents_between(
+                        self.channel.id,
+                        day_start(max(first, reread_threads_from)),
+                        day_start(last + timedelta(1)),
+                    )
+                )
         seen, threads = self.read_history(first, last)
+        if reread_threads_from is not None:
+            window_start = day_start(max(first, reread_threads_from))
+            in_window = stored_parents | {
+                ts for ts in seen if normalize.ts_to_datetime(ts) >= window_start
+            }
+            unchanged = sorted(in_window - threads.keys())
+            with self.engine.connect() as connection:
+                stored = SlackStore(connection, self.workspace_id, self.cache).stored_threads(
+                    self.channel.id, unchanged
+                )
+            # Threads as stored now (the history page wrote Slack's state for those that did
+            # not change); only messages that are or were threads cost a call.
+            threads = {
+                **{ts: state for ts, state in stored.items() if ts in stored_parents or state[0]},
+                **threads,
+            }
         self.fetch_threads(threads)
         with self.engine.begin() as connection:
             store = SlackStore(connection, self.workspace_id, self.cache)
@@ -435,20 +484,29 @@ class ChannelSync:
             )
 
     def recheck_threads(self, first: date, options: SyncOptions, now: datetime) -> None:
-        """Re-read the completed days before `first` whose threads may have new replies."""
-        if options.thread_lookback_days == 0:
+        """Re-read the completed days before `first` whose threads may have changed: threads
+        of the last `thread_reconcile_days` whole, older ones (to `thread_lookback_days`)
+        when their reply count or latest reply changed."""
+        lookback = max(options.thread_lookback_days, options.thread_reconcile_days)
+        if lookback == 0:
             return
         with self.engine.connect() as connection:
             stale = SlackStore(connection, self.workspace_id, self.cache).stale_thread_days(
                 self.channel.id,
-                first - timedelta(options.thread_lookback_days),
+                first - timedelta(lookback),
                 first,
                 now - timedelta(hours=options.thread_recheck_hours),
             )
         if stale:
             # One range read covers every stale day; it also refreshes edits, reactions and
             # deletions of those days, which come at no extra cost.
-            self.sync_days(stale[0], first - timedelta(1))
+            self.sync_days(
+                stale[0],
+                first - timedelta(1),
+                reread_threads_from=first - timedelta(options.thread_reconcile_days)
+                if options.thread_reconcile_days
+                else None,
+            )
 
 
 def sync_messages(
@@ -463,8 +521,10 @@ def sync_messages(
     now: datetime | None = None,
 ) -> SyncReport:
     """Sync days [first, last] of every selected channel (or of `channels`), a few channels at
-    a time. A failure other than a channel's own (a dead token, say) stops the channels not
-    started yet and is raised once those in flight have finished."""
+    a time. A channel's own refusal (`SlackChannelError`: archived, not a member, a missing
+    scope...) skips that channel, named in the report's `channel_errors` and `warnings`, and the
+    others go on. Any other failure (a dead token, Slack down after retries) stops the channels
+    not started yet and is raised once those in flight have finished."""
     report = SyncReport()
     now = now or datetime.now(UTC)
     names = name_lookup(engine, workspace_id)
@@ -491,8 +551,10 @@ def sync_messages(
                 _set_channel(engine, channel.id, has_bot=True, bot_joined_at=now)
                 sync.sync_days(first, last)
             sync.recheck_threads(first, options, now)
-        except SlackChannelError as error:
-            channel_report.warnings.append(_skip(engine, channel, error))
+        except SlackChannelError as error:  # from the join too (is_archived, missing_scope)
+            label, reason = _skip(engine, channel, error)
+            channel_report.channel_errors[label] = reason
+            channel_report.warnings.append(f"{label}: {reason}")
             return channel_report
         record_channel_synced(engine, channel.id, now)
         channel_report.channels_synced += 1
@@ -529,14 +591,57 @@ def _set_channel(engine: Engine, channel_id: uuid.UUID, **values: Any) -> None:
         connection.execute(update(SlackChannel).where(SlackChannel.id == channel_id).values(values))
 
 
-def _skip(engine: Engine, channel: ChannelRef, error: SlackChannelError) -> str:
-    if error.error == "channel_not_found":
-        _set_channel(engine, channel.id, is_supported=False)
-        return f"#{channel.name} ({channel.slack_id}): channel_not_found; marked unsupported"
-    if error.error == "not_in_channel":
-        _set_channel(engine, channel.id, has_bot=False)
-        return (
-            f"#{channel.name} ({channel.slack_id}): the app is not in the channel; skipped "
-            "(invite it, or turn on join_public_channels for public channels)"
-        )
-    return f"#{channel.name} ({channel.slack_id}): {error.error}; skipped"
+_UNSUPPORTED = "marked unsupported: it is no longer synced"
+_DENIED = "skipped (ask a workspace admin to give the app access, or deselect the channel)"
+# A channel's refusal by Slack error: what it means and what to do, and what it tells about the
+# channel (stored: the next runs and the day_read_to_last_page check go by it).
+CHANNEL_REFUSALS: dict[str, tuple[str, dict[str, bool]]] = {
+    "not_in_channel": (
+        "the app is not in the channel; skipped (invite the app to it, or turn on "
+        "join_public_channels for a public channel)",
+        {"has_bot": False},
+    ),
+    "is_archived": (
+        "the app cannot join an archived channel; skipped (unarchive it and invite the app, or "
+        "deselect it)",
+        {"is_archived": True, "has_bot": False},  # a join refused: the app is not in it
+    ),
+    "channel_not_found": (
+        f"Slack does not know the channel (deleted, or private without the app); {_UNSUPPORTED}",
+        {"is_supported": False},
+    ),
+    "method_not_supported_for_channel_type": (
+        f"Slack does not let an app read or join this kind of channel; {_UNSUPPORTED}",
+        {"is_supported": False},
+    ),
+    "missing_scope": (
+        "the app lacks a permission this channel needs; skipped (add the scope to the Slack app "
+        "and reinstall it, or deselect the channel)",
+        {},
+    ),
+    "access_denied": ("Slack denied the app access to this channel; " + _DENIED, {}),
+    "no_permission": ("Slack denied the app access to this channel; " + _DENIED, {}),
+    "ekm_access_denied": ("the channel is locked by Enterprise Key Management; " + _DENIED, {}),
+    "channel_is_limited_access": ("the channel has limited access; " + _DENIED, {}),
+}
+
+
+def _skip(engine: Engine, channel: ChannelRef, error: SlackChannelError) -> tuple[str, str]:
+    """Store what a channel's refusal tells about it; returns the channel's label
+    ("#name (slack id)") and the reason to show: Slack's error, what it means, what to do."""
+    known = error.error
+    if known == "not_in_channel" and _is_archived(engine, channel.id):
+        known = "is_archived"  # nobody can invite the app to an archived channel
+    meaning, learnt = CHANNEL_REFUSALS.get(known, (f"Slack refused {error.method}; skipped", {}))
+    if learnt:
+        _set_channel(engine, channel.id, **learnt)
+    detail = f" ({error.detail})" if error.detail else ""
+    return f"#{channel.name} ({channel.slack_id})", f"{error.error}{detail}; {meaning}"
+
+
+def _is_archived(engine: Engine, channel_id: uuid.UUID) -> bool:
+    with engine.connect() as connection:
+        archived = connection.execute(
+            select(SlackChannel.is_archived).where(SlackChannel.id == channel_id)
+        ).scalar()
+    return bool(archived)

@@ -41,7 +41,7 @@ TOKEN_CREDENTIALS = (
     CredentialType.OAUTH_TOKEN,
 )
 # Slack errors that mean the token was revoked (the rest of the auth errors: it expired).
-REVOKED_ERRORS = {"token_revoked", "account_inactive"}
+REVOKED_ERRORS = {"token_revoked", "account_inactive", "app_uninstalled"}
 logger = logging.getLogger(__name__)
 
 

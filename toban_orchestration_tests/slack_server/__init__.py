@@ -6,8 +6,22 @@ Typical use::
     with FakeSlackServer(workspace, token="xoxb-test") as server:
         client = WebClient(token="xoxb-test", base_url=server.base_url)
         ...  # run the code under test, then compare the database with workspace.*_dicts()
+
+Events API (both transports)::
+
+    server.enable_events(app_token="xapp-1-test")  # Socket Mode; or request_url=... for HTTP
+    client = SocketModeClient(app_token="xapp-1-test", web_client=WebClient(base_url=...))
+    workspace.add_message(channel_id, text="hi")  # records a message event, delivered
 """
 
+from .events import (
+    DEFAULT_APP_TOKEN,
+    DEFAULT_SIGNING_SECRET,
+    DeliveryAttempt,
+    EventDelivery,
+    SignedPost,
+    slack_signature,
+)
 from .server import (
     DEFAULT_TOKEN,
     HISTORY_METHODS,
@@ -20,8 +34,11 @@ from .server import (
 from .workspace import (
     BOT_MESSAGE,
     CHANNEL_JOIN,
+    CHANNEL_LEAVE,
     FILE_SHARE,
     HUDDLE_THREAD,
+    MESSAGE_CHANGED,
+    MESSAGE_DELETED,
     THREAD_BROADCAST,
     TOMBSTONE,
     TOMBSTONE_TEXT,
@@ -39,25 +56,34 @@ from .workspace import (
 __all__ = [
     "BOT_MESSAGE",
     "CHANNEL_JOIN",
+    "CHANNEL_LEAVE",
+    "DEFAULT_APP_TOKEN",
+    "DEFAULT_SIGNING_SECRET",
     "DEFAULT_TOKEN",
     "FILE_SHARE",
     "HISTORY_METHODS",
     "HUDDLE_THREAD",
+    "MESSAGE_CHANGED",
+    "MESSAGE_DELETED",
     "THREAD_BROADCAST",
     "TOMBSTONE",
     "TOMBSTONE_TEXT",
     "CallRecord",
     "Channel",
+    "DeliveryAttempt",
+    "EventDelivery",
     "FakeSlackServer",
     "FakeWorkspace",
     "Fault",
     "Message",
     "Reaction",
+    "SignedPost",
     "User",
     "WorkspaceError",
     "generate_workspace",
     "int_to_ts",
     "minimum_calls",
     "page_count",
+    "slack_signature",
     "ts_to_int",
 ]

@@ -30,6 +30,15 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from .events import (
+    DEFAULT_APP_TOKEN,
+    DEFAULT_SIGNING_SECRET,
+    DeliveryAttempt,
+    EventDelivery,
+    SignedPost,
+    post_signed,
+    url_verification_body,
+)
 from .workspace import (
     JSON_ENCODER,
     THREAD_BROADCAST,
@@ -349,6 +358,10 @@ class FakeSlackServer:
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._events: EventDelivery | None = None
+        self._events_live = False
+        self._event_workspaces: list[FakeWorkspace] = []
+        self._verification_token = ""
         self._handlers: dict[str, Callable[[_Request], JSONDict]] = {
             "api.test": self._api_test,
             "auth.test": self._auth_test,
@@ -386,7 +399,9 @@ class FakeSlackServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving; slow answers still sleeping are woken and dropped."""
+        """Stop serving; slow answers still sleeping are woken and dropped. Event delivery
+        stops too (its records stay readable); ``enable_events`` again after a restart."""
+        self._stop_events()
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -425,6 +440,8 @@ class FakeSlackServer:
         """Serve ``workspace`` to requests bearing ``token`` (a workspace may have several)."""
         with self._lock:
             self._tokens[token] = _TokenState(workspace)
+        if self._events_live and self._events is not None:
+            self._subscribe(workspace, self._events)
 
     def revoke_token(self, token: str) -> None:
         """From now on this token gets ``token_revoked``."""
@@ -559,6 +576,196 @@ class FakeSlackServer:
             include_archived=include_archived,
         )
 
+    # ------------------------------------------------------------------ Events API
+
+    def enable_events(
+        self,
+        *,
+        app_token: str = DEFAULT_APP_TOKEN,
+        signing_secret: str = DEFAULT_SIGNING_SECRET,
+        ack_timeout: float = 3.0,
+        max_retries: int = 3,
+        request_url: str | None = None,
+        retry_delay: float = 0.0,
+        app_id: str | None = None,
+        verification_token: str | None = None,
+    ) -> None:
+        """Deliver the Events API envelopes that the served workspaces record from now on.
+
+        Without ``request_url``: Socket Mode. ``apps.connections.open`` with ``app_token``
+        answers a ``ws://`` URL on a websocket server started here (slack-sdk's
+        ``SocketModeClient`` connects to it). With ``request_url``: each envelope is POSTed
+        there, signed with ``signing_secret``. Either way an envelope is redelivered while it
+        is not acknowledged within ``ack_timeout`` seconds, at most ``max_retries`` times, each
+        retry ``retry_delay`` seconds after the failure (Slack waits up to minutes).
+
+        Sets ``events_enabled`` on every served workspace (and on those added later);
+        ``app_id`` and ``verification_token``, when given, become theirs too, so that every
+        envelope names one app. Calling it again replaces the previous delivery.
+        """
+        self._stop_events()
+        workspaces = self._served_workspaces()
+        if app_id is not None or verification_token is not None:
+            for workspace in workspaces:
+                with workspace.lock:
+                    workspace.api_app_id = app_id or workspace.api_app_id
+                    workspace.verification_token = (
+                        verification_token or workspace.verification_token
+                    )
+        first = workspaces[0] if workspaces else None
+        self._verification_token = verification_token or (
+            first.verification_token if first is not None else "fake-verification-token"
+        )
+        events = EventDelivery(
+            app_id=app_id or (first.api_app_id if first is not None else "AFAKEAPP"),
+            app_token=app_token,
+            signing_secret=signing_secret,
+            ack_timeout=ack_timeout,
+            max_retries=max_retries,
+            request_url=request_url,
+            retry_delay=retry_delay,
+        )
+        events.internal_errors = self.internal_errors
+        events.start()
+        self._events = events
+        self._events_live = True
+        for workspace in workspaces:
+            self._subscribe(workspace, events)
+
+    def _served_workspaces(self) -> list[FakeWorkspace]:
+        with self._lock:
+            states = list(self._tokens.values())
+        return list({id(state.workspace): state.workspace for state in states}.values())
+
+    def _subscribe(self, workspace: FakeWorkspace, events: EventDelivery) -> None:
+        if any(known is workspace for known in self._event_workspaces):
+            return
+        with workspace.lock:
+            workspace.events_enabled = True
+            workspace.add_event_listener(events.record)
+        self._event_workspaces.append(workspace)
+
+    def _stop_events(self) -> None:
+        if self._events is None or not self._events_live:
+            return
+        self._events_live = False
+        for workspace in self._event_workspaces:
+            workspace.remove_event_listener(self._events.record)
+        self._event_workspaces.clear()
+        self._events.stop()
+
+    def _app_token_answer(self, method: str, token: str) -> _Answer:
+        """``apps.connections.open`` takes the app-level token (``xapp-...``), which no other
+        method accepts; a bot token gets ``not_allowed_token_type``, as from Slack."""
+        with self._lock:
+            bot_token = token in self._tokens
+        events = self._events if self._events_live else None
+        if bot_token:
+            return _Answer(body={"ok": False, "error": "not_allowed_token_type"})
+        if events is None or token != events.app_token or events.transport != "socket":
+            return _Answer(body={"ok": False, "error": "invalid_auth"})
+        if method != "apps.connections.open":
+            return _Answer(body={"ok": False, "error": "not_allowed_token_type"})
+        return _Answer(body={"ok": True, "url": events.open_connection_url()})
+
+    @property
+    def event_delivery(self) -> EventDelivery:
+        """The delivery that ``enable_events`` started (for its settings and ports)."""
+        if self._events is None:
+            raise RuntimeError("events are not enabled: call enable_events()")
+        return self._events
+
+    def events_sent(self) -> list[JSONDict]:
+        """Every envelope recorded since ``enable_events``, in order (copies)."""
+        if self._events is None:
+            return []
+        return [json.loads(JSON_ENCODER.encode(envelope)) for envelope in self._events.sent()]
+
+    def events_acknowledged(self) -> list[str]:
+        """Event ids acknowledged (socket ack, or a 2xx from the Request URL), in order."""
+        return [] if self._events is None else self._events.acknowledged()
+
+    def pending_events(self) -> int:
+        """Events neither acknowledged nor dropped yet."""
+        return 0 if self._events is None else self._events.pending()
+
+    def events_dropped(self) -> list[str]:
+        """Event ids given up after ``max_retries`` retries."""
+        return [] if self._events is None else self._events.dropped()
+
+    def delivery_attempts(self) -> list[DeliveryAttempt]:
+        """Every send so far with its outcome, in the order the outcomes were known."""
+        return [] if self._events is None else self._events.attempts()
+
+    def wait_until_events_delivered(self, timeout: float = 10.0) -> bool:
+        """Wait until no event is pending; False if some still are after ``timeout``."""
+        return True if self._events is None else self._events.wait_until_delivered(timeout)
+
+    def wait_for_socket_clients(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` Socket Mode connections are open (past their ``hello``)."""
+        return self.event_delivery.wait_for_clients(count, timeout)
+
+    @property
+    def socket_clients(self) -> int:
+        """Socket Mode connections open now."""
+        return 0 if self._events is None else self._events.client_count()
+
+    def disconnect_socket_clients(
+        self, *, send_disconnect: bool = True, reason: str = "refresh_requested"
+    ) -> int:
+        """Close every Socket Mode connection, by default after a ``disconnect`` message as
+        Slack sends before it refreshes a connection; returns how many there were."""
+        return self.event_delivery.disconnect_clients(
+            send_disconnect=send_disconnect, reason=reason
+        )
+
+    def post_signed(
+        self,
+        url: str | None,
+        payload: JSONDict | bytes,
+        *,
+        timestamp: int | None = None,
+        tamper_signature: bool = False,
+        signed: bool = True,
+        signing_secret: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+    ) -> SignedPost:
+        """POST ``payload`` to ``url`` (default: the Request URL) signed as Slack signs, or
+        with an old ``timestamp``, a tampered signature or none, to test a receiver's refusals.
+        The signing secret is ``enable_events``'s unless given."""
+        secret = signing_secret or (
+            self._events.signing_secret if self._events is not None else DEFAULT_SIGNING_SECRET
+        )
+        target = url or (self._events.request_url if self._events is not None else None)
+        if not target:
+            raise ValueError("no url given and no Request URL configured")
+        return post_signed(
+            target,
+            payload,
+            signing_secret=secret,
+            timestamp=timestamp,
+            tamper_signature=tamper_signature,
+            signed=signed,
+            headers=headers,
+            timeout=timeout,
+        )
+
+    def send_url_verification(
+        self,
+        url: str | None = None,
+        *,
+        challenge: str | None = None,
+        timestamp: int | None = None,
+        tamper_signature: bool = False,
+    ) -> str:
+        """POST Slack's signed ``url_verification`` (``{"token", "challenge", "type"}``) as
+        when a Request URL is saved; returns the answer's body (a receiver echoes the
+        challenge). ``post_signed`` gives the status and headers too."""
+        body = url_verification_body(self._verification_token or "fake-verification", challenge)
+        answer = self.post_signed(url, body, timestamp=timestamp, tamper_signature=tamper_signature)
+        return answer.body
+
     # ------------------------------------------------------------------ dispatch
 
     def _next_fault(self, method: str) -> Fault | None:
@@ -630,6 +837,8 @@ class FakeSlackServer:
         token = token or params.get("token", "")
         if not token:
             return _Answer(body={"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open" or token.startswith("xapp-"):
+            return self._app_token_answer(method, token)
         with self._lock:
             state = self._tokens.get(token)
             if state is None:
@@ -747,6 +956,25 @@ class FakeSlackServer:
             if readable:
                 raise SlackError("not_in_channel")
         return channel
+
+    def refuse_channel(self, channel_id: str, error: str, **extra: Any) -> None:
+        """From now on every call about ``channel_id`` (history, replies, info, members, join,
+        reactions.get) answers ``{"ok": false, "error": error, **extra}``, as Slack does for a
+        channel it refuses (``missing_scope`` with ``needed=...``, say)."""
+
+        def refusing(handler: Callable[[_Request], JSONDict]) -> Callable[[_Request], JSONDict]:
+            def answer(request: _Request) -> JSONDict:
+                if request.params.get("channel", "").strip() == channel_id:
+                    raise SlackError(error, **extra)
+                return handler(request)
+
+            return answer
+
+        for method in ("history", "replies", "info", "members", "join"):
+            self._handlers[f"conversations.{method}"] = refusing(
+                self._handlers[f"conversations.{method}"]
+            )
+        self._handlers["reactions.get"] = refusing(self._handlers["reactions.get"])
 
     @staticmethod
     def _metadata(next_cursor: str) -> JSONDict:

@@ -211,6 +211,57 @@ class SlackSyncDay(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     complete: Mapped[bool] = _flag()
 
 
+class SlackEventInbox(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    """An Events API delivery, stored before Slack is acknowledged (added in 0003).
+
+    The receiver writes one row per Slack `event_id` (a redelivery is a no-op) in one short
+    transaction and only then acknowledges, so an event is either here or redelivered by Slack.
+    The applier (a Dagster sensor) applies pending rows in order and marks them; applied rows
+    are pruned after a retention period. The payload is Slack text: erasure and retention
+    treat it like messages.
+    """
+
+    __tablename__ = "slack_event_inbox"
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        # The applier's queue: pending events of a workspace, oldest first.
+        Index(
+            "ix_slack_event_inbox_pending",
+            "team_id",
+            "event_time",
+            "id",
+            postgresql_where=text("applied_at IS NULL"),
+        ),
+        # A poll re-applies the events of the channels it just wrote (events that raced it).
+        Index("ix_slack_event_inbox_channel", "team_id", "channel_slack_id", "event_time"),
+        # Pruning of applied events.
+        Index("ix_slack_event_inbox_applied_at", "applied_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(255))
+    team_id: Mapped[str] = mapped_column(String(255))
+    """The Slack workspace id (T...), as Slack sent it."""
+    event_type: Mapped[str] = mapped_column(String(100))
+    event_subtype: Mapped[str | None] = mapped_column(String(100))
+    channel_slack_id: Mapped[str | None] = mapped_column(String(255))
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    transport: Mapped[str] = mapped_column(String(20))
+    """socket_mode or http."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """The envelope's `event`, as Slack sent it (cleaned of characters PostgreSQL refuses)."""
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    deliveries: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """How many times Slack delivered it (retries land on the same row)."""
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(50))
+    """applied, dropped (a channel not synced, a kind we do not follow), or failed."""
+    detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = _count()
+    """Applications tried; an event waiting for its message is retried a few times."""
+
+
 slack_analysis_channels = Table(
     "slack_analysis_channels",
     Base.metadata,
