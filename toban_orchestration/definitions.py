@@ -27,6 +27,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
+    slack_messages_range_job,
     slack_users,
     slack_workspace,
 )
@@ -47,6 +48,7 @@ defs = dg.Definitions(
         slack_analysis_job,
         slack_workspace_snapshot_job,
         slack_messages_job,
+        slack_messages_range_job,
         slack_token_refresh_job,
         slack_retention_job,
     ],

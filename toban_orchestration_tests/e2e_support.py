@@ -41,7 +41,9 @@ STARTUP_TIMEOUT_SECONDS = 120
 RUNS_TIMEOUT_SECONDS = 180
 SHUTDOWN_GRACE_SECONDS = 20
 FINISHED_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
-SYNC_JOBS = frozenset({"slack_workspace_snapshot_job", "slack_messages_job"})
+SYNC_JOBS = frozenset(
+    {"slack_workspace_snapshot_job", "slack_messages_job", "slack_messages_range_job"}
+)
 
 RUNS_QUERY = """
 query Runs {
@@ -332,9 +334,10 @@ def e2e_stack(
         days = [first + timedelta(days=n) for n in range(SYNCED_DAYS)]
 
         def synced(runs: list[Run]) -> bool:
-            # Per workspace: one snapshot run (workspace, users, channels) and one run per day.
+            # Per workspace: one snapshot run (workspace, users, channels) and one range run
+            # for all the days of the backfill window.
             syncs = [r for r in runs if r.job_name in SYNC_JOBS]
-            return len(syncs) == len(workspaces) * (1 + SYNCED_DAYS)
+            return len(syncs) == len(workspaces) * 2
 
         runs = dagster.wait_until_settled(synced, RUNS_TIMEOUT_SECONDS, "the sensor's syncs")
         stack = E2EStack(

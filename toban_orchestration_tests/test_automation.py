@@ -2,7 +2,8 @@
 project's PostgreSQL-backed instance."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 from sqlalchemy import Engine, select, update
@@ -47,6 +48,21 @@ def _set_status(engine: Engine, integration: Integration, status: IntegrationSta
         )
 
 
+def _range_days(requests: Sequence[dg.RunRequest]) -> dict[str, list[str]]:
+    """The days the range runs among `requests` cover, per workspace."""
+    days: dict[str, list[str]] = {}
+    for request in requests:
+        if request.job_name != "slack_messages_range_job":
+            continue
+        config = request.run_config["ops"]["sync_slack_message_range"]["config"]
+        first, last = date.fromisoformat(config["first"]), date.fromisoformat(config["last"])
+        days.setdefault(config["workspace"], []).extend(
+            (first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)
+        )
+        assert request.tags["slack_workspace"] == config["workspace"]
+    return days
+
+
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
@@ -65,9 +81,12 @@ def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
     jobs = [r.job_name for r in requests]
     backfill = get_settings().backfill_days
     assert jobs.count("slack_workspace_snapshot_job") == 1
-    assert jobs.count("slack_messages_job") == backfill
+    # the whole backfill window in one range run, not one run per day
+    assert jobs.count("slack_messages_range_job") == 1
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    assert f"{yesterday}|TNEW00001" in {r.partition_key for r in requests}
+    covered = _range_days(requests)["TNEW00001"]
+    assert len(covered) == backfill
+    assert covered[-1] == yesterday
     adds = first.dynamic_partitions_requests or []
     assert [list(a.partition_keys) for a in adds] == [["TNEW00001"]]
     with Session(migrated_engine) as session:  # the workspace row is created and linked
@@ -107,11 +126,10 @@ def test_reconnecting_resumes_without_refetching_complete_days(
             )
     _set_status(migrated_engine, integration, IntegrationStatus.ACTIVE)
     resumed = _tick(project_instance, cursor)
-    days = sorted(
-        (r.partition_key or "").split("|")[0]
-        for r in resumed.run_requests or []
-        if r.job_name == "slack_messages_job"
-    )
+    requests = resumed.run_requests or []
+    days = sorted(_range_days(requests)["TBACK0001"])
+    # two stretches of missing days around the ten complete ones: two range runs
+    assert [r.job_name for r in requests].count("slack_messages_range_job") == 2
     assert len(days) == get_settings().backfill_days - 10
     assert yesterday.isoformat() in days
     assert (yesterday - timedelta(days=1)).isoformat() not in days
@@ -138,11 +156,9 @@ def test_one_tick_plans_each_new_workspace_from_its_own_synced_days(
             for n in range(1, 11)
         )
     result = _tick(project_instance, None)
-    per_workspace: dict[str, int] = {}
-    for request in result.run_requests or []:
-        if request.job_name == "slack_messages_job":
-            slack_id = (request.partition_key or "").split("|")[1]
-            per_workspace[slack_id] = per_workspace.get(slack_id, 0) + 1
+    per_workspace = {
+        slack_id: len(days) for slack_id, days in _range_days(result.run_requests or []).items()
+    }
     backfill = get_settings().backfill_days
     assert per_workspace == {
         "TMANY0000": backfill,
@@ -172,11 +188,12 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     ) as context:
         requests = daily_slack_sync(context)
     assert isinstance(requests, list)
-    keys = {r.partition_key for r in requests}
-    assert "2026-11-19|TDAY00001" in keys
-    assert {r.tags.get("slack_workspace") for r in requests} == {"TDAY00001"}
-    assert not any("TOFF00001" in (key or "") for key in keys)
-    assert len(keys) == get_settings().backfill_days  # nothing synced yet: the month is caught up
+    covered = _range_days(requests)
+    assert set(covered) == {"TDAY00001"}  # not the revoked workspace
+    assert covered["TDAY00001"][-1] == "2026-11-19"
+    # nothing synced yet: the month is caught up, in one range run with yesterday
+    assert len(covered["TDAY00001"]) == get_settings().backfill_days
+    assert len(requests) == 1
 
 
 def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_only(

@@ -36,6 +36,13 @@ COUNTED_TABLES = (
     "slack_sync_day",
     "slack_analysis",
 )
+MATERIALIZED_QUERY = """
+query Materialized {
+  assetOrError(assetKey: {path: ["slack_messages"]}) {
+    ... on Asset { assetMaterializations(limit: 1000) { partition } }
+  }
+}
+"""
 BACKFILL_QUERY = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
@@ -125,10 +132,18 @@ def test_connected_workspaces_are_synced_analyzed_and_a_backfill_changes_nothing
 ) -> None:
     stack = e2e_stack
     engine = stack.app_engine
-    message_runs = {
-        r.tags["dagster/partition"] for r in stack.runs if r.job_name == "slack_messages_job"
+    # One range run per workspace covers its whole backfill window (one history read per
+    # channel), and each of its days is reported as a materialized partition.
+    ranges = {
+        r.tags["slack_workspace"]: r.tags["slack_days"]
+        for r in stack.runs
+        if r.job_name == "slack_messages_range_job"
     }
-    assert message_runs == {
+    assert ranges == {
+        slack_id: f"{stack.days[0]}..{stack.days[-1]}" for slack_id in stack.workspaces
+    }
+    asset = graphql(stack.url, MATERIALIZED_QUERY, {}, timeout=30)["assetOrError"]
+    assert {m["partition"] for m in asset["assetMaterializations"]} >= {
         f"{day}|{slack_id}" for day in stack.days for slack_id in stack.workspaces
     }
     _assert_synced(stack)

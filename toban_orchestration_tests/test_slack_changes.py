@@ -307,12 +307,12 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
         status = connection.execute(
             text("SELECT status FROM integration WHERE workspace_id = :w"), {"w": synced.slack_id}
         ).scalar_one()
-        audit = connection.execute(
-            text(
-                "SELECT details FROM integration_event WHERE event_type = 'STATUS_CHANGED' "
-                "ORDER BY created_at DESC LIMIT 1"
-            )
-        ).scalar_one()
+        audit = {
+            details["slack_error"]
+            for details in connection.execute(
+                text("SELECT details FROM integration_event WHERE event_type = 'STATUS_CHANGED'")
+            ).scalars()
+        }
     assert channels[new_channel].name == "launch-room"
     assert channels[general.id].name == "general-renamed"
     assert channels[archived.id].is_archived
@@ -321,4 +321,5 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
     assert users[humans[0].id] == "renamed-person"
     assert newcomer in users
     assert status == "REVOKED"
-    assert audit["slack_error"] == "app_uninstalled"
+    # uninstalling revokes the bot token too: Slack sends both events
+    assert audit == {"token_revoked", "app_uninstalled"}

@@ -210,3 +210,15 @@ def days_to_sync(
     return {
         slack_id: [day for day in window if day not in complete[slack_id]] for slack_id in slack_ids
     }
+
+
+def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Days as the fewest runs of consecutive days, (first, last) inclusive, oldest first:
+    one range run reads a channel's history once for all of them."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges

@@ -5,17 +5,21 @@ from datetime import timedelta
 
 import dagster as dg
 
-from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
-from toban_orchestration.automation.planning import active_slack_ids, days_to_sync
-from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.automation.jobs import message_range_request, slack_workspace_snapshot_job
+from toban_orchestration.automation.planning import (
+    active_slack_ids,
+    contiguous_ranges,
+    days_to_sync,
+)
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.assets import slack_messages_range_job
 
 _settings = get_settings()
 
 
 @dg.schedule(
-    job=slack_messages_job,
+    job=slack_messages_range_job,
     cron_schedule=_settings.daily_schedule_cron,
     execution_timezone=_settings.schedule_timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -33,18 +37,17 @@ def daily_slack_sync(
         missing = days_to_sync(connection, active, yesterday, _settings.backfill_days)
     requests = []
     for slack_id in active:
-        days = missing[slack_id]
-        if yesterday not in days:
-            days.append(yesterday)  # always refresh the last day: late edits and replies
+        # Always yesterday (late edits and replies; its recheck reconciles the days before),
+        # and the days missed during downtime: the fewest range runs cover them all.
+        days = {*missing[slack_id], yesterday}
         requests += [
-            dg.RunRequest(
-                run_key=f"daily:{slack_id}:{day}:{scheduled:%Y-%m-%d}",
-                partition_key=message_partition_key(day.isoformat(), slack_id),
-                # The tag the snapshot runs carry too: dagster.yaml runs one per workspace at a
-                # time, so the day runs wait for a snapshot of the same tick to store channels.
-                tags={"slack_workspace": slack_id},
+            message_range_request(
+                slack_id,
+                first,
+                last,
+                run_key=f"daily:{slack_id}:{first}:{last}:{scheduled:%Y-%m-%d}",
             )
-            for day in days
+            for first, last in contiguous_ranges(days)
         ]
     return requests
 

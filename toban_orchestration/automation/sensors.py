@@ -8,15 +8,20 @@ from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
 from toban_orchestration.automation.analysis_requests import pending_requests, start_due_schedules
-from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
+from toban_orchestration.automation.jobs import (
+    message_range_request,
+    slack_workspace_snapshot_job,
+)
 from toban_orchestration.automation.planning import (
     changes,
+    contiguous_ranges,
     days_to_sync,
     ensure_workspaces,
     slack_integrations,
 )
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.assets import slack_messages_range_job
 from toban_orchestration.slack.partitions import workspace_partitions
 
 
@@ -25,7 +30,7 @@ def message_partition_key(day: str, slack_id: str) -> str:
 
 
 @dg.sensor(
-    jobs=[slack_workspace_snapshot_job, slack_messages_job],
+    jobs=[slack_workspace_snapshot_job, slack_messages_range_job],
     minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
@@ -55,16 +60,13 @@ def slack_integration_sensor(
                 tags={"slack_workspace": state.slack_id},
             )
         )
+        # One range run per stretch of missing days (a new workspace: one run for the whole
+        # backfill window), not one run per day: each channel's history is read once.
         run_requests += [
-            dg.RunRequest(
-                run_key=f"messages:{state.slack_id}:{day}",
-                job_name=slack_messages_job.name,
-                partition_key=message_partition_key(day.isoformat(), state.slack_id),
-                # The snapshot's tag: its concurrency limit of 1 holds these runs until the
-                # snapshot has stored the channels they read.
-                tags={"slack_workspace": state.slack_id},
+            message_range_request(
+                state.slack_id, first, last, run_key=f"messages:{state.slack_id}:{first}:{last}"
             )
-            for day in days[state.slack_id]
+            for first, last in contiguous_ranges(days[state.slack_id])
         ]
     for state in found.stopped:
         context.log.info(f"Slack workspace {state.slack_id} is {state.status.value}: not scheduled")

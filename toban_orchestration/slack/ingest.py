@@ -26,7 +26,14 @@ from toban_orchestration.slack import normalize
 from toban_orchestration.slack.apply_events import reapply_since
 from toban_orchestration.slack.client import ApiStats, SlackApi, SlackAuthError
 from toban_orchestration.slack.export import ExportChannel, SlackExport, open_export
-from toban_orchestration.slack.store import SlackStore, upsert_channel_resources
+from toban_orchestration.slack.store import (
+    DaySummary,
+    SlackStore,
+    WorkspaceCache,
+    day_summaries,
+    upsert_channel_resources,
+    workspace_id_of,
+)
 from toban_orchestration.slack.sync import (
     ChannelRef,
     ChannelSync,
@@ -239,13 +246,16 @@ def _export_messages(
     report = SyncReport()
     names = name_lookup(engine, workspace.id)
     by_slack_id: dict[str, ExportChannel] = {c.raw["id"]: c for c in export.channels()}
+    # Shared by the channels, imported one after another: each would otherwise load the
+    # workspace's user ids again (25,000 of them 70 times over in a large archive).
+    cache = WorkspaceCache()
     for channel in channels_to_sync(engine, workspace.id, workspace.options):
         export_channel = by_slack_id.get(channel.slack_id)
         if export_channel is None:
             report.warnings.append(f"#{channel.name}: not in the export; skipped")
             continue
         _import_channel_days(
-            engine, workspace.id, channel, export, export_channel, names, first, last, report
+            engine, workspace.id, channel, export, export_channel, names, first, last, report, cache
         )
         record_channel_synced(engine, channel.id, datetime.now(UTC))
         report.channels_synced += 1
@@ -262,8 +272,10 @@ def _import_channel_days(
     first: date,
     last: date,
     report: SyncReport,
+    cache: WorkspaceCache,
 ) -> None:
     sync = ChannelSync(None, engine, workspace_id, channel, names, report)
+    sync.cache = cache
     days = export.days(export_channel)
     seen: set[str] = set()
     batch: list[dict[str, Any]] = []
@@ -344,3 +356,14 @@ def import_export_workspace(
         else IngestResult()
     )
     return ImportResult(team["id"], users, channels, messages, first, last)
+
+
+def summarize_days(
+    engine: Engine, slack_id: str, first: date, last: date
+) -> dict[date, DaySummary]:
+    """Per-day figures of a synced range, for the metadata of each day partition."""
+    with engine.connect() as connection:
+        workspace_id = workspace_id_of(connection, slack_id)
+        if workspace_id is None:
+            return {}
+        return day_summaries(connection, workspace_id, first, last)

@@ -8,7 +8,7 @@ explicit and scoped to what was just read from Slack.
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -926,3 +926,51 @@ def forget_user_events(connection: Connection, team_id: str, user_slack_id: str)
         )
     )
     return result.rowcount
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """What one UTC day of a workspace holds, for the metadata of its partition."""
+
+    messages: int = 0
+    reactions: int = 0
+    channels_synced: int = 0
+    api_calls: int = 0
+
+
+_DAY_SUMMARIES = text(
+    "WITH days AS (SELECT generate_series(CAST(:first AS date), CAST(:last AS date), "
+    "interval '1 day')::date AS day), "
+    "msgs AS (SELECT (m.message_datetime AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
+    " sum(m.reaction_count) AS r FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
+    " WHERE c.workspace_id = :workspace AND m.message_datetime >= :start "
+    " AND m.message_datetime < :end AND NOT m.is_deleted GROUP BY 1), "
+    "synced AS (SELECT d.day, count(*) FILTER (WHERE d.complete) AS n, sum(d.api_calls) AS calls "
+    " FROM slack_sync_day d JOIN slack_channel c ON c.id = d.channel_id "
+    " WHERE c.workspace_id = :workspace AND d.day BETWEEN :first AND :last GROUP BY d.day) "
+    "SELECT days.day, coalesce(msgs.n, 0), coalesce(msgs.r, 0), coalesce(synced.n, 0), "
+    "coalesce(synced.calls, 0) FROM days LEFT JOIN msgs USING (day) LEFT JOIN synced USING (day)"
+)
+
+
+def day_summaries(
+    connection: Connection, workspace_id: uuid.UUID, first: date, last: date
+) -> dict[date, DaySummary]:
+    """Per UTC day of [first, last]: messages and reactions stored (deleted ones aside),
+    channels read to their last page, and the API calls booked on the day."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    rows = connection.execute(
+        _DAY_SUMMARIES,
+        {"workspace": workspace_id, "first": first, "last": last, "start": start, "end": end},
+    )
+    return {
+        day: DaySummary(int(messages), int(reactions), int(channels), int(calls))
+        for day, messages, reactions, channels, calls in rows
+    }
+
+
+def workspace_id_of(connection: Connection, slack_id: str) -> uuid.UUID | None:
+    return connection.execute(
+        select(SlackWorkspace.id).where(SlackWorkspace.slack_id == slack_id)
+    ).scalar_one_or_none()
