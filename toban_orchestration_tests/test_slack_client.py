@@ -152,3 +152,27 @@ def test_https_keeps_its_connection_and_verifies_the_certificate(
                 assert api.call("team.info")["ok"] is True
             assert server.connections_accepted == accepted + 1
         assert server.internal_errors == []
+
+
+def test_a_long_retry_after_on_history_is_taken_as_slacks_2025_limits() -> None:
+    """A 429 asking to wait about a minute on conversations.history is the 1-a-minute limit of
+    non-Marketplace apps: the client waits it out, and paces history a minute apart after."""
+    workspace = generate_workspace(seed=3, days=1)
+    channel = workspace.channels[0].id
+    with FakeSlackServer(workspace) as server:
+        api = SlackApi(
+            "xoxb-fake-token",
+            ClientOptions(base_url=server.base_url, pacing=False, retry_backoff_seconds=0.01),
+        )
+        with api:
+            api.call("conversations.history", channel=channel, limit=5)
+            assert not api.limited_detected
+            server.inject("conversations.history", Fault.rate_limited(retry_after=21))
+            began = time.monotonic()
+            api.call("conversations.history", channel=channel, limit=5)
+            assert time.monotonic() - began >= 21  # slack-sdk waited Retry-After
+            assert api.limited_detected
+            assert api.stats.retries["rate_limited"] == 1
+            # a short Retry-After elsewhere is a burst, not the limit
+            server.inject("users.list", Fault.rate_limited(retry_after=1))
+            api.call("users.list", limit=5)

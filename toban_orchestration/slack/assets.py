@@ -290,7 +290,9 @@ def sync_slack_message_range(
     first, last = config.days()
     engine = app_database.engine()
     try:
-        result = ingest.sync_message_days(engine, slack.cipher(), config.workspace, first, last)
+        result = ingest.sync_message_days(
+            engine, slack.cipher(), config.workspace, first, last, progress=context.log.info
+        )
     except (ingest.WorkspaceAuthError, SlackError) as error:
         raise _failure(error) from None
     for warning in result.report.warnings:

@@ -11,7 +11,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -130,11 +130,18 @@ _RETRY_COUNT_LOCK = threading.Lock()
 class _CountingRetryHandler(RetryHandler):
     """Delegates to one of slack-sdk's handlers and counts the retries it grants."""
 
-    def __init__(self, inner: RetryHandler, stats: ApiStats, cause: str) -> None:
+    def __init__(
+        self,
+        inner: RetryHandler,
+        stats: ApiStats,
+        cause: str,
+        on_retry_after: Callable[[str, float], None] | None = None,
+    ) -> None:
         super().__init__(max_retry_count=inner.max_retry_count)
         self._inner = inner
         self._stats = stats
         self._cause = cause
+        self._on_retry_after = on_retry_after
 
     def _can_retry(
         self,
@@ -156,6 +163,10 @@ class _CountingRetryHandler(RetryHandler):
     ) -> None:
         with _RETRY_COUNT_LOCK:
             self._stats.retries[self._cause] += 1
+        if self._on_retry_after is not None and response is not None:
+            wait = _retry_after(response)
+            if wait is not None:
+                self._on_retry_after(request.url.rsplit("/", 1)[-1], wait)
         self._inner.prepare_for_next_attempt(
             state=state, request=request, response=response, error=error
         )
@@ -184,6 +195,20 @@ class _ProportionalJitter(Jitter):
         return duration * (1 + random.random())  # noqa: S311 (timing, not secrets)
 
 
+def _retry_after(response: HttpResponse) -> float | None:
+    values = response.headers.get("retry-after") or response.headers.get("Retry-After") or []
+    value = values[0] if isinstance(values, list) and values else values
+    try:
+        return float(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+# A 429 on history/replies asking to wait this long is Slack's 2025 limit for non-Marketplace
+# apps (1 call a minute), not a burst: the rest of the sync is paced for it.
+LIMITED_RETRY_AFTER_SECONDS = 20.0
+
+
 class _Pacer:
     """Minimum spacing between calls of one method, shared by the threads of one client."""
 
@@ -191,9 +216,21 @@ class _Pacer:
         self._options = options
         self._next_allowed: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.limited_detected = False
+        """Slack answered a history or replies call with the 2025 limits' long Retry-After."""
+
+    def retry_after(self, method: str, seconds: float) -> None:
+        """Slack said to wait: no thread of this client calls the method before then (one
+        429 is enough; the others would each earn their own)."""
+        with self._lock:
+            self._next_allowed[method] = max(
+                self._next_allowed.get(method, 0.0), time.monotonic() + seconds
+            )
+            if method in LIMITED_METHODS and seconds >= LIMITED_RETRY_AFTER_SECONDS:
+                self.limited_detected = True
 
     def interval(self, method: str) -> float:
-        if self._options.limited and method in LIMITED_METHODS:
+        if (self._options.limited or self.limited_detected) and method in LIMITED_METHODS:
             return 60.0
         if not self._options.pacing:
             return 0.0
@@ -360,6 +397,7 @@ class SlackApi:
     def __init__(self, token: str, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions()
         self.stats = ApiStats()
+        self._pacer = _Pacer(self.options)
         retries = self.options.max_retries
         backoff = BackoffRetryIntervalCalculator(
             backoff_factor=self.options.retry_backoff_seconds, jitter=_ProportionalJitter()
@@ -369,6 +407,7 @@ class SlackApi:
                 RateLimitErrorRetryHandler(max_retry_count=retries),  # waits Retry-After
                 self.stats,
                 "rate_limited",
+                on_retry_after=self._pacer.retry_after,
             ),
             _CountingRetryHandler(
                 ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
@@ -391,7 +430,6 @@ class SlackApi:
             logger=_SDK_LOGGER,
             **kwargs,
         )
-        self._pacer = _Pacer(self.options)
         self._stats_lock = threading.Lock()  # calls may come from several threads
 
     def close(self) -> None:
@@ -407,6 +445,11 @@ class SlackApi:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def limited_detected(self) -> bool:
+        """Slack's answers showed the 2025 limits for non-Marketplace apps on this token."""
+        return self._pacer.limited_detected
 
     @property
     def page_size(self) -> int:

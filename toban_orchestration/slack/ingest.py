@@ -3,7 +3,7 @@ archive). These are what the Dagster assets call; they own the sessions and turn
 into a recorded status change."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +31,7 @@ from toban_orchestration.slack.store import (
     SlackStore,
     WorkspaceCache,
     day_summaries,
+    remember_sync_setting,
     upsert_channel_resources,
     workspace_id_of,
 )
@@ -41,6 +42,7 @@ from toban_orchestration.slack.sync import (
     SyncReport,
     channels_to_sync,
     day_start,
+    expected_duration,
     name_lookup,
     record_channel_synced,
     sync_channels,
@@ -180,17 +182,40 @@ def refresh_channels(engine: Engine, cipher: TokenCipher | None, slack_id: str) 
 
 
 def sync_message_days(
-    engine: Engine, cipher: TokenCipher | None, slack_id: str, first: date, last: date
+    engine: Engine,
+    cipher: TokenCipher | None,
+    slack_id: str,
+    first: date,
+    last: date,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> IngestResult:
-    """Messages, thread replies and reactions of days [first, last] of a workspace."""
+    """Messages, thread replies and reactions of days [first, last] of a workspace.
+    `progress` hears, before the first call, what the sync will at least cost."""
     result = IngestResult()
     started = datetime.now(UTC)
     with _open(engine, cipher, slack_id) as workspace:
         if workspace.api is not None:
+            if progress is not None:
+                channels = channels_to_sync(engine, workspace.id, workspace.options)
+                progress(
+                    f"Slack {slack_id}: "
+                    + expected_duration(len(channels), first, last, workspace.options)
+                )
             result.report = sync_messages(
                 workspace.api, engine, workspace.id, first, last, workspace.options
             )
             result.stats = workspace.api.stats
+            if workspace.api.limited_detected and not workspace.options.limited:
+                # Slack's answers (a 429 asking for about a minute on history) show the 2025
+                # limits: later syncs of this workspace pace for them from the first call.
+                with engine.begin() as connection:
+                    remember_sync_setting(connection, workspace.id, "limited", True)
+                result.report.warnings.append(
+                    f"Slack {slack_id} answers with the 2025 limits for non-Marketplace apps "
+                    "(1 history or replies call a minute): its sync setting `limited` is now "
+                    "on. Turn on the Events API to follow changes without these calls."
+                )
             # Events applied while this sync read and wrote may have been overwritten with
             # what Slack showed before them: they are applied again (idempotent).
             result.report.events_reapplied = reapply_since(engine, slack_id, started)
@@ -284,7 +309,9 @@ def _import_channel_days(
     def flush() -> None:
         sync.store_page(batch)
         with engine.begin() as connection:
-            SlackStore(connection, workspace_id).record_synced_days(channel.id, batch_days, 0)
+            SlackStore(connection, workspace_id, cache).record_synced_days(
+                channel.id, batch_days, 0
+            )
         batch.clear()
         batch_days.clear()
 
@@ -297,7 +324,7 @@ def _import_channel_days(
     ]
     if empty:
         with engine.begin() as connection:
-            SlackStore(connection, workspace_id).record_synced_days(
+            SlackStore(connection, workspace_id, cache).record_synced_days(
                 channel.id, dict.fromkeys(empty, 0), 0
             )
     for day in days:
@@ -316,7 +343,7 @@ def _import_channel_days(
         # the file of the day before or after its UTC date. Deletions are therefore only
         # detected when the whole archive of the channel was read, over all of its time.
         with engine.begin() as connection:
-            report.messages.deleted += SlackStore(connection, workspace_id).mark_deleted(
+            report.messages.deleted += SlackStore(connection, workspace_id, cache).mark_deleted(
                 channel.id,
                 seen,
                 start=day_start(days[0] - timedelta(1)),

@@ -974,3 +974,20 @@ def workspace_id_of(connection: Connection, slack_id: str) -> uuid.UUID | None:
     return connection.execute(
         select(SlackWorkspace.id).where(SlackWorkspace.slack_id == slack_id)
     ).scalar_one_or_none()
+
+
+def remember_sync_setting(
+    connection: Connection, workspace_id: uuid.UUID, name: str, value: Any
+) -> None:
+    """Set one of the workspace's sync settings (`workspace_metadata["sync"][name]`), keeping
+    the others."""
+    metadata = connection.execute(
+        select(SlackWorkspace.workspace_metadata).where(SlackWorkspace.id == workspace_id)
+    ).scalar_one()
+    metadata = dict(metadata or {})
+    metadata["sync"] = {**(metadata.get("sync") or {}), name: value}
+    connection.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(workspace_metadata=metadata)
+    )

@@ -645,3 +645,21 @@ def _is_archived(engine: Engine, channel_id: uuid.UUID) -> bool:
             select(SlackChannel.is_archived).where(SlackChannel.id == channel_id)
         ).scalar()
     return bool(archived)
+
+
+def expected_duration(channels: int, first: date, last: date, options: SyncOptions) -> str:
+    """What a sync of these days will at least cost under Slack's limits, said before it starts:
+    one history call per channel for the range (more for busy channels, one page per
+    `page_size` messages) plus one replies call per thread, none of which is known yet."""
+    days = (last - first).days + 1
+    if options.limited:
+        per_minute, why = 1.0, "Slack's 2025 limit for non-Marketplace apps: 1 a minute"
+    elif options.pacing:
+        per_minute, why = 50.0, "Tier 3: about 50 a minute"
+    else:
+        return f"{channels} channels over {days} days; pacing is off"
+    minutes = channels / per_minute
+    return (
+        f"{channels} channels over {days} days: at least {channels} history calls "
+        f"({why}), so at least {minutes:.1f} min, plus one replies call per thread"
+    )
