@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -60,6 +61,12 @@ from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.slack.receiver import (
+    DATABASE_CONNECT_TIMEOUT_SECONDS,
+    EventReceiver,
+    ReceiverConfig,
+    ReceiverError,
+)
 from toban_orchestration.slack.workspaces import WorkspaceNotFoundError, register_token_workspace
 
 logger = logging.getLogger("toban")
@@ -211,11 +218,12 @@ def _backfill(args: argparse.Namespace) -> int:
         end=parse_day(args.end, "--end"),
         with_analyses=args.with_analyses,
     )
-    backfill_id = launch_backfill(args.url, request)
-    print(backfill_id)
+    run_id = launch_backfill(args.url, request)
+    print(run_id)
     print(
-        f"Backfill of {len(request.days)} day(s) of {request.workspace}: "
-        f"{args.url.rstrip('/')}/runs/b/{backfill_id}",
+        f"One run re-syncs {len(request.days)} day(s) of {request.workspace} (each channel's "
+        f"history read once); the analyses of those days follow: "
+        f"{args.url.rstrip('/')}/runs/{run_id}",
         file=sys.stderr,
     )
     return 0
@@ -327,7 +335,84 @@ def _dev(args: argparse.Namespace) -> int:
     with _databases() as targets:
         with opened_engine(targets.app_url) as engine:
             migrations.upgrade(engine)
-        return _serve(targets, args.host, args.port)
+        with _dev_event_receiver(targets, args.port):
+            return _serve(targets, args.host, args.port)
+
+
+@contextmanager
+def _dev_event_receiver(targets: DatabaseTargets, dagster_port: int) -> Iterator[None]:
+    """With a Slack app token or signing secret configured, receive events in this process
+    (its threads) while Dagster runs; they stop when `dagster dev` has stopped."""
+    config = ReceiverConfig.from_settings(get_settings())
+    if not config.transports:
+        yield
+        return
+    if config.http_events and config.port == dagster_port:
+        raise ReceiverError(
+            f"TOBAN_EVENTS_PORT is {config.port}, the port of the Dagster UI: set "
+            "TOBAN_EVENTS_PORT to another port, or start `toban dev` with another --port"
+        )
+    with (
+        _receiver_engine(targets) as engine,
+        EventReceiver(engine, config) as receiver,
+    ):
+        print(f"Slack events: receiving through {receiver.describe()} in this process", flush=True)
+        yield
+
+
+@contextmanager
+def _receiver_engine(targets: DatabaseTargets) -> Iterator[Engine]:
+    # Slack waits 3 s for an answer: a database that does not answer sooner counts as down.
+    connect_args = {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS}
+    with opened_engine(targets.app_url, connect_args=connect_args) as engine:
+        yield engine
+
+
+def _events(args: argparse.Namespace) -> int:
+    """Receive Slack events into the inbox until SIGINT or SIGTERM."""
+    settings = get_settings()
+    config = ReceiverConfig.from_settings(
+        settings,
+        socket_mode=not args.no_socket_mode,
+        http=not args.no_http,
+        health_without_http_events=True,  # Kubernetes probes /healthz
+        host=args.host,
+        port=args.port,
+    )
+    if not config.transports:
+        reason = (
+            "--no-http/--no-socket-mode leave no transport"
+            if ReceiverConfig.from_settings(settings).transports
+            else "no Slack event transport is configured"
+        )
+        print(
+            f"error: {reason}: set TOBAN_SLACK_APP_TOKEN (Socket Mode, the app-level token "
+            "xapp-...) or TOBAN_SLACK_SIGNING_SECRET (HTTP Events endpoint)",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # Until the receiver runs, SIGTERM unwinds like Ctrl-C (the embedded server stops too).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with _databases() as targets:
+            with opened_engine(targets.app_url) as engine:
+                migrations.upgrade(engine)
+            with _receiver_engine(targets) as engine, EventReceiver(engine, config) as receiver:
+                # From here a signal only asks the loop below to end; the receiver then stops
+                # in order (envelopes being stored are acknowledged first).
+                for sig in previous:
+                    signal.signal(sig, lambda signum, frame: stop.set())
+                print(f"Receiving Slack events: {receiver.describe()} (Ctrl-C stops)", flush=True)
+                while not stop.wait(1.0):
+                    pass
+    except KeyboardInterrupt:
+        return 130  # interrupted while starting
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -454,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last UTC day (included), YYYY-MM-DD")
     backfill.add_argument(
-        "--with-analyses", action="store_true", help="also the daily analyses of those days"
+        "--with-analyses",
+        action="store_true",
+        help="kept for scripts: the analyses of re-synced days always follow them",
     )
     backfill.add_argument("--url", default=DEFAULT_URL, help=f"Dagster webserver ({DEFAULT_URL})")
     backfill.set_defaults(handler=_backfill)
@@ -486,6 +573,20 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=_dev)
+
+    events = commands.add_parser(
+        "events",
+        help="receive Slack events (Socket Mode, HTTP Events endpoint) into the inbox",
+    )
+    events.add_argument("--host", help="HTTP listener address (TOBAN_EVENTS_HOST, 127.0.0.1)")
+    events.add_argument("--port", type=int, help="HTTP listener port (TOBAN_EVENTS_PORT, 3001)")
+    events.add_argument(
+        "--no-http", action="store_true", help="no HTTP listener (no Events endpoint, no /healthz)"
+    )
+    events.add_argument(
+        "--no-socket-mode", action="store_true", help="do not connect through Socket Mode"
+    )
+    events.set_defaults(handler=_events)
     return parser
 
 
@@ -504,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EncryptionKeyError,
         ErasureError,
         ExportFormatError,
+        ReceiverError,
         RetentionConfigError,
         SlackError,
         WorkspaceNotFoundError,

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     """The Slack app's signing secret: with it the event receiver serves the HTTP Events
     endpoint (Slack's Request URL) and verifies every request's signature."""
     events_host: str = "127.0.0.1"
-    events_port: int = Field(default=3000, ge=0, le=65535)
-    """Where the HTTP Events endpoint listens (`POST /slack/events`)."""
+    events_port: int = Field(default=3001, ge=0, le=65535)
+    """Where the HTTP Events endpoint listens (`POST /slack/events`); 3001 because `toban dev`
+    serves the Dagster UI on 3000."""
     events_retention_days: int = Field(default=7, ge=1)
     """Applied events stay in the inbox this long (for diagnosis), then are deleted."""
     events_lag_warn_seconds: int = Field(default=600, ge=1)

@@ -1,5 +1,5 @@
-"""`toban backfill`: what it asks Dagster for, and the mistakes it refuses before asking. The
-launch itself, against a running webserver and daemon, is in test_end_to_end.py."""
+"""`toban backfill`: the one range run it asks Dagster for, and the mistakes it refuses before
+asking. The launch itself, against a running webserver and daemon, is in test_end_to_end.py."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -10,25 +10,21 @@ from toban_orchestration.cli import main
 from toban_orchestration_tests.e2e_support import free_port
 
 
-def test_a_request_names_one_partition_per_day_and_the_assets_to_run() -> None:
+def test_a_request_is_one_range_run_covering_one_partition_per_day() -> None:
     request = BackfillRequest("T0123ABCD", date(2026, 10, 30), date(2026, 11, 1))
     assert request.partition_keys == [
         "2026-10-30|T0123ABCD",
         "2026-10-31|T0123ABCD",
         "2026-11-01|T0123ABCD",
     ]
-    params = request.launch_params()
-    assert params["partitionNames"] == request.partition_keys
-    assert params["assetSelection"] == [{"path": ["slack_messages"]}, {"path": ["slack_reactions"]}]
-    assert {"key": "slack_workspace", "value": "T0123ABCD"} in params["tags"]
-
-    analyses = BackfillRequest("T0123ABCD", date(2026, 11, 1), date(2026, 11, 1), True)
-    assert [a["path"][0] for a in analyses.launch_params()["assetSelection"]] == [
-        "slack_messages",
-        "slack_reactions",
-        "slack_channel_analyses_daily",
-        "slack_contributions_daily",
-    ]
+    assert request.run_config() == {
+        "ops": {
+            "sync_slack_message_range": {
+                "config": {"workspace": "T0123ABCD", "first": "2026-10-30", "last": "2026-11-01"}
+            }
+        }
+    }
+    assert {"key": "slack_workspace", "value": "T0123ABCD"} in request.tags()
 
 
 def test_ranges_that_cannot_be_backfilled_are_refused() -> None:

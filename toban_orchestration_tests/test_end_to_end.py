@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, func, select, text
 
 from toban_orchestration.analysis.health import analysis_health
-from toban_orchestration.automation.backfill import graphql, wait_for_backfill
+from toban_orchestration.automation.backfill import graphql, wait_for_run
 from toban_orchestration.db.enums import AnalysisStatus
 from toban_orchestration.db.models import (
     SlackAnalysis,
@@ -43,15 +43,10 @@ query Materialized {
   }
 }
 """
-BACKFILL_QUERY = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill {
-      status
-      partitionNames
-      assetSelection { path }
-      runs { status tags { key value } }
-    }
+RUN_MATERIALIZED_QUERY = """
+query RunMaterialized {
+  assetOrError(assetKey: {path: ["slack_messages"]}) {
+    ... on Asset { assetMaterializations(limit: 1000) { partition runId } }
   }
 }
 """
@@ -176,29 +171,16 @@ def test_connected_workspaces_are_synced_analyzed_and_a_backfill_changes_nothing
         env={},
     )  # fmt: skip
     assert launched.returncode == 0, launched.stderr
-    backfill_id = launched.stdout.strip()
-    assert f"{stack.url}/runs/b/{backfill_id}" in launched.stderr
+    run_id = launched.stdout.strip()
+    assert f"{stack.url}/runs/{run_id}" in launched.stderr
 
-    status = wait_for_backfill(stack.url, backfill_id, BACKFILL_TIMEOUT_SECONDS)
-    print(f"backfill {backfill_id}: {status} after {time.monotonic() - began:.0f} s")
-    assert status == "COMPLETED_SUCCESS"
-    backfill = graphql(stack.url, BACKFILL_QUERY, {"id": backfill_id}, timeout=30)[
-        "partitionBackfillOrError"
-    ]
+    status = wait_for_run(stack.url, run_id, BACKFILL_TIMEOUT_SECONDS)
+    print(f"backfill run {run_id}: {status} after {time.monotonic() - began:.0f} s")
+    assert status == "SUCCESS"
+    # One run for the whole range, which reported every day of it as its partition.
+    asset = graphql(stack.url, RUN_MATERIALIZED_QUERY, {}, timeout=30)["assetOrError"]
     keys = {f"{first + timedelta(days=n)}|{slack_id}" for n in range((last - first).days + 1)}
-    assert set(backfill["partitionNames"]) == keys
-    assert {a["path"][0] for a in backfill["assetSelection"]} == {
-        "slack_messages",
-        "slack_reactions",
-    }
-    run_partitions = {
-        tag["value"]
-        for run in backfill["runs"]
-        for tag in run["tags"]
-        if tag["key"] == "dagster/partition"
-    }
-    assert run_partitions == keys
-    assert {run["status"] for run in backfill["runs"]} == {"SUCCESS"}
+    assert {m["partition"] for m in asset["assetMaterializations"] if m["runId"] == run_id} == keys
     # Re-reading the days from Slack changed no row, and stays equal to Slack's.
     assert _counts(engine) == before
     _assert_synced(stack)

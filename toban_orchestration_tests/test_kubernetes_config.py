@@ -7,9 +7,12 @@ No cluster, Helm or Docker runs here. What is checked instead:
   working run storage;
 - values.yaml uses only keys of the chart's schema, the instance the chart renders from it says
   the same as dagster-instance.yaml, and its storage settings reach a real PostgreSQL;
-- the image, command and environment refer to things that exist, and no secret is written down.
+- the image, command and environment refer to things that exist, and no secret is written down;
+- events-receiver.yaml runs `toban events` from the project's image with its secrets from Secrets
+  by key, and its probes ask a path the receiver really serves.
 """
 
+import http.client
 import importlib
 import json
 import re
@@ -30,11 +33,14 @@ from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from dagster_shared.yaml_utils import dump_run_config_yaml, safe_load_yaml
 from packaging.specifiers import SpecifierSet
+from pydantic import SecretStr
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
-from toban_orchestration.cli import _db_upgrade, build_parser
+from toban_orchestration.cli import _db_upgrade, _events, build_parser
 from toban_orchestration.db.engine import DAGSTER_DRIVER
-from toban_orchestration.settings import PROJECT_ROOT
+from toban_orchestration.settings import PROJECT_ROOT, Settings
+from toban_orchestration.slack.receiver import HEALTH_PATH, EventReceiver, ReceiverConfig
 from toban_orchestration.step_executor import StepExecutorError, step_executor
 
 DEPLOY = PROJECT_ROOT / "deploy" / "kubernetes"
@@ -45,7 +51,11 @@ SECRET_SETTINGS = {
     "TOBAN_DAGSTER_STORAGE_URL",
     "TOBAN_ENCRYPTION_KEYS",
     "TOBAN_LLM_API_KEY",
+    "TOBAN_SLACK_APP_TOKEN",
+    "TOBAN_SLACK_SIGNING_SECRET",
 }
+EVENTS_SECRET = "toban-slack-events"
+"""The Slack app's secrets, for the event receiver only (the runs never need them)."""
 WORKSPACE_PARTITIONS = "slack_workspace"
 
 
@@ -500,6 +510,95 @@ def test_db_upgrade_job_runs_an_existing_command_in_the_code_servers_image() -> 
     program, *arguments = container["command"]
     assert program == "toban"
     assert build_parser().parse_args(arguments).handler is _db_upgrade
+
+
+# --------------------------------------------------------------------------------------------
+# events-receiver.yaml (the Slack Events API receiver)
+# --------------------------------------------------------------------------------------------
+def _manifests(path: Path) -> dict[str, dict[str, Any]]:
+    """The objects of a multi-document manifest, by kind."""
+    objects: dict[str, dict[str, Any]] = {}
+    for document in re.split(r"^---\s*$", path.read_text(), flags=re.MULTILINE):
+        loaded = safe_load_yaml(document)
+        if loaded is None:
+            continue  # only comments
+        assert isinstance(loaded, dict), f"{path.name}: a document is not a mapping"
+        assert loaded["kind"] not in objects, f"{path.name}: two {loaded['kind']}s"
+        objects[loaded["kind"]] = loaded
+    return objects
+
+
+def _events_receiver() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(Deployment, its container, Service) of events-receiver.yaml."""
+    objects = _manifests(DEPLOY / "events-receiver.yaml")
+    assert set(objects) == {"Deployment", "Service"}
+    deployment = objects["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return deployment, container, objects["Service"]
+
+
+def test_events_receiver_runs_toban_events_from_the_code_servers_image() -> None:
+    deployment, container, _ = _events_receiver()
+    assert deployment["apiVersion"] == "apps/v1"
+    assert deployment["spec"]["replicas"] >= 1
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (code_server,) = _values()["dagster-user-deployments"]["deployments"]
+    image = code_server["image"]
+    assert container["image"] == f"{image['repository']}:{image['tag']}"
+    program, *arguments = container["command"]
+    assert program == "toban"
+    args = build_parser().parse_args(arguments)
+    assert args.handler is _events
+    # Listening on the pod's address, on the port the container declares; both transports
+    # allowed (which ones run depends on the keys of the Secret).
+    assert args.host == "0.0.0.0"
+    (port,) = container["ports"]
+    assert args.port == port["containerPort"]
+    assert (args.no_http, args.no_socket_mode) == (False, False)
+
+
+def test_events_receiver_gets_each_setting_from_a_secret_by_key() -> None:
+    _, container, _ = _events_receiver()
+    assert "envFrom" not in container  # only the keys it needs, not all of `toban-env`
+    sources = {}
+    for variable in container["env"]:
+        assert "value" not in variable, variable["name"]
+        reference = variable["valueFrom"]["secretKeyRef"]
+        assert reference["key"] == variable["name"]
+        sources[variable["name"]] = (reference["name"], reference.get("optional", False))
+    assert sources == {
+        # Either transport may be left out; `toban events` refuses to run with neither.
+        "TOBAN_SLACK_APP_TOKEN": (EVENTS_SECRET, True),
+        "TOBAN_SLACK_SIGNING_SECRET": (EVENTS_SECRET, True),
+        "TOBAN_DATABASE_URL": (APP_SECRET, False),
+        "TOBAN_DAGSTER_STORAGE_URL": (APP_SECRET, False),
+    }
+    settings = {f"TOBAN_{name.upper()}" for name in Settings.model_fields}
+    assert set(sources) <= settings  # no misspelt variable
+
+
+def test_events_receiver_probes_a_path_it_serves_through_its_service() -> None:
+    deployment, container, service = _events_receiver()
+    (port,) = container["ports"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        get = container[probe]["httpGet"]
+        assert (get["path"], get["port"]) == (HEALTH_PATH, port["name"]), probe
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == port["name"]
+
+    # The path is the receiver's: asked as the kubelet asks it, it answers 200. (Health never
+    # touches the database, so this engine never connects.)
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/unused")
+    config = ReceiverConfig(signing_secret=SecretStr("s"), http_listener=True, port=0)
+    with EventReceiver(engine, config) as receiver:
+        address = receiver.http_address
+        assert address is not None
+        connection = http.client.HTTPConnection(*address, timeout=5)
+        connection.request("GET", container["livenessProbe"]["httpGet"]["path"])
+        assert connection.getresponse().status == 200
+        connection.close()
 
 
 # --------------------------------------------------------------------------------------------

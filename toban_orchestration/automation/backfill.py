@@ -1,9 +1,7 @@
 """Backfills of one Slack workspace over a range of UTC days, launched through the GraphQL API of
-a running Dagster webserver (`toban dev`); the daemon then runs one run per day.
-
-`DagsterGraphQLClient` cannot launch partition backfills, so this sends the
-`launchPartitionBackfill` mutation itself: an asset selection (messages and reactions, and
-optionally the daily analyses) with the multi-partition keys `YYYY-MM-DD|TEAM_ID`.
+a running Dagster webserver (`toban dev`): one run of `slack_messages_range_job`, which reads each
+channel's history once for the whole range and reports every day as its own partition of
+`slack_messages`/`slack_reactions` (the analyses of those days follow, as after any sync).
 """
 
 import json
@@ -15,24 +13,30 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:3000"
-MESSAGE_ASSETS = ("slack_messages", "slack_reactions")
-# One multi-asset each: selecting one of a pair without the other is refused by Dagster.
-DAILY_ANALYSIS_ASSETS = ("slack_channel_analyses_daily", "slack_contributions_daily")
-# Backfill states after which nothing more happens (Dagster's BulkActionStatus).
-FINISHED_STATES = frozenset(
-    {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-)
-SUCCEEDED_STATES = frozenset({"COMPLETED", "COMPLETED_SUCCESS"})
+RANGE_JOB = "slack_messages_range_job"
+RANGE_OP = "sync_slack_message_range"
+# Run states after which nothing more happens (Dagster's DagsterRunStatus).
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 LAUNCH_MUTATION = """
-mutation LaunchBackfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
+mutation LaunchRun($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
     __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PartitionKeysNotFoundError { partitionKeys }
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message }
     ... on Error { message }
+  }
+}
+"""
+JOBS_QUERY = """
+query Jobs {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
   }
 }
 """
@@ -45,10 +49,10 @@ query Workspaces {
 }
 """
 STATUS_QUERY = """
-query BackfillStatus($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
+query RunStatus($id: ID!) {
+  runOrError(runId: $id) {
     __typename
-    ... on PartitionBackfill { status numPartitions error { message } }
+    ... on Run { status }
     ... on Error { message }
   }
 }
@@ -67,6 +71,8 @@ class BackfillRequest:
     end: date
     """Inclusive."""
     with_analyses: bool = False
+    """Kept for the command line: the analyses of re-synced days always follow them now
+    (slack_analysis_automation sees the days' new materializations)."""
 
     def __post_init__(self) -> None:
         if not self.workspace.strip() or "|" in self.workspace:
@@ -88,20 +94,26 @@ class BackfillRequest:
     def partition_keys(self) -> list[str]:
         return [message_partition_key(day.isoformat(), self.workspace) for day in self.days]
 
-    @property
-    def asset_keys(self) -> list[str]:
-        return [*MESSAGE_ASSETS, *(DAILY_ANALYSIS_ASSETS if self.with_analyses else ())]
-
-    def launch_params(self) -> dict[str, Any]:
-        """The mutation's `LaunchBackfillParams`."""
+    def run_config(self) -> dict[str, Any]:
         return {
-            "assetSelection": [{"path": [key]} for key in self.asset_keys],
-            "partitionNames": self.partition_keys,
-            "title": f"Slack {self.workspace} {self.start} to {self.end}",
-            # The same tag as the sensor's snapshot runs: one run per workspace at a time
-            # (dagster.yaml's tag concurrency limits).
-            "tags": [{"key": "slack_workspace", "value": self.workspace}],
+            "ops": {
+                RANGE_OP: {
+                    "config": {
+                        "workspace": self.workspace,
+                        "first": self.start.isoformat(),
+                        "last": self.end.isoformat(),
+                    }
+                }
+            }
         }
+
+    def tags(self) -> list[dict[str, str]]:
+        # The same tag as the sensor's runs: one run per workspace at a time (dagster.yaml's
+        # tag concurrency limits), so a backfill never doubles the request rate.
+        return [
+            {"key": "slack_workspace", "value": self.workspace},
+            {"key": "slack_days", "value": f"{self.start}..{self.end}"},
+        ]
 
 
 def parse_day(value: str, option: str) -> date:
@@ -163,8 +175,22 @@ def workspace_partitions(url: str, timeout: float = 30.0) -> list[str]:
     return [str(key) for key in node.get("partitionKeys") or []]
 
 
+def _range_job_selector(url: str, timeout: float) -> dict[str, str]:
+    """Where the webserver serves the range job (its code location and repository)."""
+    found = graphql(url, JOBS_QUERY, {}, timeout)["repositoriesOrError"]
+    for repository in found.get("nodes") or []:
+        if any(job["name"] == RANGE_JOB for job in repository.get("jobs") or []):
+            return {
+                "repositoryLocationName": repository["location"]["name"],
+                "repositoryName": repository["name"],
+                "jobName": RANGE_JOB,
+            }
+    raise BackfillError(f"The Dagster code at {url} has no {RANGE_JOB}: is it Toban's webserver?")
+
+
 def launch_backfill(url: str, request: BackfillRequest, timeout: float = 30.0) -> str:
-    """Launch the backfill and return its id; the daemon of that instance runs it."""
+    """Launch the range run and return its id; the instance's run launcher runs it (after the
+    workspace's other runs: one at a time per workspace)."""
     known = workspace_partitions(url, timeout)
     if request.workspace not in known:
         raise BackfillError(
@@ -172,42 +198,52 @@ def launch_backfill(url: str, request: BackfillRequest, timeout: float = 30.0) -
             f"{url} (known: {', '.join(sorted(known)) or 'none'}); connect it with "
             "`toban slack add` or wait for the integration sensor"
         )
-    result = graphql(url, LAUNCH_MUTATION, {"params": request.launch_params()}, timeout)[
-        "launchPartitionBackfill"
+    first_partition = date.fromisoformat(get_settings().partitions_start_date)
+    missing = [
+        key
+        for day, key in zip(request.days, request.partition_keys, strict=True)
+        if day < first_partition
     ]
-    kind = result.get("__typename")
-    if kind == "LaunchBackfillSuccess":
-        return str(result["backfillId"])
-    if kind == "PartitionKeysNotFoundError":
-        missing = sorted(result.get("partitionKeys") or [])
+    if missing:
         raise BackfillError(
             f"Dagster has no partition for {', '.join(missing[:5])}"
             + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            + " (days before TOBAN_PARTITIONS_START_DATE, or a workspace Dagster does not know)"
+            + f" (days before TOBAN_PARTITIONS_START_DATE, {first_partition})"
         )
-    raise BackfillError(f"Dagster refused the backfill ({kind}): {result.get('message', '')}")
+    params = {
+        "selector": _range_job_selector(url, timeout),
+        "runConfigData": request.run_config(),
+        "executionMetadata": {"tags": request.tags()},
+    }
+    result = graphql(url, LAUNCH_MUTATION, {"params": params}, timeout)["launchRun"]
+    kind = result.get("__typename")
+    if kind == "LaunchRunSuccess":
+        return str(result["run"]["runId"])
+    details = result.get("message") or "; ".join(
+        str(e.get("message")) for e in result.get("errors") or []
+    )
+    raise BackfillError(f"Dagster refused the backfill run ({kind}): {details}")
 
 
-def backfill_status(url: str, backfill_id: str, timeout: float = 30.0) -> str:
-    """The backfill's state: REQUESTED while it runs, then COMPLETED_SUCCESS, COMPLETED_FAILED,
-    FAILED or CANCELED."""
-    result = graphql(url, STATUS_QUERY, {"id": backfill_id}, timeout)["partitionBackfillOrError"]
-    if result.get("__typename") != "PartitionBackfill":
-        raise BackfillError(f"No backfill {backfill_id} at {url}: {result.get('message', '')}")
+def run_status(url: str, run_id: str, timeout: float = 30.0) -> str:
+    """The run's state: QUEUED, STARTING, STARTED while it waits or runs, then SUCCESS, FAILURE
+    or CANCELED."""
+    result = graphql(url, STATUS_QUERY, {"id": run_id}, timeout)["runOrError"]
+    if result.get("__typename") != "Run":
+        raise BackfillError(f"No run {run_id} at {url}: {result.get('message', '')}")
     return str(result["status"])
 
 
-def wait_for_backfill(url: str, backfill_id: str, timeout: float, poll_seconds: float = 2.0) -> str:
-    """Poll until the backfill is finished; its final state, or a BackfillError on timeout.
-    The daemon updates a backfill's state every 30 s, so allow at least a minute."""
+def wait_for_run(url: str, run_id: str, timeout: float, poll_seconds: float = 2.0) -> str:
+    """Poll until the run is finished; its final state, or a BackfillError on timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        status = backfill_status(url, backfill_id)
+        status = run_status(url, run_id)
         if status in FINISHED_STATES:
             return status
         if time.monotonic() >= deadline:
             raise BackfillError(
-                f"Backfill {backfill_id} is still {status} after {timeout:.0f} s; is the Dagster "
-                "daemon running?"
+                f"Run {run_id} is still {status} after {timeout:.0f} s; is the Dagster daemon "
+                "running?"
             )
         time.sleep(poll_seconds)
