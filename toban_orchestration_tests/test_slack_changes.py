@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pytest
+from pydantic import SecretStr
+from slack_sdk import WebClient
 from sqlalchemy import Engine, select, text, update
 
 from toban_orchestration.automation.events import slack_events_sensor
@@ -19,6 +21,7 @@ from toban_orchestration.slack import ingest
 from toban_orchestration.slack.apply_events import apply_pending
 from toban_orchestration.slack.events import TRANSPORT_HTTP, parse_envelope
 from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.slack.receiver import EventReceiver, ReceiverConfig
 from toban_orchestration.slack.store import store_event_delivery
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
@@ -29,6 +32,7 @@ from toban_orchestration_tests.slack_truth import (
     make_random_changes,
 )
 
+APP_TOKEN = "xapp-1-changes-test"
 START = date(2026, 11, 1)
 DAYS = 4
 LAST = START + timedelta(DAYS - 1)
@@ -323,3 +327,34 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
     assert status == "REVOKED"
     # uninstalling revokes the bot token too: Slack sends both events
     assert audit == {"token_revoked", "app_uninstalled"}
+
+
+def test_through_socket_mode_with_the_receiver_restarted_the_database_equals_slack(
+    synced: Connected,
+) -> None:
+    """The whole path: Slack's Socket Mode deliveries, the receiver (stopped half-way through
+    the changes and started again), the inbox, the applier."""
+    engine, workspace, server = synced.engine, synced.workspace, synced.server
+    channels = synced.member_channels()
+    server.enable_events(app_token=APP_TOKEN, ack_timeout=1.0, max_retries=100)
+    workspace.events_enabled = True
+    config = ReceiverConfig(app_token=SecretStr(APP_TOKEN))
+    rng = random.Random(21)
+    with EventReceiver(engine, config, web_client=WebClient(base_url=server.base_url)):
+        assert server.wait_for_socket_clients(1)
+        make_random_changes(workspace, channels, rng, rounds=40)
+        assert server.wait_until_events_delivered(30)
+    # Receiver down: Slack keeps these until a client connects again.
+    make_random_changes(workspace, channels, rng, rounds=40)
+    with EventReceiver(engine, config, web_client=WebClient(base_url=server.base_url)):
+        assert server.wait_until_events_delivered(30)
+        make_random_changes(workspace, channels, rng, rounds=40)
+        assert server.wait_until_events_delivered(30)
+    assert server.events_dropped() == []
+    sent = {envelope["event_id"] for envelope in server.events_sent()}
+    with engine.connect() as connection:
+        stored = list(connection.execute(select(SlackEventInbox.event_id)).scalars())
+    assert sorted(stored) == sorted(sent)  # nothing lost, nothing doubled
+    report = apply_pending(engine, synced.slack_id)
+    assert report.failed == 0, report.reasons
+    assert differences(engine, workspace, channels) == []
