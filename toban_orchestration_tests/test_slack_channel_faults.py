@@ -326,12 +326,17 @@ def test_day_read_to_last_page_names_the_channels_it_counts(
     with FakeSlackServer() as server:
         connected = connect(migrated_engine, server, workspace, asset_cipher, sync=options)
         result = _materialize_day(connected, project_instance)
+        asked_about_archived = [
+            call for call in server.call_log if call.params.get("channel") == archived.id
+        ]
     assert result.success
+    assert asked_about_archived == []
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     skipped = _text(checks["channels_readable"].metadata, "channels")
     assert f"{label(outsider)}: not_in_channel; the app is not in the channel" in skipped
-    # Nobody can invite the app to an archived channel: the advice says what can be done.
-    assert f"{label(archived)}: not_in_channel; the app cannot join an archived channel" in skipped
+    # Nobody can invite the app to an archived channel: it is named with what can be done,
+    # without a call to Slack (it would be refused every run).
+    assert f"{label(archived)}: is_archived; the app cannot join an archived channel" in skipped
     # The outsider could be read once the app is invited: missing, and named with the reason;
     # the archived channel the app is not in is not counted.
     unread = checks["day_read_to_last_page"]

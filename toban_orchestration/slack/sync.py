@@ -228,9 +228,11 @@ def sync_channels(
     return counts
 
 
-def channels_to_sync(
+def _selected_channels(
     engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
-) -> list[ChannelRef]:
+) -> list[tuple[ChannelRef, bool]]:
+    """Selected, supported channels of the allowed types, with whether they can be read at
+    all (an archived channel the app is not in cannot: nobody can add the app to it)."""
     allowed = [ChannelType.PUBLIC.value]
     if options.include_private_channels:
         allowed.append(ChannelType.PRIVATE.value)
@@ -238,7 +240,13 @@ def channels_to_sync(
         allowed += [ChannelType.IM.value, ChannelType.MPIM.value]
     with engine.connect() as connection:
         rows = connection.execute(
-            select(SlackChannel.id, SlackChannel.slack_id, SlackChannel.name, SlackChannel.type)
+            select(
+                SlackChannel.id,
+                SlackChannel.slack_id,
+                SlackChannel.name,
+                SlackChannel.type,
+                ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+            )
             .where(
                 SlackChannel.workspace_id == workspace_id,
                 SlackChannel.is_selected_for_analysis,
@@ -247,7 +255,14 @@ def channels_to_sync(
             )
             .order_by(SlackChannel.name)
         )
-        return [ChannelRef(*row) for row in rows]
+        return [(ChannelRef(*row[:4]), bool(row[4])) for row in rows]
+
+
+def channels_to_sync(
+    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
+) -> list[ChannelRef]:
+    """The channels a sync reads: selected, supported, allowed, and readable."""
+    return [ref for ref, readable in _selected_channels(engine, workspace_id, options) if readable]
 
 
 def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup:
@@ -528,9 +543,17 @@ def sync_messages(
     report = SyncReport()
     now = now or datetime.now(UTC)
     names = name_lookup(engine, workspace_id)
-    todo = list(
-        channels if channels is not None else channels_to_sync(engine, workspace_id, options)
-    )
+    if channels is not None:
+        todo = list(channels)
+    else:
+        selected = _selected_channels(engine, workspace_id, options)
+        todo = [ref for ref, readable in selected if readable]
+        for ref, readable in selected:
+            if not readable:  # named without a call: Slack would refuse it (is_archived)
+                label = f"#{ref.name} ({ref.slack_id})"
+                reason = f"is_archived; {CHANNEL_REFUSALS['is_archived'][0]}"
+                report.channel_errors[label] = reason
+                report.warnings.append(f"{label}: {reason}")
 
     def one(channel: ChannelRef) -> SyncReport:
         channel_report = SyncReport()
