@@ -358,3 +358,28 @@ def test_through_socket_mode_with_the_receiver_restarted_the_database_equals_sla
     report = apply_pending(engine, synced.slack_id)
     assert report.failed == 0, report.reasons
     assert differences(engine, workspace, channels) == []
+
+
+def test_applied_events_are_pruned_after_their_retention(
+    app_environment: dict[str, str],
+    migrated_engine: Engine,
+    project_instance: dg.DagsterInstance,
+) -> None:
+    with migrated_engine.begin() as connection:
+        for event_id, age in (("EvOLD", "8 days"), ("EvRECENT", "6 days")):
+            connection.execute(
+                text(
+                    "INSERT INTO slack_event_inbox (event_id, team_id, event_type, event_time, "
+                    "transport, payload, applied_at, outcome) VALUES (:id, 'T1', 'message', "
+                    "now(), 'http', '{}', now() - CAST(:age AS interval), 'applied')"
+                ),
+                {"id": event_id, "age": age},
+            )
+    with dg.build_sensor_context(
+        instance=project_instance, resources={"app_database": AppDatabase()}
+    ) as context:
+        result = slack_events_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    with migrated_engine.connect() as connection:
+        left = list(connection.execute(select(SlackEventInbox.event_id)).scalars())
+    assert left == ["EvRECENT"]  # TOBAN_EVENTS_RETENTION_DAYS is 7
