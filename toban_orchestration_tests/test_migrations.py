@@ -32,7 +32,7 @@ SCHEMA_PERFORMANCE_INDEXES = {
     ("slack_message", ("message_datetime",)),
     ("slack_message", ("thread_ts",)),
 }
-# Every foreign key's ON DELETE rule, decided on purpose (README.md, "Data model").
+# Every foreign key's ON DELETE rule, decided on purpose (docs/data-model.md).
 DELETE_RULES = {
     ("team_member", "team_id"): "CASCADE",
     ("integration", "owner_team_id"): "RESTRICT",

@@ -1,6 +1,6 @@
 """Baseline: the whole schema of shared/SCHEMA.md.
 
-Adds to SCHEMA.md (README.md, "Data model", says why): a unique (channel_id, slack_ts) on
+Adds to SCHEMA.md (docs/data-model.md says why): a unique (channel_id, slack_ts) on
 slack_message that also serves as its channel/ts index, unique (analysis_id, user_id,
 channel_id) on slack_contribution, CHECK constraints on the string vocabularies, indexes on
 foreign keys that deletes cascade through, and the updated_at trigger on every table.

@@ -1,6 +1,6 @@
 """Sync state per channel-day, and deleted messages kept but flagged.
 
-Why (README.md, "Data model"): the Slack ingestion issue needs to detect messages deleted in
+Why (docs/data-model.md): the Slack ingestion issue needs to detect messages deleted in
 Slack without losing what analyses already cited (slack_message.is_deleted/deleted_at), to fetch
 replies only for threads whose latest reply changed (slack_message.latest_reply_ts), and to know
 which channel-days were read to their last page and when their threads were last checked

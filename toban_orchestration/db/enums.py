@@ -1,7 +1,7 @@
 """Value sets of the schema's enumerated columns.
 
 Columns typed `Enum` in SCHEMA.md are native PostgreSQL enum types whose labels are the member
-names below. Where SCHEMA.md says "etc.", the set was completed here; README.md ("Data model")
+names below. Where SCHEMA.md says "etc.", the set was completed here; docs/data-model.md
 explains each choice. Columns typed `String` with a fixed vocabulary (channel type, analysis
 status, schedule frequency) keep their string type and get a CHECK constraint instead.
 """

@@ -1,4 +1,4 @@
-"""Every table of the Toban schema (SCHEMA.md). Importing this package registers them all on
+"""Every table of the Toban schema (docs/data-model.md). Importing this package registers them all on
 `Base.metadata`, which Alembic compares against the database."""
 
 from toban_orchestration.db.base import Base

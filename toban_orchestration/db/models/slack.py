@@ -164,7 +164,7 @@ class SlackMessage(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     message_category: Mapped[str | None] = mapped_column(String(100))
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     analysis_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    # Added in 0002 (README.md, "Data model"): a message deleted in Slack is kept, flagged and
+    # Added in 0002 (docs/data-model.md): a message deleted in Slack is kept, flagged and
     # excluded from analyses; `latest_reply_ts` lets a re-sync fetch only threads that changed.
     is_deleted: Mapped[bool] = _flag()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
