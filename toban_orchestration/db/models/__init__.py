@@ -1,5 +1,5 @@
-"""Every table of the Toban schema (docs/data-model.md). Importing this package registers them all on
-`Base.metadata`, which Alembic compares against the database."""
+"""Every table of the Toban schema (docs/data-model.md). Importing this package registers them
+all on `Base.metadata`, which Alembic compares against the database."""
 
 from toban_orchestration.db.base import Base
 from toban_orchestration.db.models.integration import (
