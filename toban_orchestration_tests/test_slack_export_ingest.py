@@ -4,8 +4,9 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -148,3 +149,84 @@ def test_a_broken_day_file_is_named_and_stored_data_is_kept(
     with pytest.raises(ExportFormatError, match=r"general/2015-06-10\.json.*bad JSON at line 1"):
         import_export_workspace(migrated_engine, copy, team_id)
     assert _count(migrated_engine, select(func.count()).select_from(SlackMessage)) == stored
+
+
+def _write_quiet_channel(root: Path, per_day: dict[date, int]) -> None:
+    """An export of one channel with `per_day[day]` messages in each day's file, and no file
+    for the days in between (a quiet channel of a long archive)."""
+    (root / "quiet").mkdir(parents=True)
+    users = [{"id": f"U{i:08d}", "team_id": "T0QUIET01", "name": f"user{i}"} for i in range(3)]
+    (root / "users.json").write_text(json.dumps(users))
+    created = int(datetime.combine(min(per_day), datetime.min.time(), UTC).timestamp())
+    channel = {"id": "C0QUIET01", "name": "quiet", "created": created, "members": []}
+    (root / "channels.json").write_text(json.dumps([channel]))
+    for day, count in per_day.items():
+        midnight = int(datetime.combine(day, datetime.min.time(), UTC).timestamp())
+        messages: list[dict[str, Any]] = [
+            {
+                "type": "message",
+                "user": users[n % 3]["id"],
+                "text": f"note {n}",
+                "ts": f"{midnight + 60 * n}.000100",
+            }
+            for n in range(count)
+        ]
+        if count > 1:  # a thread, and a reaction: the day's count covers replies too
+            messages[1] |= {"thread_ts": messages[0]["ts"], "parent_user_id": users[0]["id"]}
+            messages[0] |= {"thread_ts": messages[0]["ts"], "reply_count": 1}
+            messages[0]["reactions"] = [{"name": "tada", "users": [users[2]["id"]], "count": 1}]
+        (root / "quiet" / f"{day.isoformat()}.json").write_text(json.dumps(messages))
+
+
+def test_a_long_quiet_range_records_every_day_and_reimporting_changes_nothing(
+    migrated_engine: Engine, team_id: uuid.UUID, tmp_path: Path
+) -> None:
+    first = date(2019, 3, 1)
+    per_day = {first: 2, first + timedelta(17): 1, first + timedelta(200): 3}
+    per_day[first + timedelta(399)] = 1
+    _write_quiet_channel(tmp_path / "export", per_day)
+
+    def sync_days() -> list[tuple[object, ...]]:
+        with migrated_engine.connect() as connection:
+            return [
+                tuple(row)
+                for row in connection.execute(
+                    select(
+                        SlackSyncDay.id,
+                        SlackSyncDay.day,
+                        SlackSyncDay.message_count,
+                        SlackSyncDay.api_calls,
+                        SlackSyncDay.complete,
+                    ).order_by(SlackSyncDay.day)
+                )
+            ]
+
+    result = import_export_workspace(migrated_engine, tmp_path / "export", team_id)
+    assert result.messages.report.messages.inserted == 7
+    assert (result.first_day, result.last_day) == (first, first + timedelta(399))
+    recorded = sync_days()
+    # Every day of the 400, once, complete; the days without a file with no messages.
+    assert [(day, count, calls, complete) for _, day, count, calls, complete in recorded] == [
+        (first + timedelta(n), per_day.get(first + timedelta(n), 0), 0, True) for n in range(400)
+    ]
+    with migrated_engine.connect() as connection:
+        messages_before = connection.execute(
+            text("SELECT id, slack_ts, parent_id, updated_at FROM slack_message ORDER BY id")
+        ).all()
+
+    again = import_export_workspace(migrated_engine, tmp_path / "export", team_id)
+    report = again.messages.report
+    assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)
+    assert (report.reactions.inserted, report.reactions.deleted) == (0, 0)
+    assert (again.users.report.users.inserted, again.users.report.users.updated) == (0, 0)
+    channels = again.channels.report.channels
+    assert (channels.inserted, channels.updated) == (0, 0)
+    # The same rows (same ids: upserted, not added again), counting the same messages.
+    assert sync_days() == recorded
+    with migrated_engine.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT id, slack_ts, parent_id, updated_at FROM slack_message ORDER BY id")
+            ).all()
+            == messages_before
+        )
