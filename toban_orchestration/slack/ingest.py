@@ -274,7 +274,7 @@ def _export_messages(
     # Shared by the channels, imported one after another: each would otherwise load the
     # workspace's user ids again (25,000 of them 70 times over in a large archive).
     cache = WorkspaceCache()
-    for channel in channels_to_sync(engine, workspace.id, workspace.options):
+    for channel in channels_to_sync(engine, workspace.id, workspace.options, from_export=True):
         export_channel = by_slack_id.get(channel.slack_id)
         if export_channel is None:
             report.warnings.append(f"#{channel.name}: not in the export; skipped")

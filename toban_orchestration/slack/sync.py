@@ -259,10 +259,15 @@ def _selected_channels(
 
 
 def channels_to_sync(
-    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
+    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions, *, from_export: bool = False
 ) -> list[ChannelRef]:
-    """The channels a sync reads: selected, supported, allowed, and readable."""
-    return [ref for ref, readable in _selected_channels(engine, workspace_id, options) if readable]
+    """The channels a sync reads: selected, supported, allowed, and readable through the Web
+    API (an export holds the archived channels the app was never in too)."""
+    return [
+        ref
+        for ref, readable in _selected_channels(engine, workspace_id, options)
+        if readable or from_export
+    ]
 
 
 def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup:
