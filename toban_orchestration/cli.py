@@ -10,10 +10,14 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from urllib.error import URLError
 
+import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.backfill import (
@@ -57,6 +61,7 @@ from toban_orchestration.security.tokens import (
     generate_key,
 )
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
+from toban_orchestration.slack import admin
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
@@ -92,6 +97,42 @@ def _databases() -> Iterator[DatabaseTargets]:
 def _app_engine() -> Iterator[Engine]:
     with _databases() as targets, opened_engine(targets.app_url) as engine:
         yield engine
+
+
+class SchemaNotReadyError(RuntimeError):
+    """The app database has no schema, or another revision, and the command does not migrate."""
+
+
+def _require_schema(engine: Engine) -> None:
+    current, head = migrations.current_revision(engine), migrations.head_revision()
+    if current == head:
+        return
+    state = "has no Toban schema" if current is None else f"is at revision {current}, not {head}"
+    raise SchemaNotReadyError(
+        f"{describe_url(engine.url)} {state}: run `toban db upgrade` first"
+        + ("" if current is None else " (or update Toban, if a newer version migrated it)")
+    )
+
+
+@contextmanager
+def _schema_engine() -> Iterator[Engine]:
+    """The app engine of a command that reads or changes rows without migrating: it stops,
+    naming the command to run, when the schema is not the code's."""
+    with _app_engine() as engine:
+        _require_schema(engine)
+        yield engine
+
+
+def _migrate(engine: Engine) -> None:
+    """Create or migrate the schema, as `toban db upgrade` does, saying so when it did."""
+    before = migrations.current_revision(engine)
+    migrations.upgrade(engine)
+    if before != migrations.head_revision():
+        print(
+            f"Migrated {describe_url(engine.url)} from revision {before or '(none)'} to "
+            f"{migrations.current_revision(engine)}",
+            file=sys.stderr,
+        )
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -174,17 +215,29 @@ def _slack_add(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     cipher = TokenCipher.from_settings()
-    with _app_engine() as engine, Session(engine) as session, session.begin():
-        workspace = register_token_workspace(
-            session,
-            team_id=team_for_slug(session, args.team),
-            token=token,
-            cipher=cipher,
-            base_url=args.base_url,
-            actor=_actor(),
-            refresh_token=refresh_token or None,
-        )
-        slack_id, name = workspace.slack_id, workspace.name
+    with _app_engine() as engine:
+        _migrate(engine)  # like `slack import`: adding the first workspace sets the database up
+        try:
+            with Session(engine) as session, session.begin():
+                workspace = register_token_workspace(
+                    session,
+                    team_id=team_for_slug(session, args.team),
+                    token=token,
+                    cipher=cipher,
+                    base_url=args.base_url,
+                    actor=_actor(),
+                    refresh_token=refresh_token or None,
+                )
+                slack_id, name = workspace.slack_id, workspace.name
+        except SlackError as error:
+            bot_token = token.startswith(("xoxb-", "xoxe.xoxb-"))
+            explained = admin.explain_add_error(error, args.token_env, bot_token_prefix=bot_token)
+            raise admin.AdminError(explained) from None
+        except URLError as error:
+            raise admin.AdminError(
+                f"cannot reach Slack at {args.base_url or 'https://slack.com/api/'} "
+                f"({error.reason}): check the network, or --base-url"
+            ) from None
     with _databases() as targets:
         _add_workspace_partition(targets, slack_id)
     print(f"Registered Slack workspace {name} ({slack_id}) for team {args.team}")
@@ -209,6 +262,66 @@ def _slack_import(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _slack_channels(args: argparse.Namespace) -> int:
+    with _schema_engine() as engine, engine.connect() as connection:
+        listing = admin.list_channels(connection, args.workspace)
+    print("\n".join(listing.lines()))
+    return 0
+
+
+def _slack_select(args: argparse.Namespace) -> int:
+    return _change_selection(args, selected=True)
+
+
+def _slack_deselect(args: argparse.Namespace) -> int:
+    return _change_selection(args, selected=False)
+
+
+def _change_selection(args: argparse.Namespace, *, selected: bool) -> int:
+    with _schema_engine() as engine, engine.begin() as connection:
+        change = admin.change_selection(
+            connection,
+            args.workspace,
+            selected=selected,
+            names=args.channels,
+            private=args.private,
+            all_public=args.all_public,
+            actor=_actor(),
+            today=datetime.now(UTC).date(),
+            backfill_days=get_settings().backfill_days,
+        )
+    print("\n".join(change.lines()))
+    return 0
+
+
+def _slack_configure(args: argparse.Namespace) -> int:
+    requested = {
+        setting.name: getattr(args, setting.name)
+        for setting in admin.SETTINGS
+        if getattr(args, setting.name) is not None
+    }
+    with _schema_engine() as engine, engine.begin() as connection:
+        change = admin.configure(connection, args.workspace, requested, actor=_actor())
+    print("\n".join(change.lines()))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    with _schema_engine() as engine, engine.connect() as connection:
+        statuses = admin.workspace_statuses(
+            connection,
+            slack_id=args.workspace,
+            backfill_days=settings.backfill_days,
+            lag_warn_seconds=settings.events_lag_warn_seconds,
+        )
+    if not statuses:
+        print("No Slack workspace is registered: add one with `toban slack add` or `slack import`.")
+        return 0
+    print("\n\n".join("\n".join(status.lines()) for status in statuses))
+    return 1 if any(status.problems for status in statuses) else 0
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -531,6 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
     erase.add_argument("--user", required=True, help="Slack user id (U...)")
     erase.set_defaults(handler=_slack_erase_user)
+    _add_admin_commands(slack_commands)
+
+    status = commands.add_parser(
+        "status", help="each workspace's connection, channels, synced days, events and analyses"
+    )
+    status.add_argument("--workspace", help="Slack workspace id (default: every workspace)")
+    status.set_defaults(handler=_status)
 
     backfill = commands.add_parser(
         "backfill", help="re-sync days of one workspace through a running `toban dev`"
@@ -590,6 +710,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_admin_commands(
+    slack_commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> None:
+    """`toban slack channels/select/deselect/configure`."""
+    channels = slack_commands.add_parser(
+        "channels", help="list a workspace's channels: selected or not, synced, warnings"
+    )
+    channels.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
+    channels.set_defaults(handler=_slack_channels)
+    for name, handler, verb in (
+        ("select", _slack_select, "sync and analyze"),
+        ("deselect", _slack_deselect, "stop syncing (their data stays)"),
+    ):
+        command = slack_commands.add_parser(name, help=f"{verb}: channels by name, id or glob")
+        command.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
+        command.add_argument(
+            "channels",
+            nargs="*",
+            help="channel names (#optional), ids or globs such as 'eng-*'"
+            + ("; public channels only (private ones: --private)" if name == "select" else ""),
+        )
+        command.add_argument(
+            "--all-public",
+            action="store_true",
+            help="every public channel" + (" the app can read" if name == "select" else ""),
+        )
+        command.add_argument(
+            "--private",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a private channel or DM by name or id (repeat for more)",
+        )
+        command.set_defaults(handler=handler)
+    configure = slack_commands.add_parser(
+        "configure", help="show or change a workspace's sync settings"
+    )
+    configure.add_argument("--workspace", required=True, help="Slack workspace id (T...)")
+    for setting in admin.SETTINGS:
+        configure.add_argument(
+            *setting.options,
+            dest=setting.name,
+            metavar="on|off" if setting.is_bool else "N",
+            help=f"{setting.what} ({setting.allowed})",
+        )
+    configure.set_defaults(handler=_slack_configure)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # It logs every command line it runs at INFO; its warnings and errors still show.
@@ -597,7 +765,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
+    except ProgrammingError as error:
+        # A command that met a schema without its tables or columns: say what to run.
+        missing = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
+        if not isinstance(error.orig, missing):
+            raise
+        what = error.orig.diag.message_primary
+        print(
+            f"error: the app database's schema is missing or old ({what}): run `toban db upgrade`",
+            file=sys.stderr,
+        )
+        return 1
     except (
+        admin.AdminError,
         BackfillError,
         DatabaseConfigError,
         DatabaseConnectionError,
@@ -607,6 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ExportFormatError,
         ReceiverError,
         RetentionConfigError,
+        SchemaNotReadyError,
         SlackError,
         WorkspaceNotFoundError,
     ) as error:

@@ -185,6 +185,8 @@ def days_to_sync(
                 SlackWorkspace.slack_id.in_(slack_ids),
                 SlackChannel.is_selected_for_analysis,
                 SlackChannel.is_supported,
+                # An archived channel the app is not in can never be read: it is not waited for.
+                ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
             )
             .group_by(SlackWorkspace.slack_id)
         ).all()
@@ -198,6 +200,7 @@ def days_to_sync(
             SlackWorkspace.slack_id.in_(slack_ids),
             SlackChannel.is_selected_for_analysis,
             SlackChannel.is_supported,
+            ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
             SlackSyncDay.complete,
             SlackSyncDay.day >= first,
             SlackSyncDay.day <= last,

@@ -27,12 +27,20 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 
-from toban_orchestration.db.enums import ResourceType
+from toban_orchestration.db.enums import (
+    IntegrationEventType,
+    IntegrationStatus,
+    IntegrationType,
+    ResourceType,
+)
 from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
+    Integration,
+    IntegrationEvent,
     ServiceResource,
+    SlackAnalysis,
     SlackChannel,
     SlackEventInbox,
     SlackMessage,
@@ -40,6 +48,7 @@ from toban_orchestration.db.models import (
     SlackSyncDay,
     SlackUser,
     SlackWorkspace,
+    Team,
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
 from toban_orchestration.slack.events import InboxEvent
@@ -991,3 +1000,202 @@ def remember_sync_setting(
         .where(SlackWorkspace.id == workspace_id)
         .values(workspace_metadata=metadata)
     )
+
+
+# --- administration: `toban slack channels/select/deselect/configure`, `toban status` ---------
+
+
+@dataclass(frozen=True)
+class AdminWorkspace:
+    """A workspace as the administration commands show it, with its owner's integration."""
+
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    team_id: uuid.UUID
+    team_slug: str
+    metadata: dict[str, Any]
+    is_connected: bool
+    connection_status: str | None
+    last_sync_at: datetime | None
+    integration_id: uuid.UUID | None
+    integration_status: IntegrationStatus | None
+    source: str | None
+    """`integration_metadata["source"]`: api (a token) or export."""
+
+
+def admin_workspaces(connection: Connection, slack_id: str | None = None) -> list[AdminWorkspace]:
+    """Every workspace (or the one with this Slack id), ordered by Slack id, each with the
+    integration of its owning team (None when the app created none)."""
+    query = (
+        select(
+            SlackWorkspace.id,
+            SlackWorkspace.slack_id,
+            SlackWorkspace.name,
+            SlackWorkspace.team_id,
+            Team.slug,
+            SlackWorkspace.workspace_metadata,
+            SlackWorkspace.is_connected,
+            SlackWorkspace.connection_status,
+            SlackWorkspace.last_sync_at,
+            Integration.id,
+            Integration.status,
+            Integration.integration_metadata["source"].astext,
+        )
+        .join(Team, Team.id == SlackWorkspace.team_id)
+        .outerjoin(
+            Integration,
+            and_(
+                Integration.service_type == IntegrationType.SLACK,
+                Integration.workspace_id == SlackWorkspace.slack_id,
+                Integration.owner_team_id == SlackWorkspace.team_id,
+            ),
+        )
+        .order_by(SlackWorkspace.slack_id)
+    )
+    if slack_id is not None:
+        query = query.where(SlackWorkspace.slack_id == slack_id)
+    return [
+        AdminWorkspace(
+            id=row[0],
+            slack_id=row[1],
+            name=row[2],
+            team_id=row[3],
+            team_slug=row[4],
+            metadata=dict(row[5]) if isinstance(row[5], dict) else {},
+            is_connected=row[6],
+            connection_status=row[7],
+            last_sync_at=row[8],
+            integration_id=row[9],
+            integration_status=row[10],
+            source=row[11],
+        )
+        for row in connection.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
+class AdminChannel:
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    type: str
+    is_archived: bool
+    has_bot: bool
+    is_selected: bool
+    is_supported: bool
+    last_synced_day: date | None
+    """The newest UTC day read to its last page (`slack_sync_day.complete`)."""
+    message_count: int | None
+    """Stored messages, deleted ones aside (None when not counted)."""
+
+
+def admin_channels(
+    connection: Connection, workspace_id: uuid.UUID, *, count_messages: bool = True
+) -> list[AdminChannel]:
+    """The workspace's stored channels, by name, with their newest synced day and (when asked:
+    it reads every message's index entry) their stored message count."""
+    last_day = (
+        select(func.max(sync_day_table.c.day))
+        .where(sync_day_table.c.channel_id == channel_table.c.id, sync_day_table.c.complete)
+        .scalar_subquery()
+    )
+    messages: Any = literal(None)
+    if count_messages:
+        messages = (
+            select(func.count())
+            .where(
+                message_table.c.channel_id == channel_table.c.id,
+                message_table.c.is_deleted.is_(False),
+            )
+            .scalar_subquery()
+        )
+    rows = connection.execute(
+        select(
+            channel_table.c.id,
+            channel_table.c.slack_id,
+            channel_table.c.name,
+            channel_table.c.type,
+            channel_table.c.is_archived,
+            channel_table.c.has_bot,
+            channel_table.c.is_selected_for_analysis,
+            channel_table.c.is_supported,
+            last_day,
+            messages,
+        )
+        .where(channel_table.c.workspace_id == workspace_id)
+        .order_by(channel_table.c.name, channel_table.c.slack_id)
+    )
+    return [
+        AdminChannel(*row[:9], message_count=None if row[9] is None else int(row[9]))
+        for row in rows
+    ]
+
+
+def set_channels_selected(
+    connection: Connection, channel_ids: Sequence[uuid.UUID], selected: bool
+) -> set[uuid.UUID]:
+    """Select (or deselect) these channels; returns those whose selection changed. Stored
+    messages stay either way."""
+    if not channel_ids:
+        return set()
+    changed = connection.execute(
+        update(channel_table)
+        .where(
+            channel_table.c.id == any_(bindparam("ids", type_=UUID_ARRAY)),
+            channel_table.c.is_selected_for_analysis.is_not(selected),
+        )
+        .values(is_selected_for_analysis=selected)
+        .returning(channel_table.c.id),
+        {"ids": list(channel_ids)},
+    ).scalars()
+    return set(changed)
+
+
+_MERGE_SYNC_SETTINGS = text(
+    "UPDATE slack_workspace SET workspace_metadata = jsonb_set("
+    " CASE WHEN jsonb_typeof(workspace_metadata) = 'object' THEN workspace_metadata"
+    " ELSE '{}'::jsonb END, '{sync}',"
+    " CASE WHEN jsonb_typeof(workspace_metadata -> 'sync') = 'object'"
+    " THEN workspace_metadata -> 'sync' ELSE '{}'::jsonb END || :settings)"
+    " WHERE id = :workspace"
+).bindparams(bindparam("settings", type_=JSONB))
+
+
+def merge_sync_settings(
+    connection: Connection, workspace_id: uuid.UUID, settings: Mapping[str, Any]
+) -> None:
+    """Set these sync settings (`workspace_metadata["sync"]`) in one statement, keeping the
+    others and the rest of the metadata."""
+    connection.execute(
+        _MERGE_SYNC_SETTINGS, {"workspace": workspace_id, "settings": dict(settings)}
+    )
+
+
+def record_admin_event(
+    connection: Connection,
+    workspace: AdminWorkspace,
+    actor: str,
+    details: Mapping[str, Any],
+    event_type: IntegrationEventType = IntegrationEventType.UPDATED,
+) -> None:
+    """The audit trail of a change made by a person (ids and settings, never content)."""
+    connection.execute(
+        insert(IntegrationEvent).values(
+            integration_id=workspace.integration_id,
+            event_type=event_type,
+            actor_user_id=actor,
+            affected_team_id=workspace.team_id,
+            details={"workspace": workspace.slack_id, **details},
+        )
+    )
+
+
+def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The workspace's analyses by `slack_analysis.status`."""
+    rows = connection.execute(
+        select(SlackAnalysis.status, func.count())
+        .where(SlackAnalysis.workspace_id == workspace_id)
+        .group_by(SlackAnalysis.status)
+    )
+    return {status: int(count) for status, count in rows}
