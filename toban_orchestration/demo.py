@@ -6,8 +6,11 @@ ingestion as a real one; its people play known roles (a helper who answers quest
 askers, a coordinator who plans and mentions people, a reactor who only reacts)."""
 
 import json
+import logging
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,6 +35,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.db.teams import team_for_slug
+from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.assets import (
     slack_channels,
@@ -84,6 +88,45 @@ CHATTER = [
     "Great demo yesterday.",
     "Anyone up for lunch?",
 ]
+# The runs' job name: the one `dg.materialize` gives its runs (the UI shows them as ad hoc
+# materializations).
+RUN_JOB_NAME = "__ephemeral_asset_job__"
+
+
+class DemoError(RuntimeError):
+    """A demo run failed; the message names the log file with its events."""
+
+
+@dataclass(frozen=True)
+class RunLogs:
+    """Where the Dagster event logs of the demo's runs go: the log file, and the terminal too
+    when `verbose`."""
+
+    handler: logging.Handler | None = None
+    verbose: bool = True
+
+    def loggers(self) -> dict[str, dg.LoggerDefinition]:
+        handler = self.handler
+
+        def file_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+            # Not registered with `logging`: its records reach the file only, not the terminal.
+            to_file = logging.Logger("dagster", level=logging.DEBUG)
+            if handler is not None:
+                to_file.addHandler(handler)
+            return to_file
+
+        toban_log_file = dg.LoggerDefinition(
+            file_logger, description="The Dagster event logs of the demo's runs, to its log file."
+        )
+        return {"console": dg.colored_console_logger, "toban_log_file": toban_log_file}
+
+    def run_config(self) -> dict[str, Any]:
+        loggers: dict[str, Any] = {}
+        if self.handler is not None:
+            loggers["toban_log_file"] = {}
+        if self.verbose or self.handler is None:
+            loggers["console"] = {"config": {"log_level": "DEBUG"}}
+        return {"loggers": loggers}
 
 
 @dataclass(frozen=True)
@@ -188,20 +231,65 @@ def write_demo_export(root: Path, *, days: int = 14, today: date | None = None) 
     return DemoExport(root, first, last, total)
 
 
-def run_demo(targets: DatabaseTargets) -> str:
+def run_demo(
+    targets: DatabaseTargets,
+    *,
+    progress: Progress | None = None,
+    log_path: Path | None = None,
+    verbose: bool = True,
+) -> str:
     """Ingest and analyze the demo workspace through Dagster runs on the project's instance
-    (so the UI shows them), and return the printable reports and leaderboard."""
+    (so the UI shows them), and return the printable reports and leaderboard.
+
+    `progress` hears a line per phase; with `log_path`, the runs' Dagster event logs (and the
+    Python logs of the demo) go to that file, and to the terminal only when `verbose`."""
     settings = get_settings()
-    with opened_engine(targets.app_url) as engine:
+    progress = progress or Progress(quiet=True)
+    with _logs_to(log_path) as handler, opened_engine(targets.app_url) as engine:
+        logs = RunLogs(handler, verbose)
         try:
-            return _ingest_and_analyze(engine, targets, settings.state_dir / "demo-export")
+            return _ingest_and_analyze(
+                engine, targets, settings.state_dir / "demo-export", progress, logs
+            )
+        except dg.DagsterError as error:
+            where = f": its events are in {log_path}" if log_path else ""
+            raise DemoError(f"a demo run failed ({type(error).__name__}: {error}){where}") from None
         finally:
             forget_app_engine()  # the runs opened it, on the same database
 
 
-def _ingest_and_analyze(engine: Engine, targets: DatabaseTargets, export_folder: Path) -> str:
+@contextmanager
+def _logs_to(log_path: Path | None) -> Iterator[logging.Handler | None]:
+    if log_path is None:
+        yield None
+        return
+    handler = file_handler(log_path)
+    try:
+        with python_logs_to(handler):
+            yield handler
+    finally:
+        handler.close()
+
+
+def _ingest_and_analyze(
+    engine: Engine,
+    targets: DatabaseTargets,
+    export_folder: Path,
+    progress: Progress,
+    logs: RunLogs,
+) -> str:
+    before = migrations.current_revision(engine)
     migrations.upgrade(engine)
+    revision = migrations.current_revision(engine)
+    progress.line(
+        f"Database: schema at revision {revision}"
+        + (f" (migrated from {before or 'an empty database'})" if before != revision else "")
+    )
     export = write_demo_export(export_folder)
+    progress.line(
+        f"Export: generated {export.messages} messages of {len(PEOPLE)} people in "
+        f"{len(CHANNELS)} channels, {export.first_day} to {export.last_day}, in {export.path}"
+    )
     with Session(engine) as session, session.begin():
         register_export_workspace(
             session,
@@ -217,19 +305,34 @@ def _ingest_and_analyze(engine: Engine, targets: DatabaseTargets, export_folder:
     resources = {"app_database": AppDatabase(), "slack": SlackCredentials()}
     weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
     weeks = _weeks_overlapping(export.first_day, export.last_day)
+    days = (export.last_day - export.first_day).days + 1
     with project_instance(targets.dagster_url) as instance:
         instance.add_dynamic_partitions(workspace_partitions.name or "", [DEMO_TEAM_ID])
         _materialize(
-            instance, [slack_workspace, slack_users, slack_channels], DEMO_TEAM_ID, resources
+            instance, [slack_workspace, slack_users, slack_channels], DEMO_TEAM_ID, resources, logs
         )
+        progress.line(
+            f"Snapshot: workspace, {len(PEOPLE)} users and {len(CHANNELS)} channels (1 run)"
+        )
+        steps = progress.steps("Messages: ingesting day partitions", days, "days")
         day = export.first_day
         while day <= export.last_day:
             key = dg.MultiPartitionKey({"date": day.isoformat(), "workspace": DEMO_TEAM_ID})
-            _materialize(instance, [slack_messages_and_reactions], key, resources)
+            _materialize(instance, [slack_messages_and_reactions], key, resources, logs)
+            steps.advance()
             day += timedelta(days=1)
+        progress.line(
+            f"Messages: {days} day partitions, {export.messages} messages "
+            f"({days} runs, {duration(steps.elapsed)})"
+        )
+        steps = progress.steps("Analyses: weekly windows", len(weeks), "weeks")
         for week in weeks:
             key = dg.MultiPartitionKey({"date": week, "workspace": DEMO_TEAM_ID})
-            _materialize(instance, [weekly], key, resources)
+            _materialize(instance, [weekly], key, resources, logs)
+            steps.advance()
+        progress.line(
+            f"Analyses: {len(weeks)} weekly windows ({len(weeks)} runs, {duration(steps.elapsed)})"
+        )
     return _printable(engine, weeks[-1] if weeks else None, export)
 
 
@@ -238,12 +341,21 @@ def _materialize(
     assets: list[dg.AssetsDefinition],
     partition_key: str,
     resources: dict[str, Any],
+    logs: RunLogs,
 ) -> None:
-    result = dg.materialize(
-        assets, partition_key=partition_key, resources=resources, instance=instance
+    """What `dg.materialize` does, with the demo's loggers: the event logs go to the log file,
+    and to the terminal only when asked."""
+    definitions = dg.Definitions(
+        jobs=[dg.define_asset_job(RUN_JOB_NAME)],
+        assets=assets,
+        resources=resources,
+        loggers=logs.loggers(),
     )
-    if not result.success:  # pragma: no cover - materialize raises on failure by default
-        raise RuntimeError(f"The demo run {partition_key} failed")
+    result = definitions.resolve_job_def(RUN_JOB_NAME).execute_in_process(
+        run_config=logs.run_config(), instance=instance, partition_key=partition_key
+    )
+    if not result.success:  # pragma: no cover - execute_in_process raises on failure
+        raise DemoError(f"The demo run {partition_key} failed")
 
 
 def _weeks_overlapping(first: date, last: date) -> list[str]:

@@ -4,6 +4,7 @@ Database URLs may carry passwords, so they are SecretStr: they never show up in 
 line or an exception message.
 """
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -61,8 +62,12 @@ class Settings(BaseSettings):
     retention_cron: str = "30 3 * * *"
     """When the retention purge runs."""
 
-    partitions_start_date: str = "2020-01-01"
-    """First day of the daily message partitions (UTC)."""
+    partitions_start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """First day (UTC, YYYY-MM-DD) of the daily message partitions and of the weekly and monthly
+    analysis windows. Recent, so that Dagster's partitions begin about where a newly connected
+    workspace's data does (the backfill window), not years before it; set it earlier for older
+    days (an older export: `toban slack import` says what to set). The syncs never ask for a
+    day before it."""
 
     backfill_days: int = 30
     """Days of messages a newly connected workspace gets (and the daily catch-up looks back)."""
@@ -95,6 +100,15 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def first_partition_day(self) -> date:
+        return date.fromisoformat(self.partitions_start_date)
+
+    def backfill_days_to(self, last: date) -> int:
+        """How many days of the backfill window ending on `last` have a day partition: the
+        window does not reach back before TOBAN_PARTITIONS_START_DATE."""
+        return max(0, min(self.backfill_days, (last - self.first_partition_day).days + 1))
 
     @property
     def embedded_pgdata(self) -> Path:

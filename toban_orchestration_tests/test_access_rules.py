@@ -275,6 +275,8 @@ def seed_shared(engine: Engine, *, direct_messages: bool = False) -> Shared:
                 for name, (slack_id, kind, _) in CHANNELS.items()
             ],
             select_public=True,
+            join_public=True,  # the public ones start selected: the app may join them
+            from_export=False,
         )
     shared = Shared(engine, ids[0], ids[1], team_ids, {}, resource_ids)
     with Session(engine) as session:

@@ -119,6 +119,8 @@ def seed_roles_workspace(engine: Engine) -> uuid.UUID:
         store.upsert_channels(
             [{"slack_id": "CPLAT", "name": "platform", "type": "public", "is_archived": False}],
             select_public=True,
+            join_public=True,  # it starts selected: the app may join it
+            from_export=False,
         )
         channel_id: uuid.UUID = connection.execute(
             text("SELECT id FROM slack_channel")

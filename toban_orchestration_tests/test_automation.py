@@ -191,8 +191,12 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     covered = _range_days(requests)
     assert set(covered) == {"TDAY00001"}  # not the revoked workspace
     assert covered["TDAY00001"][-1] == "2026-11-19"
-    # nothing synced yet: the month is caught up, in one range run with yesterday
-    assert len(covered["TDAY00001"]) == get_settings().backfill_days
+    # nothing synced yet: the month is caught up, in one range run with yesterday, but not
+    # before the first day partition (TOBAN_PARTITIONS_START_DATE: 2026-11-01 by default)
+    settings = get_settings()
+    assert len(covered["TDAY00001"]) == settings.backfill_days_to(when.date() - timedelta(days=1))
+    first = when.date() - timedelta(days=settings.backfill_days)
+    assert covered["TDAY00001"][0] == max(first, settings.first_partition_day).isoformat()
     assert len(requests) == 1
 
 

@@ -111,9 +111,21 @@ def template(postgres_server: PostgresServer) -> Iterator[Template]:
         with FakeSlackServer() as slack:
             connected = connect(engine, slack, workspace, TokenCipher([generate_key()]))
             connected.sync_all(FIRST, LAST)
-        with engine.connect() as connection:
+        with engine.begin() as connection:
             rows = connection.execute(select(SlackChannel.name, SlackChannel.slack_id))
             channel_ids = {name: slack_id for name, slack_id in rows}
+            selected = select(SlackChannel.name).where(SlackChannel.is_selected_for_analysis)
+            # Public channels start selected only when the app can read them: not #design.
+            assert set(connection.execute(selected).scalars()) == {
+                "general", "random", "engineering", "old-project"
+            }  # fmt: skip
+            # Someone selected it by name anyway: the tests below have a selected channel that
+            # cannot be read.
+            connection.execute(
+                update(SlackChannel)
+                .where(SlackChannel.name == "design")
+                .values(is_selected_for_analysis=True)
+            )
     finally:
         engine.dispose()
     yield Template(postgres_server, url.database or "", connected.slack_id, channel_ids)
@@ -206,7 +218,8 @@ def test_channels_lists_each_channel_with_its_state_and_warnings(toban: Toban) -
     private = [line for name, line in lines.items() if name.startswith("#private-")]
     assert len(private) == 2
     assert all(line.split()[2:5] == ["private", "member", "no"] for line in private)
-    # general, random, engineering, design, old-project (public channels start selected)
+    # general, random, engineering, old-project (public channels the app can read start
+    # selected) and design (selected by name in the template)
     assert out.startswith(f"Channels of {toban.slack_id} (Fake Team 7): 7, 5 selected")
 
 
@@ -350,7 +363,7 @@ def test_every_sync_option_has_a_setting() -> None:
 
 def test_status_of_a_healthy_and_of_a_problem_workspace(toban: Toban) -> None:
     code, out, _ = toban("status")
-    assert code == 1  # #design is selected (public channels start so) and the app is not in it
+    assert code == 1  # #design is selected (by name, in the template) and the app is not in it
     assert f"toban slack deselect --workspace {toban.slack_id} design" in out
 
     assert toban("slack", "deselect", "--workspace", toban.slack_id, "design")[0] == 0

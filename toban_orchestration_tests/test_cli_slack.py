@@ -80,6 +80,13 @@ def test_import_ingests_an_export_and_reports_what_it_did(
     result = run_toban("slack", "import", str(EXPORT), "--team", "houston", env=app_environment)
     assert result.returncode == 0, result.stderr
     assert "1382 messages inserted" in result.stdout
+    # A line per phase, with its counts, on standard error.
+    phases = [line.split(":")[0] for line in result.stderr.splitlines() if ": " in line]
+    assert phases[:4] == ["Export", "Users", "Channels", "Messages"], result.stderr
+    # Older than the first day partition: stored whole, and what to set is said.
+    assert "the export starts on 2015-06-05, before TOBAN_PARTITIONS_START_DATE" in result.stderr
+    assert "TOBAN_PARTITIONS_START_DATE=2015-06-01" in result.stderr
+    assert "Traceback" not in result.stderr
     with Session(migrated_engine) as session:
         slack_id = session.scalars(select(SlackWorkspace.slack_id)).one()
         assert len(session.scalars(select(SlackMessage.id)).all()) == 1382

@@ -5,11 +5,27 @@ from pathlib import Path
 
 from toban_orchestration_tests.helpers import run_toban
 
+# A Dagster event line, as its console logger prints it: "... - dagster - DEBUG - <job> - ..."
+DAGSTER_DEBUG = " - dagster - DEBUG - "
+
 
 def test_demo_ingests_analyzes_and_prints_reports_and_a_leaderboard(tmp_path: Path) -> None:
     result = run_toban("demo", "--no-ui", env={"TOBAN_STATE_DIR": str(tmp_path)}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
+    # Quiet: progress and the report, no Dagster event; the events are in the log it names.
+    terminal = result.stdout + result.stderr
+    assert DAGSTER_DEBUG not in terminal
+    assert "Traceback" not in terminal
+    log = tmp_path / "logs" / "demo.log"
+    assert f"Dagster's event logs of these runs: {log} (--verbose prints them here)" in terminal
+    events = log.read_text()
+    assert events.count(DAGSTER_DEBUG) > 100
+    for event in ("RUN_START", "STEP_START", "RESOURCE_INIT_SUCCESS", "ASSET_MATERIALIZATION"):
+        assert f" - {event} - " in events, event
+    assert "Messages: 14 day partitions" in result.stderr
+    assert len(result.stderr.splitlines()) <= 15, result.stderr
+    assert len(terminal.splitlines()) <= 60  # a screen
     assert "## #platform" in out
     assert "## Leaderboard (all channels)" in out
     board = out.split("## Leaderboard (all channels)")[1]
@@ -22,7 +38,11 @@ def test_demo_ingests_analyzes_and_prints_reports_and_a_leaderboard(tmp_path: Pa
     assert set(ranking[:2]) == {"Ana Lima", "Finn Berg"}  # the helpers
     assert ranking[-1] == "Dev Patel"  # only reacts
     assert "toban-offline-analyzer/v1" in out
-    # A second run reuses the data and gives the same leaderboard.
-    again = run_toban("demo", "--no-ui", env={"TOBAN_STATE_DIR": str(tmp_path)}, timeout=300)
+    # A second run reuses the data and gives the same leaderboard; --verbose prints the events.
+    again = run_toban(
+        "demo", "--no-ui", "--verbose", env={"TOBAN_STATE_DIR": str(tmp_path)}, timeout=300
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.split("## Leaderboard (all channels)")[1] == board
+    assert again.stderr.count(DAGSTER_DEBUG) > 100
+    assert (tmp_path / "logs" / "demo.log.1").read_text() == events  # the first run's, kept

@@ -6,8 +6,9 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
+from toban_orchestration.db.models import SlackChannel
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
@@ -63,6 +64,23 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
     assert _int(users, "users_inserted") == len(connected_workspace.workspace.users)
     assert _int(users, "dagster/row_count") >= len(connected_workspace.workspace.users)
     assert _int(users, "api_calls") >= 1
+    # The one public channel the app is not in starts unselected (it cannot be read)...
+    outsider = next(
+        c.id
+        for c in connected_workspace.workspace.channels
+        if c.kind == "public" and not c.is_member
+    )
+    selected = select(SlackChannel.is_selected_for_analysis).where(
+        SlackChannel.slack_id == outsider
+    )
+    with connected_workspace.engine.begin() as connection:
+        assert connection.execute(selected).scalar_one() is False
+        # ...until someone selects it by name (`toban slack select` warns that it cannot be read).
+        connection.execute(
+            update(SlackChannel)
+            .where(SlackChannel.slack_id == outsider)
+            .values(is_selected_for_analysis=True)
+        )
 
     key = dg.MultiPartitionKey({"date": DAY.isoformat(), "workspace": slack_id})
     first = dg.materialize(

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
 from toban_orchestration.security.tokens import TokenCipher, generate_key
@@ -271,6 +271,14 @@ def _materialize_day(
     instance.add_dynamic_partitions(workspace_partitions.name or "", [connected.slack_id])
     ingest.refresh_users(connected.engine, connected.cipher, connected.slack_id)
     ingest.refresh_channels(connected.engine, connected.cipher, connected.slack_id)
+    # Public channels the app cannot read start unselected: someone selected them all by name
+    # (`toban slack select`), so the day's checks have them to name.
+    with connected.engine.begin() as connection:
+        connection.execute(
+            update(SlackChannel)
+            .where(SlackChannel.type == "public")
+            .values(is_selected_for_analysis=True)
+        )
     key = dg.MultiPartitionKey({"date": START.isoformat(), "workspace": connected.slack_id})
     return dg.materialize(
         [slack_messages_and_reactions],

@@ -97,6 +97,8 @@ def test_a_range_run_reads_each_channel_once_and_reports_every_day(
     for key, event in by_asset["slack_messages"].items():
         day = key.split("|")[0]
         assert event.metadata["dagster/row_count"] == dg.IntMetadataValue(stored.get(day, 0))
+        # a first sync: every message of the day is new
+        assert event.metadata["messages_inserted"] == dg.IntMetadataValue(stored.get(day, 0))
         assert event.metadata["range"] == dg.TextMetadataValue(f"{START}..{LAST}")
     checks = result.get_asset_check_evaluations()
     assert {(c.check_name, c.partition) for c in checks} >= {

@@ -32,6 +32,17 @@ ANALYZE_WHEN_SYNCED = (
 ).with_label("analyze when synced")
 
 
+# What a window that is never made waits for: the automation above says nothing, so the UI's
+# description and `toban status` do.
+_UNITS = {ScheduleFrequency.WEEKLY: "week", ScheduleFrequency.MONTHLY: "month"}
+WAITS = {
+    frequency: f" Made once every day of the {unit} is synced: a {unit} that begins before the "
+    "backfill window (TOBAN_BACKFILL_DAYS) waits for its earlier days, which nothing syncs by "
+    "itself; `toban status` lists them, with the `toban backfill` that completes it."
+    for frequency, unit in _UNITS.items()
+}
+
+
 def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
     return {
         "analysis_id": str(result.analysis_id),
@@ -62,7 +73,8 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
                 f"slack_channel_analyses_{frequency.value}",
                 group_name=ANALYSIS_GROUP,
                 kinds={"postgres"},
-                description=f"A {frequency.value} report per analyzed channel.",
+                description=f"A {frequency.value} report per analyzed channel."
+                + WAITS.get(frequency, ""),
                 deps=[
                     dg.AssetDep("slack_messages", partition_mapping=days_of_window),
                     dg.AssetDep("slack_reactions", partition_mapping=days_of_window),

@@ -34,7 +34,7 @@ def daily_slack_sync(
     yesterday = scheduled.date() - timedelta(days=1)
     with app_database.engine().connect() as connection:
         active = active_slack_ids(connection)
-        missing = days_to_sync(connection, active, yesterday, _settings.backfill_days)
+        missing = days_to_sync(connection, active, yesterday, _settings.backfill_days_to(yesterday))
     requests = []
     for slack_id in active:
         # Always yesterday (late edits and replies; its recheck reconciles the days before),

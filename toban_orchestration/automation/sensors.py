@@ -48,7 +48,10 @@ def slack_integration_sensor(
         found = changes(slack_integrations(connection), cursor)
         ensure_workspaces(connection, [state.integration_id for state in found.connected])
         days = days_to_sync(
-            connection, [s.slack_id for s in found.connected], yesterday, settings.backfill_days
+            connection,
+            [s.slack_id for s in found.connected],
+            yesterday,
+            settings.backfill_days_to(yesterday),  # no day before the first day partition
         )
     run_requests: list[dg.RunRequest] = []
     for state in found.connected:

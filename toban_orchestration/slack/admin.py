@@ -11,7 +11,7 @@ import difflib
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -442,7 +442,11 @@ def _short(value: Any) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("select_public_channels", "select-public", "new public channels start selected"),
+    Setting(
+        "select_public_channels",
+        "select-public",
+        "new public channels the app can read start selected",
+    ),
     Setting("include_private_channels", "include-private", "sync selected private channels"),
     Setting("include_direct_messages", "include-dms", "list and sync DMs and group DMs"),
     Setting(
@@ -584,6 +588,62 @@ def _setting_error(
 
 
 @dataclass(frozen=True)
+class WaitingWindow:
+    """A weekly or monthly analysis window that covers days before the backfill window that
+    were never synced. Dagster's automation materializes a window once every day it covers is
+    synced: it waits, and nothing syncs those days by itself."""
+
+    frequency: str
+    key: str
+    """The window's partition key (its first day), as the Dagster UI shows it."""
+    missing: list[date]
+
+    def line(self, slack_id: str) -> str:
+        first, last = self.missing[0], self.missing[-1]
+        days = f"{len(self.missing)} day{'s' if len(self.missing) != 1 else ''}"
+        return (
+            f"the {self.frequency} analysis {self.key} waits for {days} before the backfill "
+            f"window ({first} to {last}): `toban backfill --workspace {slack_id} --start "
+            f"{first} --end {last}`"
+        )
+
+
+def waiting_windows(
+    connection: Connection,
+    slack_ids: list[str],
+    window: tuple[date, date],
+    first_partition_day: date,
+) -> dict[str, list[WaitingWindow]]:
+    """Per workspace, the weekly and monthly windows that wait for days before the backfill
+    window: only the windows holding its first day can (weeks start on Mondays, months on the
+    1st, as in analysis/partitions.py), and only if Dagster has them (they start on or after
+    TOBAN_PARTITIONS_START_DATE)."""
+    first = window[0]
+    starts = {
+        "weekly": first - timedelta(days=first.weekday()),
+        "monthly": first.replace(day=1),
+    }
+    starts = {
+        frequency: start
+        for frequency, start in starts.items()
+        if first_partition_day <= start < first
+    }
+    if not starts or not slack_ids:
+        return {}
+    earliest = min(starts.values())
+    before = first - timedelta(days=1)
+    missing = days_to_sync(connection, slack_ids, before, (first - earliest).days)
+    return {
+        slack_id: [
+            WaitingWindow(frequency, start.isoformat(), days)
+            for frequency, start in starts.items()
+            if (days := [day for day in missing[slack_id] if day >= start])
+        ]
+        for slack_id in slack_ids
+    }
+
+
+@dataclass(frozen=True)
 class WorkspaceStatus:
     workspace: AdminWorkspace
     channels: list[AdminChannel]
@@ -597,6 +657,9 @@ class WorkspaceStatus:
     problems: list[str]
     """One line each: what is wrong and what to do."""
     now: datetime
+    waiting: list[WaitingWindow] = field(default_factory=list)
+    """Analysis windows that wait for days before the backfill window (not a problem: the
+    days of the window are analyzed; a line each says how to complete the window)."""
 
     @property
     def from_export(self) -> bool:
@@ -618,6 +681,7 @@ class WorkspaceStatus:
         rows.append(("days", self._days()))
         rows.append(("events", self._events()))
         rows.append(("analyses", self._analyses()))
+        rows += [("waiting", window.line(ws.slack_id)) for window in self.waiting]
         rows += [("to do", problem) for problem in self.problems]
         out += _table([(f"  {name}", value) for name, value in rows], right_aligned=set())
         return out
@@ -673,8 +737,11 @@ def workspace_statuses(
     backfill_days: int,
     lag_warn_seconds: int,
     now: datetime | None = None,
+    first_partition_day: date | None = None,
 ) -> list[WorkspaceStatus]:
-    """Every workspace's state (or one's), with a line of what to do about each problem."""
+    """Every workspace's state (or one's), with a line of what to do about each problem; with
+    `first_partition_day` (TOBAN_PARTITIONS_START_DATE), the analysis windows that wait for days
+    before the backfill window too."""
     now = now or datetime.now(UTC)
     workspaces = (
         [find_workspace(connection, slack_id)]
@@ -685,6 +752,16 @@ def workspace_statuses(
     missing = (
         days_to_sync(connection, [w.slack_id for w in workspaces], window[1], backfill_days)
         if window and workspaces
+        else {}
+    )
+    syncing = [
+        w.slack_id
+        for w in workspaces
+        if w.source != SOURCE_EXPORT and w.integration_status == IntegrationStatus.ACTIVE
+    ]
+    waiting = (
+        waiting_windows(connection, syncing, window, first_partition_day)
+        if window and first_partition_day is not None
         else {}
     )
     statuses = []
@@ -711,6 +788,7 @@ def workspace_statuses(
             analyses=store.analysis_status_counts(connection, workspace.id),
             problems=[],
             now=now,
+            waiting=waiting.get(workspace.slack_id, []) if selected else [],
         )
         status.problems.extend(_problems(status, lag_warn_seconds))
         statuses.append(status)

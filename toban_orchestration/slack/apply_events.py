@@ -8,6 +8,7 @@ reaction on a message not stored yet waits a few attempts for the message, then 
 after it) re-applies the events that happened since it started (`reapply_since`).
 """
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -44,6 +45,7 @@ DROPPED = "dropped"
 FAILED = "failed"
 MAX_ATTEMPTS = 5
 """Applications of one event before it is given up (failed, or dropped if it was waiting)."""
+WAITS_FOR_MESSAGE = "message not stored yet"
 RACE_MARGIN = timedelta(minutes=2)
 """Slack's event_time and our clock differ a little: a poll re-applies events from this much
 before it started."""
@@ -154,7 +156,7 @@ def _apply_messages(
     if not user or not emoji:
         return _Outcome(DROPPED, "reaction without user or emoji")
     if not store.apply_reaction(channel_id, ts, user, emoji, added):
-        return _Outcome(None, "message not stored yet")
+        return _Outcome(None, WAITS_FOR_MESSAGE)
     return _Outcome(APPLIED, day=_day(ts))
 
 
@@ -201,7 +203,12 @@ def _apply_channel(store: SlackStore, workspace: _Workspace, change: dict[str, A
     if created is not None:
         if created["type"] not in (ChannelType.PUBLIC.value, ChannelType.PRIVATE.value):
             return _Outcome(DROPPED, "direct messages are not listed from events")
-        store.upsert_channels([created], select_public=workspace.options.select_public_channels)
+        store.upsert_channels(
+            [created],
+            select_public=workspace.options.select_public_channels,
+            join_public=workspace.options.join_public_channels,
+            from_export=False,
+        )
         return _Outcome(APPLIED)
     values = {key: value for key, value in change.items() if key != "slack_id"}
     changed = store.update_channel(slack_id, values)
@@ -252,6 +259,7 @@ def apply_pending(
     if not events:
         return report
     workspace = _load_workspace(engine, team_id)
+    waiting: list[PendingEvent] = []
     for event in events:
         if deadline is not None and time.monotonic() > deadline:
             break
@@ -261,16 +269,33 @@ def apply_pending(
             report.dropped += 1
             report.reasons["workspace not connected"] += 1
             continue
-        try:
-            outcome = _apply_one(engine, workspace, event)
-        except (OperationalError, DBAPIError) as error:
-            if error.connection_invalidated or isinstance(error, OperationalError):
-                raise  # the database is away: leave the rest pending
-            outcome = _failed(engine, event, error)
-        except (ValueError, KeyError, TypeError, ArithmeticError) as error:  # a malformed event
-            outcome = _failed(engine, event, error)
-        _count(report, outcome, event)
+        outcome = _attempt(engine, workspace, event)
+        if outcome.detail == WAITS_FOR_MESSAGE:
+            waiting.append(event)
+        else:
+            _count(report, outcome, event)
+    # A reaction delivered before its message waited above; its message may have come later in
+    # this batch (Slack does not deliver in order): once more, now.
+    for event in waiting:
+        if workspace is None or (deadline is not None and time.monotonic() > deadline):
+            report.waiting += 1
+            continue
+        again = dataclasses.replace(event, attempts=event.attempts + 1)
+        _count(report, _attempt(engine, workspace, again), again)
     return report
+
+
+def _attempt(engine: Engine, workspace: _Workspace, event: PendingEvent) -> _Outcome:
+    """Apply one event; a malformed one is recorded as failing (for good after MAX_ATTEMPTS),
+    a database that went away is raised (the event stays pending)."""
+    try:
+        return _apply_one(engine, workspace, event)
+    except (OperationalError, DBAPIError) as error:
+        if error.connection_invalidated or isinstance(error, OperationalError):
+            raise
+        return _failed(engine, event, error)
+    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+        return _failed(engine, event, error)
 
 
 def _failed(engine: Engine, event: PendingEvent, error: Exception) -> _Outcome:

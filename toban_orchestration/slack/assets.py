@@ -7,12 +7,12 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from toban_orchestration.db.assets import app_database_schema
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher
-from toban_orchestration.slack import ingest
+from toban_orchestration.slack import admin_metadata, ingest
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.partitions import (
@@ -47,13 +47,19 @@ def _snapshot(
     context: dg.AssetExecutionContext,
     app_database: AppDatabase,
     slack: SlackCredentials,
+    state: Callable[[Connection, str], Mapping[str, dg.MetadataValue]] | None = None,
 ) -> dg.MaterializeResult[None]:
-    """One workspace-partitioned refresh, its failures and its metadata."""
+    """One workspace-partitioned refresh, its failures and its metadata (with `state`: what
+    the workspace now holds, e.g. its selected channels, read after the refresh)."""
     try:
         result = refresh(app_database.engine(), slack.cipher(), context.partition_key)
     except (ingest.WorkspaceAuthError, SlackError) as error:
         raise _failure(error) from None
-    return dg.MaterializeResult(metadata=_metadata(result, result.report.warnings))
+    metadata = _metadata(result, result.report.warnings)
+    if state is not None:
+        with app_database.engine().connect() as connection:
+            metadata |= state(connection, context.partition_key)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def _failure(error: Exception) -> dg.Failure:
@@ -72,8 +78,15 @@ def _failure(error: Exception) -> dg.Failure:
 def slack_workspace(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
 ) -> dg.MaterializeResult[None]:
-    """The workspace's name, domain and connection state (team.info)."""
-    return _snapshot(ingest.refresh_workspace, context, app_database, slack)
+    """The workspace's name, domain and connection state (team.info); its metadata shows the
+    workspace's sync settings."""
+    return _snapshot(
+        ingest.refresh_workspace,
+        context,
+        app_database,
+        slack,
+        admin_metadata.workspace_settings_metadata,
+    )
 
 
 @dg.asset(
@@ -103,8 +116,10 @@ def slack_channels(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
 ) -> dg.MaterializeResult[None]:
     """The workspace's channels (and, only when enabled, DMs), also kept as the integration's
-    SLACK_CHANNEL resources."""
-    return _snapshot(ingest.refresh_channels, context, app_database, slack)
+    SLACK_CHANNEL resources. Its metadata lists the channels selected for sync and analysis."""
+    return _snapshot(
+        ingest.refresh_channels, context, app_database, slack, admin_metadata.channels_metadata
+    )
 
 
 @dg.multi_asset(
@@ -289,6 +304,10 @@ def sync_slack_message_range(
     checks, exactly as a day run would."""
     first, last = config.days()
     engine = app_database.engine()
+    # The database's clock, as created_at/updated_at use it: rows written from now on are
+    # this run's.
+    with engine.connect() as connection:
+        began = connection.exec_driver_sql("SELECT now()").scalar_one()
     try:
         result = ingest.sync_message_days(
             engine, slack.cipher(), config.workspace, first, last, progress=context.log.info
@@ -298,7 +317,7 @@ def sync_slack_message_range(
     for warning in result.report.warnings:
         context.log.warning(warning)
     skipped = result.report.channel_errors
-    summaries = ingest.summarize_days(engine, config.workspace, first, last)
+    summaries = ingest.summarize_days(engine, config.workspace, first, last, began)
     span = f"{first}..{last}"
     for day, summary in sorted(summaries.items()):
         key = _range_partition(day, config.workspace)
@@ -308,6 +327,8 @@ def sync_slack_message_range(
                 partition=key,
                 metadata={
                     "dagster/row_count": summary.messages,
+                    "messages_inserted": summary.messages_inserted,
+                    "messages_updated": summary.messages_updated,
                     "channels_synced": summary.channels_synced,
                     "channels_skipped": len(skipped),
                     "api_calls": summary.api_calls,

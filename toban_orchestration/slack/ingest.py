@@ -21,6 +21,7 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
 )
 from toban_orchestration.db.upsert import WriteCounts
+from toban_orchestration.progress import Progress, duration
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.apply_events import reapply_since
@@ -189,9 +190,11 @@ def sync_message_days(
     last: date,
     *,
     progress: Callable[[str], None] | None = None,
+    import_progress: Progress | None = None,
 ) -> IngestResult:
     """Messages, thread replies and reactions of days [first, last] of a workspace.
-    `progress` hears, before the first call, what the sync will at least cost."""
+    `progress` hears, before the first call, what the sync will at least cost; an export's
+    import shows its channel-days read on `import_progress`."""
     result = IngestResult()
     started = datetime.now(UTC)
     with _open(engine, cipher, slack_id) as workspace:
@@ -221,7 +224,9 @@ def sync_message_days(
             result.report.events_reapplied = reapply_since(engine, slack_id, started)
         else:
             assert workspace.export is not None
-            result.report = _export_messages(engine, workspace, workspace.export, first, last)
+            result.report = _export_messages(
+                engine, workspace, workspace.export, first, last, import_progress
+            )
     with engine.begin() as connection:
         connection.execute(
             update(SlackWorkspace)
@@ -258,7 +263,10 @@ def _export_channels(engine: Engine, workspace: _Workspace, export: SlackExport)
         rows = [row for row in rows if row["type"] in ("public", "private")]
     with engine.begin() as connection:
         counts = SlackStore(connection, workspace.id).upsert_channels(
-            rows, select_public=workspace.options.select_public_channels
+            rows,
+            select_public=workspace.options.select_public_channels,
+            join_public=workspace.options.join_public_channels,
+            from_export=True,  # an export holds the messages of every public channel
         )
         if workspace.integration_id is not None:
             upsert_channel_resources(connection, workspace.integration_id, rows)
@@ -266,7 +274,12 @@ def _export_channels(engine: Engine, workspace: _Workspace, export: SlackExport)
 
 
 def _export_messages(
-    engine: Engine, workspace: _Workspace, export: SlackExport, first: date, last: date
+    engine: Engine,
+    workspace: _Workspace,
+    export: SlackExport,
+    first: date,
+    last: date,
+    progress: Progress | None = None,
 ) -> SyncReport:
     report = SyncReport()
     names = name_lookup(engine, workspace.id)
@@ -274,7 +287,16 @@ def _export_messages(
     # Shared by the channels, imported one after another: each would otherwise load the
     # workspace's user ids again (25,000 of them 70 times over in a large archive).
     cache = WorkspaceCache()
-    for channel in channels_to_sync(engine, workspace.id, workspace.options, from_export=True):
+    channels = channels_to_sync(engine, workspace.id, workspace.options, from_export=True)
+    day_files = {
+        channel.slack_id: len(export.days(by_slack_id[channel.slack_id]))
+        for channel in channels
+        if channel.slack_id in by_slack_id
+    }
+    steps = (progress or Progress(quiet=True)).steps(
+        f"Messages: reading {len(day_files)} channels", sum(day_files.values()), "channel-days"
+    )
+    for channel in channels:
         export_channel = by_slack_id.get(channel.slack_id)
         if export_channel is None:
             report.warnings.append(f"#{channel.name}: not in the export; skipped")
@@ -284,6 +306,7 @@ def _export_messages(
         )
         record_channel_synced(engine, channel.id, datetime.now(UTC))
         report.channels_synced += 1
+        steps.advance(day_files[channel.slack_id])
     return report
 
 
@@ -362,35 +385,57 @@ class ImportResult:
 
 
 def import_export_workspace(
-    engine: Engine, path: Path, team_id: uuid.UUID, *, name: str | None = None
+    engine: Engine,
+    path: Path,
+    team_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Register a workspace from an export archive and ingest all of it, through the same
-    normalization and tables as the Web API path."""
+    normalization and tables as the Web API path. `progress` hears a line per phase, and the
+    channel-days read while the messages are imported."""
+    progress = progress or Progress(quiet=True)
     with open_export(path, name=name) as export:
         team = export.team_info()
-        days = [day for channel in export.channels() for day in export.days(channel)]
+        in_export = export.channels()
+        days = [day for channel in in_export for day in export.days(channel)]
+    first, last = (min(days), max(days)) if days else (None, None)
+    progress.line(
+        f"Export: {team['name']} ({team['id']}), {len(in_export)} channels, "
+        f"{len(days):,} channel-days" + (f" from {first} to {last}" if first else "")
+    )
     with Session(engine) as session, session.begin():
         register_export_workspace(
             session, team_id=team_id, slack_id=team["id"], name=team["name"], export_path=path
         )
     refresh_workspace(engine, None, team["id"])
     users = refresh_users(engine, None, team["id"])
+    progress.line(f"Users: {users.row_count:,} ({users.report.users.inserted:,} new)")
     channels = refresh_channels(engine, None, team["id"])
-    first, last = (min(days), max(days)) if days else (None, None)
+    progress.line(f"Channels: {channels.row_count:,} ({channels.report.channels.inserted:,} new)")
+    started = datetime.now(UTC)
     messages = (
-        sync_message_days(engine, None, team["id"], first, last)
+        sync_message_days(engine, None, team["id"], first, last, import_progress=progress)
         if first and last
         else IngestResult()
+    )
+    report = messages.report
+    progress.line(
+        f"Messages: {report.channels_synced} channels, {report.messages.inserted:,} inserted, "
+        f"{report.messages.updated:,} updated "
+        f"({duration((datetime.now(UTC) - started).total_seconds())})"
     )
     return ImportResult(team["id"], users, channels, messages, first, last)
 
 
 def summarize_days(
-    engine: Engine, slack_id: str, first: date, last: date
+    engine: Engine, slack_id: str, first: date, last: date, since: datetime | None = None
 ) -> dict[date, DaySummary]:
-    """Per-day figures of a synced range, for the metadata of each day partition."""
+    """Per-day figures of a synced range (rows written since `since`), for the metadata of
+    each day partition."""
     with engine.connect() as connection:
         workspace_id = workspace_id_of(connection, slack_id)
         if workspace_id is None:
             return {}
-        return day_summaries(connection, workspace_id, first, last)
+        return day_summaries(connection, workspace_id, first, last, since)

@@ -253,14 +253,26 @@ class SlackStore:
             )
         return {slack_id: self._user_ids[slack_id] for slack_id in wanted}
 
-    def upsert_channels(self, rows: Iterable[Row], *, select_public: bool) -> WriteCounts:
+    def upsert_channels(
+        self, rows: Iterable[Row], *, select_public: bool, join_public: bool, from_export: bool
+    ) -> WriteCounts:
         """Upsert channels; a new public channel starts selected for analysis when the workspace
-        says so, and a selection made later is never overwritten."""
+        says so (`select_public`) and the app can read it: it is a member, or it may join
+        (`join_public`) a channel that is not archived. An export holds every public channel's
+        messages: there they all start selected. A selection made later is never overwritten
+        (nor is a channel selected when the app joins it later)."""
+
+        def readable(row: Row) -> bool:
+            archived = bool(row.get("is_archived"))
+            return from_export or bool(row.get("has_bot")) or (join_public and not archived)
+
         rows = [
             {
                 **row,
                 "workspace_id": self.workspace_id,
-                "is_selected_for_analysis": select_public and row["type"] == "public",
+                "is_selected_for_analysis": select_public
+                and row["type"] == "public"
+                and readable(row),
             }
             for row in rows
         ]
@@ -869,7 +881,13 @@ def pending_events(connection: Connection, team_id: str, limit: int) -> list[Pen
     rows = connection.execute(
         select(*_PENDING_COLUMNS)
         .where(inbox_table.c.team_id == team_id, inbox_table.c.applied_at.is_(None))
-        .order_by(inbox_table.c.event_time, inbox_table.c.id)
+        # event_time has whole seconds; Slack's event_ts orders the events of one second
+        # (arrival does not: deliveries overtake each other).
+        .order_by(
+            inbox_table.c.event_time,
+            cast(inbox_table.c.payload["event"]["event_ts"].astext, Numeric),
+            inbox_table.c.id,
+        )
         .limit(limit)
     )
     return [PendingEvent(*row) for row in rows]
@@ -945,38 +963,54 @@ class DaySummary:
     reactions: int = 0
     channels_synced: int = 0
     api_calls: int = 0
+    messages_inserted: int = 0
+    """Of the day's messages, those first stored since the sync began."""
+    messages_updated: int = 0
+    """Those stored before it and changed since."""
 
 
 _DAY_SUMMARIES = text(
     "WITH days AS (SELECT generate_series(CAST(:first AS date), CAST(:last AS date), "
     "interval '1 day')::date AS day), "
     "msgs AS (SELECT (m.message_datetime AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
-    " sum(m.reaction_count) AS r FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
+    " sum(m.reaction_count) AS r, count(*) FILTER (WHERE m.created_at >= :since) AS ins, "
+    " count(*) FILTER (WHERE m.created_at < :since AND m.updated_at >= :since) AS upd "
+    " FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
     " WHERE c.workspace_id = :workspace AND m.message_datetime >= :start "
     " AND m.message_datetime < :end AND NOT m.is_deleted GROUP BY 1), "
     "synced AS (SELECT d.day, count(*) FILTER (WHERE d.complete) AS n, sum(d.api_calls) AS calls "
     " FROM slack_sync_day d JOIN slack_channel c ON c.id = d.channel_id "
     " WHERE c.workspace_id = :workspace AND d.day BETWEEN :first AND :last GROUP BY d.day) "
     "SELECT days.day, coalesce(msgs.n, 0), coalesce(msgs.r, 0), coalesce(synced.n, 0), "
-    "coalesce(synced.calls, 0) FROM days LEFT JOIN msgs USING (day) LEFT JOIN synced USING (day)"
+    "coalesce(synced.calls, 0), coalesce(msgs.ins, 0), coalesce(msgs.upd, 0) "
+    "FROM days LEFT JOIN msgs USING (day) LEFT JOIN synced USING (day)"
 )
 
 
 def day_summaries(
-    connection: Connection, workspace_id: uuid.UUID, first: date, last: date
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    first: date,
+    last: date,
+    since: datetime | None = None,
 ) -> dict[date, DaySummary]:
-    """Per UTC day of [first, last]: messages and reactions stored (deleted ones aside),
-    channels read to their last page, and the API calls booked on the day."""
+    """Per UTC day of [first, last]: messages and reactions stored (deleted ones aside), those
+    inserted and updated since `since`, channels read to their last page, and the API calls
+    booked on the day."""
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     rows = connection.execute(
         _DAY_SUMMARIES,
-        {"workspace": workspace_id, "first": first, "last": last, "start": start, "end": end},
+        {
+            "workspace": workspace_id,
+            "first": first,
+            "last": last,
+            "start": start,
+            "end": end,
+            "since": since or datetime.now(UTC),
+        },
     )
-    return {
-        day: DaySummary(int(messages), int(reactions), int(channels), int(calls))
-        for day, messages, reactions, channels, calls in rows
-    }
+    return {day: DaySummary(*(int(value) for value in figures)) for day, *figures in rows}
 
 
 def workspace_id_of(connection: Connection, slack_id: str) -> uuid.UUID | None:

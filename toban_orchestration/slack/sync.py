@@ -45,7 +45,8 @@ class SyncOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     select_public_channels: bool = True
-    """New public channels start selected for analysis (and so are synced)."""
+    """New public channels the app can read (a member, or `join_public_channels` on and not
+    archived; an export's: all) start selected for analysis, and so are synced."""
     include_private_channels: bool = True
     """Sync private channels the app is a member of (when selected)."""
     include_direct_messages: bool = False
@@ -221,7 +222,10 @@ def sync_channels(
             rows = [r for r in rows if r["type"] in (ChannelType.PUBLIC, ChannelType.PRIVATE)]
         with engine.begin() as connection:
             counts += SlackStore(connection, workspace_id).upsert_channels(
-                rows, select_public=options.select_public_channels
+                rows,
+                select_public=options.select_public_channels,
+                join_public=options.join_public_channels,
+                from_export=False,
             )
             if integration_id is not None:
                 upsert_channel_resources(connection, integration_id, rows)
