@@ -62,12 +62,11 @@ class Settings(BaseSettings):
     retention_cron: str = "30 3 * * *"
     """When the retention purge runs."""
 
-    partitions_start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    partitions_start_date: str = Field(default="2020-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
     """First day (UTC, YYYY-MM-DD) of the daily message partitions and of the weekly and monthly
-    analysis windows. Recent, so that Dagster's partitions begin about where a newly connected
-    workspace's data does (the backfill window), not years before it; set it earlier for older
-    days (an older export: `toban slack import` says what to set). The syncs never ask for a
-    day before it."""
+    analysis windows. The syncs never ask for a day before it. Set it near your oldest data so
+    the UI's partition status is not mostly empty (an older export: `toban slack import` says
+    what to set)."""
 
     backfill_days: int = 30
     """Days of messages a newly connected workspace gets (and the daily catch-up looks back)."""

@@ -363,8 +363,6 @@ def test_the_backfill_window_does_not_reach_before_the_first_day_partition() -> 
     assert settings.backfill_days_to(date(2026, 12, 6)) == 30
     assert settings.backfill_days_to(date(2026, 11, 10)) == 10
     assert settings.backfill_days_to(date(2026, 10, 30)) == 0
-    default = Settings.model_fields["partitions_start_date"].default
-    assert default == "2026-11-01"  # recent: not years of empty partitions before any data
 
 
 def test_alembic_info_lines_show_only_when_verbose() -> None:

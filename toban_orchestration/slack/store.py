@@ -977,7 +977,7 @@ _DAY_SUMMARIES = text(
     " count(*) FILTER (WHERE m.created_at < :since AND m.updated_at >= :since) AS upd "
     " FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
     " WHERE c.workspace_id = :workspace AND m.message_datetime >= :start "
-    " AND m.message_datetime < :end AND NOT m.is_deleted GROUP BY 1), "
+    " AND m.message_datetime < :end GROUP BY 1), "
     "synced AS (SELECT d.day, count(*) FILTER (WHERE d.complete) AS n, sum(d.api_calls) AS calls "
     " FROM slack_sync_day d JOIN slack_channel c ON c.id = d.channel_id "
     " WHERE c.workspace_id = :workspace AND d.day BETWEEN :first AND :last GROUP BY d.day) "
