@@ -994,9 +994,9 @@ def day_summaries(
     last: date,
     since: datetime | None = None,
 ) -> dict[date, DaySummary]:
-    """Per UTC day of [first, last]: messages and reactions stored (deleted ones aside), those
-    inserted and updated since `since`, channels read to their last page, and the API calls
-    booked on the day."""
+    """Per UTC day of [first, last]: messages stored (deleted ones included, as a day run
+    counts them) and their reactions, those inserted and updated since `since`, channels read
+    to their last page, and the API calls booked on the day."""
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     rows = connection.execute(
