@@ -1,5 +1,8 @@
 """Alembic against a real database: the baseline builds exactly what the models describe."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -192,3 +195,20 @@ def test_timestamp_columns_are_timezone_aware(migrated_engine: Engine) -> None:
             .all()
         )
     assert naive == []
+
+
+def test_processes_that_upgrade_at_once_both_succeed_and_migrate_once(
+    empty_engine: Engine,
+) -> None:
+    """Two events-receiver pods (or the CLI and the daemon) starting on a new database."""
+    start = threading.Barrier(2)
+
+    def upgrade() -> None:
+        start.wait()
+        migrations.upgrade(empty_engine)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(upgrade) for _ in range(2)]:
+            future.result()
+    assert migrations.current_revision(empty_engine) == migrations.head_revision()
+    assert migrations.schema_differences(empty_engine) == []

@@ -43,13 +43,26 @@ def current_revision(engine: Engine) -> str | None:
         return context.get_current_revision()
 
 
+# Any fixed key: every process that migrates this database takes the same lock.
+_MIGRATION_LOCK = 7_301_542_118
+
+
+def _lock_migrations(connection: Connection) -> None:
+    """Wait for any other process migrating this database (two events-receiver pods, a CLI and
+    the daemon starting together), until this transaction ends. The second one then finds the
+    schema at head and does nothing, instead of failing on tables the first just created."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
+        _lock_migrations(connection)
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
+        _lock_migrations(connection)
         command.downgrade(alembic_config(connection), revision)
 
 
