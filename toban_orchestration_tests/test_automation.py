@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.automation.analysis_requests import advance, last_window
+from toban_orchestration.automation.planning import days_to_sync
 from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.automation.sensors import (
     slack_analysis_request_sensor,
@@ -174,6 +175,52 @@ def test_one_tick_plans_each_new_workspace_from_its_own_synced_days(
         }
 
 
+def test_a_selected_channel_of_a_type_the_settings_leave_out_is_not_waited_for(
+    app_environment: dict[str, str], migrated_engine: Engine
+) -> None:
+    """A private channel stays selected when `include_private_channels` is turned off, but no
+    sync reads it: its days must not stay missing forever (a range run every day for nothing)."""
+    _add_integration(migrated_engine, "TTYPE0001", "types")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    with Session(migrated_engine) as session, session.begin():
+        team = session.scalars(select(Team).where(Team.slug == "types")).one()
+        workspace = SlackWorkspace(
+            team_id=team.id,
+            slack_id="TTYPE0001",
+            name="types",
+            workspace_metadata={"sync": {"include_private_channels": False}},
+        )
+        session.add(workspace)
+        session.flush()
+        public, private = (
+            SlackChannel(
+                workspace_id=workspace.id,
+                slack_id=slack_id,
+                name=slack_id.lower(),
+                type=kind,
+                is_selected_for_analysis=True,
+            )
+            for slack_id, kind in (("C1", "public"), ("G1", "private"))
+        )
+        session.add_all([public, private])
+        session.flush()
+        session.add_all(
+            SlackSyncDay(channel_id=public.id, day=yesterday - timedelta(days=n), complete=True)
+            for n in range(3)
+        )
+    with migrated_engine.connect() as connection:
+        missing = days_to_sync(connection, ["TTYPE0001"], yesterday, 5)["TTYPE0001"]
+    assert missing == [yesterday - timedelta(days=n) for n in (4, 3)]
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            update(SlackWorkspace)
+            .where(SlackWorkspace.slack_id == "TTYPE0001")
+            .values(workspace_metadata={"sync": {"include_private_channels": True}})
+        )
+        missing = days_to_sync(connection, ["TTYPE0001"], yesterday, 5)["TTYPE0001"]
+    assert len(missing) == 5  # now the private channel is read, and it has no day yet
+
+
 def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     app_environment: dict[str, str], migrated_engine: Engine, project_instance: dg.DagsterInstance
 ) -> None:
@@ -192,7 +239,7 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     assert set(covered) == {"TDAY00001"}  # not the revoked workspace
     assert covered["TDAY00001"][-1] == "2026-11-19"
     # nothing synced yet: the month is caught up, in one range run with yesterday, but not
-    # before the first day partition (TOBAN_PARTITIONS_START_DATE: 2026-11-01 by default)
+    # before the first day partition (TOBAN_PARTITIONS_START_DATE)
     settings = get_settings()
     assert len(covered["TDAY00001"]) == settings.backfill_days_to(when.date() - timedelta(days=1))
     first = when.date() - timedelta(days=settings.backfill_days)

@@ -19,6 +19,7 @@ from toban_orchestration.db.models import (
     SlackSyncDay,
     SlackWorkspace,
 )
+from toban_orchestration.slack.sync import SyncOptions, allowed_channel_types
 
 
 @dataclass(frozen=True)
@@ -173,45 +174,55 @@ def days_to_sync(
     connection: Connection, slack_ids: list[str], last: date, backfill_days: int
 ) -> dict[str, list[date]]:
     """Per workspace, the days from `last - backfill_days + 1` to `last` not yet synced
-    completely for every selected channel: a reconnected workspace resumes where it stopped.
-    Two queries whatever the number of workspaces."""
+    completely for every channel a sync reads (selected, supported, of a type the workspace's
+    settings include, and readable): a reconnected workspace resumes where it stopped. Three
+    queries whatever the number of workspaces."""
     first = last - timedelta(days=backfill_days - 1)
     window = [first + timedelta(days=n) for n in range(backfill_days)]
-    channels = dict(
-        connection.execute(
-            select(SlackWorkspace.slack_id, func.count(SlackChannel.id))
-            .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
-            .where(
-                SlackWorkspace.slack_id.in_(slack_ids),
-                SlackChannel.is_selected_for_analysis,
-                SlackChannel.is_supported,
-                # An archived channel the app is not in can never be read: it is not waited for.
-                ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+    allowed = {
+        slack_id: set(
+            allowed_channel_types(SyncOptions.model_validate((metadata or {}).get("sync", {})))
+        )
+        for slack_id, metadata in connection.execute(
+            select(SlackWorkspace.slack_id, SlackWorkspace.workspace_metadata).where(
+                SlackWorkspace.slack_id.in_(slack_ids)
             )
-            .group_by(SlackWorkspace.slack_id)
-        ).all()
+        )
+    }
+    read = (
+        SlackChannel.is_selected_for_analysis,
+        SlackChannel.is_supported,
+        # An archived channel the app is not in can never be read: it is not waited for.
+        ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
     )
-    complete: dict[str, set[date]] = defaultdict(set)
-    rows = connection.execute(
-        select(SlackWorkspace.slack_id, SlackSyncDay.day, func.count())
+    channels: dict[str, int] = defaultdict(int)
+    for slack_id, channel_type, count in connection.execute(
+        select(SlackWorkspace.slack_id, SlackChannel.type, func.count(SlackChannel.id))
+        .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
+        .where(SlackWorkspace.slack_id.in_(slack_ids), *read)
+        .group_by(SlackWorkspace.slack_id, SlackChannel.type)
+    ):
+        if channel_type in allowed.get(slack_id, ()):
+            channels[slack_id] += count
+    synced: dict[tuple[str, date], int] = defaultdict(int)
+    for slack_id, day, channel_type, count in connection.execute(
+        select(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type, func.count())
         .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
         .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
         .where(
             SlackWorkspace.slack_id.in_(slack_ids),
-            SlackChannel.is_selected_for_analysis,
-            SlackChannel.is_supported,
-            ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+            *read,
             SlackSyncDay.complete,
             SlackSyncDay.day >= first,
             SlackSyncDay.day <= last,
         )
-        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day)
-    )
-    for slack_id, day, count in rows:
-        if count >= channels.get(slack_id, 0) > 0:
-            complete[slack_id].add(day)
+        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type)
+    ):
+        if channel_type in allowed.get(slack_id, ()):
+            synced[slack_id, day] += count
     return {
-        slack_id: [day for day in window if day not in complete[slack_id]] for slack_id in slack_ids
+        slack_id: [day for day in window if not synced[slack_id, day] >= channels[slack_id] > 0]
+        for slack_id in slack_ids
     }
 
 

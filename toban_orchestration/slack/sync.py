@@ -232,16 +232,22 @@ def sync_channels(
     return counts
 
 
-def _selected_channels(
-    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
-) -> list[tuple[ChannelRef, bool]]:
-    """Selected, supported channels of the allowed types, with whether they can be read at
-    all (an archived channel the app is not in cannot: nobody can add the app to it)."""
+def allowed_channel_types(options: SyncOptions) -> list[str]:
+    """The `slack_channel.type`s a sync reads under these settings (selected or not)."""
     allowed = [ChannelType.PUBLIC.value]
     if options.include_private_channels:
         allowed.append(ChannelType.PRIVATE.value)
     if options.include_direct_messages:
         allowed += [ChannelType.IM.value, ChannelType.MPIM.value]
+    return allowed
+
+
+def _selected_channels(
+    engine: Engine, workspace_id: uuid.UUID, options: SyncOptions
+) -> list[tuple[ChannelRef, bool]]:
+    """Selected, supported channels of the allowed types, with whether they can be read at
+    all (an archived channel the app is not in cannot: nobody can add the app to it)."""
+    allowed = allowed_channel_types(options)
     with engine.connect() as connection:
         rows = connection.execute(
             select(
