@@ -24,7 +24,9 @@ from typing import Any, Final, Literal, TypeAlias
 JSONDict: TypeAlias = dict[str, Any]
 
 CHARS_PER_TOKEN: Final = 4
-"""The token estimate's ratio: about four characters of English text per token.
+"""The token estimate's ratio: about four characters of ASCII text (English, JSON) per token;
+every other character (Japanese, accents, emoji) counts as a token of its own, as real
+tokenizers spend about one on each.
 
 Deliberately not tiktoken (it downloads its encodings on first use, which fails offline, see
 shared/STACK_NOTES.md). Deterministic, so tests can compute the expected ``usage`` exactly.
@@ -65,8 +67,23 @@ DEFAULT_INVALID_JSON: Final = 'Sure! Here is the analysis you asked for:\n{"scor
 
 
 def estimate_tokens(text: str) -> int:
-    """Tokens in ``text`` by the documented estimate: ``ceil(len(text) / CHARS_PER_TOKEN)``."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+    """Tokens in ``text`` by the documented estimate: ``ceil(ascii / CHARS_PER_TOKEN)`` plus
+    one per other character."""
+    wide = sum(1 for char in text if not char.isascii())
+    return math.ceil((len(text) - wide) / CHARS_PER_TOKEN) + wide
+
+
+def cut_to_tokens(text: str, limit: int) -> str:
+    """The longest start of ``text`` within ``limit`` tokens: what a model that ran into
+    ``max_tokens`` had written when it was stopped."""
+    low, high = 0, len(text)
+    while low < high:  # estimate_tokens grows with the length of a prefix
+        middle = (low + high + 1) // 2
+        if estimate_tokens(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
 
 
 def message_text(message: Mapping[str, Any]) -> str:

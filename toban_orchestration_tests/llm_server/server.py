@@ -12,8 +12,10 @@ What it imitates:
   envelope; the 400s a careless client gets from the real API (no ``model``/``messages``, a
   ``json_schema`` without ``name``, ``json_object`` without the word "json" in the messages,
   ``temperature`` outside [0, 2], ``max_tokens`` below 1).
-* A model: replies are cut at ``max_tokens`` (``finish_reason: "length"``) unless
-  ``enforce_max_tokens=False``, since small local models loop until they hit it.
+* A model: a reply longer than the request's ``max_tokens`` (counted by ``estimate_tokens``)
+  is cut there and reported with ``finish_reason: "length"``, as a real server does, unless
+  ``enforce_max_tokens=False``. Replies are never shaped to fit: what the responder writes is
+  what gets counted.
 * llama.cpp's server when ``json_schema_supported=False``: HTTP 500 with its error body for
   ``response_format.type == "json_schema"``, while ``json_object`` (optionally with ``schema``)
   works and needs no "json" in the prompt.
@@ -42,7 +44,6 @@ from urllib.parse import urlsplit
 from openai import OpenAI
 
 from .protocol import (
-    CHARS_PER_TOKEN,
     Answer,
     Fault,
     FinishReason,
@@ -53,6 +54,7 @@ from .protocol import (
     Reply,
     Responder,
     completion_body,
+    cut_to_tokens,
     error_body,
     estimate_tokens,
     json_dumps,
@@ -492,7 +494,7 @@ class FakeLLMServer:
         finish_reason: FinishReason = reply.finish_reason
         limit = request.max_tokens
         if self.enforce_max_tokens and limit is not None and estimate_tokens(content) > limit:
-            content = content[: limit * CHARS_PER_TOKEN]
+            content = cut_to_tokens(content, limit)
             finish_reason = "length"
         if outcome is None:
             outcome = "truncated" if finish_reason == "length" else "reply"
