@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     state_dir: Path = PROJECT_ROOT / ".toban"
     """Local state of the project (the embedded server's data folder lives here)."""
 
+    reports_dir: Path | None = None
+    """Where the HTML reports of the analyses are written (one file per workspace and window).
+    Unset: `reports/` in the state dir."""
+
     encryption_keys: SecretStr | None = None
     """Fernet keys (comma-separated, newest first) that encrypt Slack tokens at rest. The first
     key encrypts; every key decrypts, so a new key can be put in front without downtime."""
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     """Transcript budget of one request; a longer window is analyzed in chunks, never cut."""
     llm_price_per_1k_tokens: str = "{}"
     """JSON price table: {"model": [prompt USD per 1k tokens, completion USD per 1k]}."""
+    trend_weeks: int = Field(default=12, ge=2, le=104)
+    """Weeks of weekly scores `slack_contributions_trends` shows per person: at least this week
+    and the one before, at most two years (analysis/trends.py checks the same bounds)."""
     sensor_interval_seconds: int = Field(default=30, ge=1)
     """Seconds between evaluations of the integration and analysis-request sensors (the analysis
     automation sensor waits twice as long): how soon a new integration starts syncing."""
@@ -108,6 +115,10 @@ class Settings(BaseSettings):
         """How many days of the backfill window ending on `last` have a day partition: the
         window does not reach back before TOBAN_PARTITIONS_START_DATE."""
         return max(0, min(self.backfill_days, (last - self.first_partition_day).days + 1))
+
+    @property
+    def report_directory(self) -> Path:
+        return self.reports_dir or self.state_dir / "reports"
 
     @property
     def embedded_pgdata(self) -> Path:

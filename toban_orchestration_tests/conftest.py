@@ -123,7 +123,10 @@ def db_session(shared_migrated_engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def app_environment(
-    migrated_engine: Engine, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    migrated_engine: Engine,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[dict[str, str]]:
     """TOBAN_* variables that point the code (and any `toban` subprocess) at a migrated test
     database (the one `migrated_engine` reaches: tests use that engine for their own queries)
@@ -132,6 +135,8 @@ def app_environment(
     environment = {
         "TOBAN_DATABASE_URL": migrated_engine.url.render_as_string(hide_password=False),
         "TOBAN_DAGSTER_STORAGE_URL": dagster_url.render_as_string(hide_password=False),
+        # The analyses write HTML reports: into the test's folder, not the project's state dir.
+        "TOBAN_REPORTS_DIR": str(tmp_path / "reports"),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -254,6 +254,8 @@ def _environment(app_url: str, dagster_url: str, key: str, home: Path) -> dict[s
             # time: they wait for several ticks in a row.
             "TOBAN_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_SECONDS),
             "DAGSTER_HOME": str(home),
+            # The analyses' HTML reports (the browser test opens one), out of the project tree.
+            "TOBAN_REPORTS_DIR": str(home / "reports"),
         }
     )
     return environment

@@ -2,14 +2,19 @@
 of the synced messages and reactions; and a job for an ad hoc SlackAnalysis row."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from sqlalchemy import Engine
 
+from toban_orchestration.analysis import charts, report
 from toban_orchestration.analysis.health import analysis_health
 from toban_orchestration.analysis.llm import estimated_cost
 from toban_orchestration.analysis.partitions import analysis_partitions, days_of_window
+from toban_orchestration.analysis.report_files import ReportPathError, write_report
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
+from toban_orchestration.analysis.store import ReportInputs, report_inputs
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.settings import get_settings
@@ -43,8 +48,26 @@ WAITS = {
 }
 
 
-def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
-    return {
+@dataclass(frozen=True)
+class WindowMetadata:
+    analysis: dict[str, Any]
+    """The channel analyses' materialization (or the ad hoc job's output)."""
+    contributions: dict[str, Any]
+
+
+def window_metadata(engine: Engine, result: AnalysisResult) -> WindowMetadata:
+    """What the UI shows of a run: its counts and costs, and what people look at: a preview of
+    the busiest channels, the leaderboard with names that tell namesakes apart, the charts, and
+    where the window's HTML report is (written when its inputs changed)."""
+    with engine.connect() as connection:
+        inputs = report_inputs(connection, result.analysis_id)
+    labels = report.person_labels(report.all_people(inputs))
+    pictures = charts.window_charts(
+        report.leaderboard(inputs), inputs.days, inputs.channels, labels
+    )
+    leaderboard = dg.MetadataValue.md(result.leaderboard_markdown(labels=labels))
+    analysis = {
+        "workspace": report.workspace_label(inputs.workspace),
         "analysis_id": str(result.analysis_id),
         "channels_analyzed": result.channels,
         "messages_analyzed": result.messages,
@@ -56,8 +79,35 @@ def analysis_metadata(result: AnalysisResult) -> dict[str, Any]:
         "estimated_cost_usd": estimated_cost(get_settings(), result.usage),
         "failed_channels": len(result.failed_channels),
         "excluded_channels": len(result.excluded_channels),
-        "report_preview": dg.MetadataValue.md(result.preview or "No channel analyzed."),
-        "leaderboard": dg.MetadataValue.md(result.leaderboard_markdown()),
+        "report_preview": dg.MetadataValue.md(
+            report.preview_markdown(inputs) if inputs.channels else "No channel analyzed."
+        ),
+        "leaderboard": leaderboard,
+        "charts": dg.MetadataValue.md(charts.charts_markdown(pictures)),
+        **_report_file_metadata(inputs, pictures),
+    }
+    contributors = {
+        title: png for title, png in pictures.items() if title == charts.CONTRIBUTORS_TITLE
+    }
+    contributions = {
+        "dagster/row_count": result.participants,
+        "workspace": analysis["workspace"],
+        "leaderboard": leaderboard,
+        "charts": dg.MetadataValue.md(charts.charts_markdown(contributors)),
+    }
+    return WindowMetadata(analysis, contributions)
+
+
+def _report_file_metadata(inputs: ReportInputs, pictures: dict[str, bytes]) -> dict[str, Any]:
+    try:
+        written = write_report(get_settings().report_directory, inputs, pictures)
+    except (OSError, ReportPathError) as error:
+        # The analysis' rows are stored: a report that cannot be written is said, not fatal.
+        return {"report": dg.MetadataValue.text(f"not written: {error}")}
+    return {
+        "report": dg.MetadataValue.path(str(written.path)),
+        "report_url": dg.MetadataValue.url(written.path.as_uri()),
+        "report_rewritten": written.written,
     }
 
 
@@ -108,16 +158,12 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
             engine, keys[WORKSPACE_DIMENSION], frequency.value, window.start, window.end
         )
         result = run_analysis(engine, analysis_id)
-        metadata = analysis_metadata(result)
+        metadata = window_metadata(engine, result)
         yield dg.MaterializeResult(
-            asset_key=f"slack_channel_analyses_{frequency.value}", metadata=metadata
+            asset_key=f"slack_channel_analyses_{frequency.value}", metadata=metadata.analysis
         )
         yield dg.MaterializeResult(
-            asset_key=f"slack_contributions_{frequency.value}",
-            metadata={
-                "dagster/row_count": result.participants,
-                "leaderboard": metadata["leaderboard"],
-            },
+            asset_key=f"slack_contributions_{frequency.value}", metadata=metadata.contributions
         )
         health = analysis_health(engine, analysis_id)
         yield dg.AssetCheckResult(
@@ -149,14 +195,15 @@ class AnalysisRequest(dg.Config):
 @dg.op
 def run_requested_analysis(config: AnalysisRequest, app_database: AppDatabase) -> dg.Output[str]:
     """Status and progress of the row move as it runs; the result is in its tables."""
-    result = run_analysis(app_database.engine(), uuid.UUID(config.analysis_id))
+    engine = app_database.engine()
+    result = run_analysis(engine, uuid.UUID(config.analysis_id))
     if result.denied is not None:
         # The row says why too; a retry cannot change who may read what.
         raise dg.Failure(
             description=f"Analysis {config.analysis_id} was not run: {result.denied}",
             allow_retries=False,
         )
-    return dg.Output(config.analysis_id, metadata=analysis_metadata(result))
+    return dg.Output(config.analysis_id, metadata=window_metadata(engine, result).analysis)
 
 
 @dg.job(description="Run an ad hoc SlackAnalysis (custom range and channels) by its id.")

@@ -3,6 +3,7 @@ reports and contribution scores. Used by the partitioned assets and by the ad ho
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from toban_orchestration.analysis.llm import (
 from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_chunks, build_transcript
 from toban_orchestration.analysis.pseudonyms import Pseudonyms, load_pseudonyms
 from toban_orchestration.analysis.pseudonyms import enabled as pseudonyms_enabled
+from toban_orchestration.analysis.report import md_text
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
@@ -64,14 +66,17 @@ class AnalysisResult:
     denied: str | None = None
     """Why the analysis was not run at all (its team or requester may not ask for it)."""
 
-    def leaderboard_markdown(self, limit: int = 10) -> str:
+    def leaderboard_markdown(self, limit: int = 10, labels: Mapping[str, str] | None = None) -> str:
+        """The top `limit` as a markdown table. `labels`: Slack id -> the name to show
+        (`report.person_labels`, which tells namesakes apart); names are escaped markdown."""
         lines = [
             "| # | contributor | total | problem solving | knowledge | coordination | engagement |",
             "|---|---|---|---|---|---|---|",
         ]
         for rank, row in enumerate(self.leaderboard[:limit], start=1):
+            name = md_text((labels or {}).get(row["slack_id"], row["name"]))
             lines.append(
-                f"| {rank} | {row['name']} | {row['total']:.1f} | {row['problem_solving']:.1f} | "
+                f"| {rank} | {name} | {row['total']:.1f} | {row['problem_solving']:.1f} | "
                 f"{row['knowledge_sharing']:.1f} | {row['team_coordination']:.1f} | "
                 f"{row['engagement']:.1f} |"
             )
