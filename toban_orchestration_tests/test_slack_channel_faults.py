@@ -14,13 +14,14 @@ from toban_orchestration.db.models import SlackChannel
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
-from toban_orchestration.slack.assets import slack_messages_and_reactions
+from toban_orchestration.slack.assets import slack_messages_and_reactions, slack_users
 from toban_orchestration.slack.client import (
     ClientOptions,
     SlackApi,
     SlackAuthError,
     SlackChannelError,
     SlackError,
+    SlackRefusedError,
 )
 from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.partitions import workspace_partitions
@@ -231,11 +232,14 @@ def test_a_refusal_is_about_one_channel_only_from_a_method_about_one_channel() -
                 api.call("conversations.history", channel=channel)
             with pytest.raises(SlackChannelError, match="missing_scope"):
                 api.call("conversations.join", channel=channel)
-            # The same errors from a workspace-wide method fail the run.
-            for method in ("users.list", "conversations.list"):
-                with pytest.raises(SlackError) as raised:
-                    api.call(method)
-                assert type(raised.value) is SlackError, method
+            # The same errors from a workspace-wide method fail the run: a missing scope is
+            # refused for good (Dagster does not retry it), a missing channel is not.
+            with pytest.raises(SlackRefusedError, match="reinstall the Slack app") as refused:
+                api.call("users.list")
+            assert refused.value.error == "missing_scope"
+            with pytest.raises(SlackError) as raised:
+                api.call("conversations.list")
+            assert type(raised.value) is SlackError
             # Slack's own trouble about a channel is not the channel's: raised, to retry.
             server.inject("conversations.history", Fault.slack_error("ratelimited"))
             with pytest.raises(SlackError, match="ratelimited") as transient:
@@ -353,3 +357,33 @@ def test_day_read_to_last_page_names_the_channels_it_counts(
     named = _text(unread.metadata, "channels")
     assert named.startswith(f"- {label(outsider)}: not_in_channel; the app is not in the channel")
     assert label(archived) not in named
+
+
+def test_a_scope_the_app_lacks_fails_the_asset_once_with_what_to_do(
+    migrated_engine: Engine, asset_cipher: TokenCipher, project_instance: dg.DagsterInstance
+) -> None:
+    """Retrying a missing scope waits 30 s, 60 s and 120 s for the same refusal; it fails at
+    once and says what a person must do."""
+    workspace = small_workspace(seed=22)
+    with FakeSlackServer() as server:
+        connected = connect(migrated_engine, server, workspace, asset_cipher, sync=JOINING)
+        project_instance.add_dynamic_partitions(
+            workspace_partitions.name or "", [connected.slack_id]
+        )
+        server.inject("users.list", Fault.slack_error("missing_scope"), times=10)
+        server.reset_calls()
+        result = dg.materialize(
+            [slack_users],
+            partition_key=connected.slack_id,
+            resources=RESOURCES,
+            instance=project_instance,
+            raise_on_error=False,
+        )
+        assert server.calls["users.list"] == 1
+    assert not result.success
+    failure = result.failure_data_for_node("slack_users")
+    assert failure is not None
+    assert failure.user_failure_data is not None
+    description = failure.user_failure_data.description or ""
+    assert "Slack users.list failed: missing_scope" in description
+    assert "reinstall the Slack app" in description

@@ -13,7 +13,7 @@ from toban_orchestration.db.assets import app_database_schema
 from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import admin_metadata, ingest
-from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.client import SlackError, SlackRefusedError
 from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.partitions import (
     DATE_DIMENSION,
@@ -63,7 +63,11 @@ def _snapshot(
 
 
 def _failure(error: Exception) -> dg.Failure:
-    retry = isinstance(error, SlackError) and not isinstance(error, ingest.WorkspaceAuthError)
+    """A Dagster failure that is retried only when a retry can help (not a dead token, not a
+    refused scope or permission: those wait for a person)."""
+    retry = isinstance(error, SlackError) and not isinstance(
+        error, ingest.WorkspaceAuthError | SlackRefusedError
+    )
     return dg.Failure(description=str(error), allow_retries=retry)
 
 

@@ -70,6 +70,21 @@ class SlackAuthError(SlackError):
     """The token no longer works (invalid_auth, token_revoked, account_inactive, ...)."""
 
 
+class SlackRefusedError(SlackError):
+    """Slack refuses the app something about the whole workspace that only a change on Slack's
+    side fixes (a scope the app was installed without, a permission an admin withholds):
+    retrying the run cannot help, so Dagster does not."""
+
+    def __init__(self, method: str, error: str, detail: str = "") -> None:
+        super().__init__(method, error, detail)
+        advice = (
+            "reinstall the Slack app with that scope (docs/slack.md lists them)"
+            if error == "missing_scope"
+            else "a workspace admin must allow it; retrying will not help"
+        )
+        self.args = (f"{self.args[0]}: {advice}",)
+
+
 class SlackChannelError(SlackError):
     """A channel-level refusal (not_in_channel, channel_not_found, ...): that channel is skipped,
     the others are synced."""
@@ -89,8 +104,9 @@ CHANNEL_METHODS = frozenset(
 # (None: every method). An auth error (an uninstalled app's token gets one too) fails the run
 # and marks the integration (Dagster does not retry it). A channel error from a method about
 # one channel skips that channel; from a workspace-wide method (users.list, conversations.list)
-# it is a plain SlackError, like any error not listed here (ratelimited or a 5xx after
-# slack-sdk's retries, internal_error, ...): the run fails and Dagster retries it.
+# a refusal (WORKSPACE_REFUSALS) fails the run without retries, and anything else is a plain
+# SlackError, like any error not listed here (ratelimited or a 5xx after slack-sdk's retries,
+# internal_error, ...): the run fails and Dagster retries it.
 ERROR_CLASSES: dict[str, tuple[type[SlackError], frozenset[str] | None]] = {
     "invalid_auth": (SlackAuthError, None),
     "not_authed": (SlackAuthError, None),
@@ -107,6 +123,10 @@ ERROR_CLASSES: dict[str, tuple[type[SlackError], frozenset[str] | None]] = {
     "ekm_access_denied": (SlackChannelError, CHANNEL_METHODS),
     "channel_is_limited_access": (SlackChannelError, CHANNEL_METHODS),
 }
+WORKSPACE_REFUSALS = frozenset(
+    {"missing_scope", "no_permission", "access_denied", "not_allowed_token_type"}
+)
+"""Errors that, from a workspace-wide method, raise SlackRefusedError (not retried)."""
 
 
 @dataclass
@@ -500,5 +520,7 @@ def _slack_error(method: str, status: int, body: object) -> SlackError:
     detail = f"needs {needed}" if error == "missing_scope" and isinstance(needed, str) else ""
     kind, methods = ERROR_CLASSES.get(error, (SlackError, None))
     if methods is not None and method not in methods:
-        kind = SlackError
+        kind = SlackRefusedError if error in WORKSPACE_REFUSALS else SlackError
+    elif kind is SlackError and error in WORKSPACE_REFUSALS:
+        kind = SlackRefusedError
     return kind(method, error, detail)
