@@ -23,12 +23,17 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis import report as window_report
+from toban_orchestration.analysis.report_files import ReportPathError, page_charts, write_report
+from toban_orchestration.analysis.store import AnalysisNotFound, report_inputs, window_analysis_id
 from toban_orchestration.automation.backfill import (
     DEFAULT_URL,
     BackfillError,
     BackfillRequest,
+    follow_run,
     launch_backfill,
     parse_day,
+    result_line,
 )
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
@@ -41,6 +46,7 @@ from toban_orchestration.db.engine import (
     opened_engine,
     resolve_database_targets,
 )
+from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.demo import DemoError, run_demo
 from toban_orchestration.privacy.dagster_history import (
@@ -379,12 +385,38 @@ def _backfill(args: argparse.Namespace) -> int:
         end=parse_day(args.end, "--end"),
         with_analyses=args.with_analyses,
     )
+    launched = time.time()
     run_id = launch_backfill(args.url, request)
-    print(run_id)
+    print(run_id, flush=True)
     print(
         f"One run re-syncs {len(request.days)} day(s) of {request.workspace} (each channel's "
         f"history read once); the analyses of those days follow: "
         f"{args.url.rstrip('/')}/runs/{run_id}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not args.wait:
+        return 0
+    progress = Progress()
+    outcome = follow_run(args.url, run_id, request, progress.line, since=launched)
+    progress.line(result_line(outcome, len(request.days), launched))
+    return 0 if outcome.status == "SUCCESS" else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    start = parse_day(args.start, "--start") if args.start else None
+    with _schema_engine() as engine, engine.connect() as connection:
+        analysis_id = window_analysis_id(connection, args.workspace, args.window, start)
+        inputs = report_inputs(connection, analysis_id)
+    if args.print:
+        digest = window_report.inputs_digest(inputs)
+        print(window_report.render_html(inputs, page_charts(inputs), digest), end="")
+        return 0
+    written = write_report(get_settings().report_directory, inputs)
+    print(written.path)
+    print(
+        f"{window_report.workspace_label(inputs.workspace)}, {window_report.window_label(inputs)}: "
+        + ("written" if written.written else "unchanged since it was last written"),
         file=sys.stderr,
     )
     return 0
@@ -813,7 +845,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="kept for scripts: the analyses of re-synced days always follow them",
     )
     backfill.add_argument("--url", default=DEFAULT_URL, help=f"Dagster webserver ({DEFAULT_URL})")
+    backfill.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the run: a line on how far it is every 10 s, then its result (exit 1 "
+        "unless it succeeds)",
+    )
     backfill.set_defaults(handler=_backfill)
+
+    report_command = commands.add_parser(
+        "report", help="write (or print) the HTML report of a workspace's analysis window"
+    )
+    report_command.add_argument("--workspace", required=True, help="Slack team id (T...)")
+    report_command.add_argument(
+        "--window", choices=[f.value for f in ScheduleFrequency], default="weekly"
+    )
+    report_command.add_argument(
+        "--start", help="the window's first UTC day, YYYY-MM-DD (default: the latest window)"
+    )
+    report_command.add_argument(
+        "--print", action="store_true", help="print the page instead of writing it"
+    )
+    report_command.set_defaults(handler=_report)
 
     keys = commands.add_parser("keys", help="encryption keys for tokens at rest")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -953,6 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (
         admin.AdminError,
+        AnalysisNotFound,
         BackfillError,
         CommandError,
         DatabaseConfigError,
@@ -963,6 +1017,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ErasureError,
         ExportFormatError,
         ReceiverError,
+        ReportPathError,
         RetentionConfigError,
         SchemaNotReadyError,
         SlackError,

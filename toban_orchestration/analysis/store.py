@@ -139,10 +139,11 @@ class AnalysisNotFound(LookupError):
 
 
 def window_analysis_id(
-    connection: Connection, workspace_slack_id: str, analysis_type: str, start: date
+    connection: Connection, workspace_slack_id: str, analysis_type: str, start: date | None
 ) -> uuid.UUID:
-    """The analysis of a workspace's window (its type and first day). Raises AnalysisNotFound
-    naming the windows that exist, or the workspaces, when there is none."""
+    """The analysis of a workspace's window (its type and first day; None: the latest window).
+    Raises AnalysisNotFound naming the windows that exist, or the workspaces, when there is
+    none."""
     workspace_id = connection.execute(
         select(SlackWorkspace.id).where(SlackWorkspace.slack_id == workspace_slack_id)
     ).scalar_one_or_none()
@@ -162,14 +163,15 @@ def window_analysis_id(
         )
         .order_by(SlackAnalysis.start_date)
     ).all()
-    for analysis_id, analysis_start in rows:
-        if analysis_start.date() == start:
+    for analysis_id, analysis_start in reversed(rows):
+        if start is None or analysis_start.date() == start:
             found: uuid.UUID = analysis_id
             return found
     recent = ", ".join(s.date().isoformat() for _, s in rows[-5:]) or "none yet"
+    starting = "" if start is None else f" starting {start.isoformat()}"
     raise AnalysisNotFound(
-        f"{workspace_slack_id} has no {analysis_type} analysis starting {start.isoformat()} "
-        f"(latest windows: {recent}); materialize slack_channel_analyses_{analysis_type} for it"
+        f"{workspace_slack_id} has no {analysis_type} analysis{starting} (latest windows: "
+        f"{recent}); materialize slack_channel_analyses_{analysis_type} for it first"
     )
 
 
