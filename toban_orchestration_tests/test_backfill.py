@@ -1,12 +1,20 @@
-"""`toban backfill`: the one range run it asks Dagster for, and the mistakes it refuses before
-asking. The launch itself, against a running webserver and daemon, is in test_end_to_end.py."""
+"""`toban backfill`: the one range run it asks Dagster for, the mistakes it refuses before
+asking, and what `--wait` says of a run. The launch and `--wait` against a running webserver
+and daemon are in test_end_to_end.py."""
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from toban_orchestration.automation.backfill import BackfillError, BackfillRequest
+from toban_orchestration.automation.backfill import (
+    BackfillError,
+    BackfillRequest,
+    RunProgress,
+    progress_line,
+    result_line,
+)
 from toban_orchestration.cli import main
+from toban_orchestration.slack.sync import channels_done
 from toban_orchestration_tests.e2e_support import free_port
 
 
@@ -65,3 +73,62 @@ def test_the_command_says_when_no_webserver_answers(capsys: pytest.CaptureFixtur
     error = capsys.readouterr().err
     assert f"Cannot reach the Dagster webserver at {url}" in error
     assert "toban dev" in error
+
+
+def _event(kind: str, **fields: object) -> dict[str, object]:
+    return {"__typename": kind, **fields}
+
+
+def test_waiting_on_a_run_says_where_it_is_and_why_it_failed() -> None:
+    """`toban backfill --wait`'s lines from a run's event log, as Dagster's GraphQL API gives it:
+    the op's cost estimate and channel progress while it reads, the days reported after, and
+    a failure's first reason."""
+    request = BackfillRequest("T0123ABCD", date(2026, 11, 1), date(2026, 11, 3))
+    progress = RunProgress(status="QUEUED")
+    assert progress_line(progress, 3, now=1_030.0, since=1_000.0).startswith("queued for 30 s")
+
+    progress.status, progress.started_at = "STARTED", 1_040.0
+    progress.add_events(
+        [
+            _event("LogMessageEvent", message="Slack TOTHER: 2 channels over 3 days"),
+            _event("LogMessageEvent", message="Slack T0123ABCD: 500 channels over 3 days"),
+        ],
+        request.workspace,
+    )
+    assert progress_line(progress, 3, now=1_100.0, since=1_000.0) == (
+        "running for 60 s: 500 channels over 3 days"
+    )
+    line = channels_done(120, 500, elapsed=60.0)
+    assert line == "120 of 500 channels read, about 3 min left"
+    progress.add_events([_event("LogMessageEvent", message=line)], request.workspace)
+    assert progress_line(progress, 3, now=1_100.0, since=1_000.0).endswith(line)
+
+    reported = [
+        _event("MaterializationEvent", assetKey={"path": [asset]}, partition=key)
+        for key in request.partition_keys[:2]
+        for asset in ("slack_messages", "slack_reactions")
+    ]
+    progress.add_events(reported, request.workspace)
+    assert progress_line(progress, 3, now=1_100.0, since=1_000.0).endswith("2 of 3 days reported")
+
+    progress.add_events(
+        [
+            _event(
+                "ExecutionStepFailureEvent",
+                message="Execution of step failed.",
+                error={"message": "Failure: Slack T0123ABCD: invalid_auth\n  traceback..."},
+            ),
+            _event("RunFailureEvent", message="Run failed", error=None),
+        ],
+        request.workspace,
+    )
+    progress.status, progress.ended_at = "FAILURE", 1_080.0
+    assert result_line(progress, 3, since=1_000.0) == (
+        "FAILURE after 80 s: Failure: Slack T0123ABCD: invalid_auth"
+    )
+    done = RunProgress(
+        status="SUCCESS", ended_at=1_060.0, days_reported=set(request.partition_keys)
+    )
+    assert result_line(done, 3, since=1_000.0) == (
+        "SUCCESS after 60 s: 3 of 3 days synced and reported"
+    )

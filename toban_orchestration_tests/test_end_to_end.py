@@ -162,21 +162,26 @@ def test_connected_workspaces_are_synced_analyzed_and_a_backfill_changes_nothing
     slack_id = sorted(stack.workspaces)[0]
     first, last = stack.days[0], stack.days[-1]
     began = time.monotonic()
+    # --wait follows the run to its end: exit 0 only once it succeeded, its last line saying so.
     launched = run_toban(
         "backfill",
         "--workspace", slack_id,
         "--start", first.isoformat(),
         "--end", last.isoformat(),
         "--url", stack.url,
+        "--wait",
         env={},
+        timeout=BACKFILL_TIMEOUT_SECONDS,
     )  # fmt: skip
+    print(f"toban backfill --wait, after {time.monotonic() - began:.0f} s:\n{launched.stderr}")
     assert launched.returncode == 0, launched.stderr
     run_id = launched.stdout.strip()
     assert f"{stack.url}/runs/{run_id}" in launched.stderr
-
-    status = wait_for_run(stack.url, run_id, BACKFILL_TIMEOUT_SECONDS)
-    print(f"backfill run {run_id}: {status} after {time.monotonic() - began:.0f} s")
-    assert status == "SUCCESS"
+    days = (last - first).days + 1
+    assert launched.stderr.strip().splitlines()[-1].startswith("SUCCESS after ")
+    assert f"{days} of {days} days synced and reported" in launched.stderr
+    assert "dagster" not in launched.stderr.lower().replace(stack.url, "")  # no event logs
+    assert wait_for_run(stack.url, run_id, 1) == "SUCCESS"
     # One run for the whole range, which reported every day of it as its partition.
     asset = graphql(stack.url, RUN_MATERIALIZED_QUERY, {}, timeout=30)["assetOrError"]
     keys = {f"{first + timedelta(days=n)}|{slack_id}" for n in range((last - first).days + 1)}

@@ -8,12 +8,15 @@ import json
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.progress import duration
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.sync import CHANNELS_DONE
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 RANGE_JOB = "slack_messages_range_job"
@@ -45,6 +48,31 @@ query Workspaces {
   assetNodeOrError(assetKey: {path: ["slack_workspace"]}) {
     __typename
     ... on AssetNode { partitionKeys }
+  }
+}
+"""
+# The run's state and its events since `after` (a cursor of the run's event log): what
+# `follow_run` needs to say how far the run is and, when it fails, why.
+PROGRESS_QUERY = """
+query RunProgress($id: ID!, $after: String) {
+  runOrError(runId: $id) {
+    __typename
+    ... on Run { status startTime endTime }
+    ... on Error { message }
+  }
+  logsForRun(runId: $id, afterCursor: $after) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { message stepKey }
+        ... on MaterializationEvent { assetKey { path } partition }
+        ... on ErrorEvent { error { message } }
+      }
+    }
+    ... on Error { message }
   }
 }
 """
@@ -247,3 +275,125 @@ def wait_for_run(url: str, run_id: str, timeout: float, poll_seconds: float = 2.
                 "running?"
             )
         time.sleep(poll_seconds)
+
+
+# How often `follow_run` asks the webserver, and how often it says how far the run is.
+FOLLOW_POLL_SECONDS = 2.0
+FOLLOW_REPORT_SECONDS = 10.0
+WAITING_STATES = frozenset({"QUEUED", "NOT_STARTED", "STARTING", "MANAGED"})
+
+
+@dataclass
+class RunProgress:
+    """What a range run's event log says so far."""
+
+    status: str = "QUEUED"
+    started_at: float | None = None
+    """When the run started (epoch seconds), as Dagster recorded it."""
+    ended_at: float | None = None
+    days_reported: set[str] = field(default_factory=set)
+    """Partitions of slack_messages the run has materialized."""
+    sync_line: str | None = None
+    """The op's latest word on the sync: what it will at least cost, then how many channels
+    are read and about how long the rest will take."""
+    errors: list[str] = field(default_factory=list)
+    """Why steps or the run failed, first first."""
+    cursor: str | None = None
+
+    def add_events(self, events: list[dict[str, Any]], workspace: str) -> None:
+        for event in events:
+            kind = event.get("__typename")
+            message = str(event.get("message") or "")
+            if kind == "MaterializationEvent":
+                if (event.get("assetKey") or {}).get("path") == ["slack_messages"]:
+                    self.days_reported.add(str(event.get("partition")))
+            elif kind == "LogMessageEvent" and (
+                message.startswith(f"Slack {workspace}: ") or CHANNELS_DONE.match(message)
+            ):
+                self.sync_line = message.removeprefix(f"Slack {workspace}: ")
+            elif kind in ("ExecutionStepFailureEvent", "RunFailureEvent"):
+                error = (event.get("error") or {}).get("message") or message
+                if error.strip():
+                    self.errors.append(error.strip().splitlines()[0])
+
+
+def progress_line(progress: RunProgress, total_days: int, now: float, since: float) -> str:
+    """One short line: where the run is and, when it can be told, about how long it has left.
+    `since`: when the command launched the run (epoch seconds)."""
+    if progress.status in WAITING_STATES or progress.started_at is None:
+        return (
+            f"{progress.status.lower()} for {duration(now - since)} (a workspace's runs go one "
+            "at a time)"
+        )
+    running = duration(now - progress.started_at)
+    reported = len(progress.days_reported)
+    if reported:
+        return f"running for {running}: {reported} of {total_days} days reported"
+    return f"running for {running}: " + (progress.sync_line or "reading Slack")
+
+
+def result_line(progress: RunProgress, total_days: int, since: float) -> str:
+    """The run's outcome in one line; for a failure, the first reason Dagster recorded."""
+    took = duration((progress.ended_at or time.time()) - since)
+    if progress.status == "SUCCESS":
+        return (
+            f"SUCCESS after {took}: {len(progress.days_reported)} of {total_days} days synced "
+            "and reported"
+        )
+    reason = progress.errors[0] if progress.errors else "no reason recorded in the run's log"
+    return f"{progress.status} after {took}: {reason}"
+
+
+def follow_run(
+    url: str,
+    run_id: str,
+    request: BackfillRequest,
+    say: Callable[[str], None],
+    *,
+    since: float | None = None,
+    timeout: float | None = None,
+    poll_seconds: float = FOLLOW_POLL_SECONDS,
+    report_seconds: float = FOLLOW_REPORT_SECONDS,
+) -> RunProgress:
+    """Follow the run until it is finished, saying a progress line every `report_seconds`;
+    its final state (`status` SUCCESS, FAILURE or CANCELED). A BackfillError when the
+    webserver stops answering, or after `timeout` seconds."""
+    since = time.time() if since is None else since
+    progress = RunProgress()
+    said = time.monotonic()
+    deadline = None if timeout is None else said + timeout
+    while True:
+        _poll(url, run_id, request.workspace, progress)
+        if progress.status in FINISHED_STATES:
+            return progress
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise BackfillError(
+                f"Run {run_id} is still {progress.status} after {timeout:.0f} s; is the Dagster "
+                "daemon running?"
+            )
+        if now - said >= report_seconds:
+            said = now
+            say(progress_line(progress, len(request.days), time.time(), since))
+        time.sleep(poll_seconds)
+
+
+def _poll(url: str, run_id: str, workspace: str, progress: RunProgress) -> None:
+    """The run's state and its new events, every page of them."""
+    while True:
+        data = graphql(url, PROGRESS_QUERY, {"id": run_id, "after": progress.cursor}, 30.0)
+        run = data["runOrError"]
+        if run.get("__typename") != "Run":
+            raise BackfillError(f"No run {run_id} at {url}: {run.get('message', '')}")
+        logs = data["logsForRun"]
+        if logs.get("__typename") != "EventConnection":
+            raise BackfillError(f"Cannot read the log of run {run_id}: {logs.get('message', '')}")
+        progress.add_events(logs.get("events") or [], workspace)
+        progress.cursor = logs.get("cursor") or progress.cursor
+        if not logs.get("hasMore"):
+            break
+    # The run is resolved before its log in one query: a run seen finished has all its
+    # events in the log read after it.
+    progress.started_at = run.get("startTime")
+    progress.ended_at = run.get("endTime")
+    progress.status = str(run["status"])

@@ -206,8 +206,9 @@ def sync_message_days(
                     + expected_duration(len(channels), first, last, workspace.options)
                 )
             result.report = sync_messages(
-                workspace.api, engine, workspace.id, first, last, workspace.options
-            )
+                workspace.api, engine, workspace.id, first, last, workspace.options,
+                progress=progress,
+            )  # fmt: skip
             result.stats = workspace.api.stats
             if workspace.api.limited_detected and not workspace.options.limited:
                 # Slack's answers (a 429 asking for about a minute on history) show the 2025

@@ -10,9 +10,11 @@ page was read.
 import contextlib
 import logging
 import queue
+import re
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +26,7 @@ from sqlalchemy import Engine, func, select, update
 from toban_orchestration.db.enums import ChannelType
 from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser, SlackWorkspace
 from toban_orchestration.db.upsert import WriteCounts
+from toban_orchestration.progress import duration
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import SlackApi, SlackChannelError, SlackError
 from toban_orchestration.slack.store import SlackStore, WorkspaceCache, upsert_channel_resources
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 REPLY_BATCH_MESSAGES = 500
+# How often a long sync says how far it is (a Dagster run's log, `toban backfill --wait`).
+PROGRESS_INTERVAL_SECONDS = 10.0
 T = TypeVar("T")
 ThreadState = tuple[int, str | None]
 """(reply_count, latest_reply ts) of a thread parent."""
@@ -549,12 +554,15 @@ def sync_messages(
     *,
     channels: Iterable[ChannelRef] | None = None,
     now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SyncReport:
     """Sync days [first, last] of every selected channel (or of `channels`), a few channels at
     a time. A channel's own refusal (`SlackChannelError`: archived, not a member, a missing
     scope...) skips that channel, named in the report's `channel_errors` and `warnings`, and the
     others go on. Any other failure (a dead token, Slack down after retries) stops the channels
-    not started yet and is raised once those in flight have finished."""
+    not started yet and is raised once those in flight have finished. `progress` hears how many
+    channels are done, and about how long the rest will take, every
+    `PROGRESS_INTERVAL_SECONDS`."""
     report = SyncReport()
     now = now or datetime.now(UTC)
     names = name_lookup(engine, workspace_id)
@@ -602,14 +610,31 @@ def sync_messages(
         max_workers=options.channel_concurrency, thread_name_prefix="slack-channel"
     ) as pool:
         futures = [pool.submit(one, channel) for channel in todo]
+        started = said = time.monotonic()
         try:
-            for future in futures:  # in channel order, so warnings read the same every run
-                report.add(future.result())
+            for done, future in enumerate(futures, 1):  # in channel order: warnings read the
+                report.add(future.result())  # same every run
+                due = time.monotonic() - said >= PROGRESS_INTERVAL_SECONDS
+                if progress is not None and due and done < len(futures):
+                    said = time.monotonic()
+                    progress(channels_done(done, len(futures), said - started))
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
     return report
+
+
+# What `channels_done` says, recognized in a run's log by `toban backfill --wait`.
+CHANNELS_DONE = re.compile(r"^[\d,]+ of [\d,]+ channels read\b")
+
+
+def channels_done(done: int, total: int, elapsed: float) -> str:
+    """'120 of 500 channels read, about 4 min left' (the channels' pace so far)."""
+    left = elapsed / done * (total - done) if done else None
+    return f"{done:,} of {total:,} channels read" + (
+        f", about {duration(left)} left" if left is not None else ""
+    )
 
 
 def record_channel_synced(engine: Engine, channel_id: uuid.UUID, now: datetime) -> None:
