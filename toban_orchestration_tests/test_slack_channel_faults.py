@@ -387,3 +387,27 @@ def test_a_scope_the_app_lacks_fails_the_asset_once_with_what_to_do(
     description = failure.user_failure_data.description or ""
     assert "Slack users.list failed: missing_scope" in description
     assert "reinstall the Slack app" in description
+
+
+def test_a_channel_marked_unsupported_is_read_again_once_slack_lists_it(
+    migrated_engine: Engine, cipher: TokenCipher
+) -> None:
+    """`channel_not_found` marks a private channel the app left unsupported; when the app is
+    invited back, the next channel refresh lists it, and it is synced again."""
+    workspace = small_workspace(seed=23)
+    with FakeSlackServer() as server:
+        connected = connect(migrated_engine, server, workspace, cipher, sync=JOINING)
+        ingest.refresh_channels(migrated_engine, cipher, connected.slack_id)
+        listed = workspace.channels[0].id
+        with migrated_engine.begin() as connection:
+            connection.execute(
+                update(SlackChannel)
+                .where(SlackChannel.slack_id == listed)
+                .values(is_supported=False)
+            )
+        ingest.refresh_channels(migrated_engine, cipher, connected.slack_id)
+    with migrated_engine.connect() as connection:
+        supported = connection.execute(
+            select(SlackChannel.is_supported).where(SlackChannel.slack_id == listed)
+        ).scalar_one()
+    assert supported

@@ -260,7 +260,9 @@ class SlackStore:
         says so (`select_public`) and the app can read it: it is a member, or it may join
         (`join_public`) a channel that is not archived. An export holds every public channel's
         messages: there they all start selected. A selection made later is never overwritten
-        (nor is a channel selected when the app joins it later)."""
+        (nor is a channel selected when the app joins it later). A channel Slack lists is
+        supported again: one marked unsupported after `channel_not_found` (private, and the app
+        was not in it) is read again once the app is invited back."""
 
         def readable(row: Row) -> bool:
             archived = bool(row.get("is_archived"))
@@ -270,6 +272,7 @@ class SlackStore:
             {
                 **row,
                 "workspace_id": self.workspace_id,
+                "is_supported": True,
                 "is_selected_for_analysis": select_public
                 and row["type"] == "public"
                 and readable(row),
