@@ -10,6 +10,7 @@ answer a request allows, which is what the output budget has to hold.
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from toban_orchestration_tests.llm_server import ParsedRequest, message_text
@@ -49,9 +50,14 @@ def good_answer(request: ParsedRequest, score: float = 8.0, *, thorough: bool = 
     if "- the report sections:" in system:
         summary = "Model summary of the week."
         cited = [ref for ref, _, _ in lines]
+        writers = Counter(author for _, author, _ in lines).most_common(1)
+        insights = "The helper answered." + "".join(
+            f" Most messages came from {authors.get(ref, ref)}." for ref, _ in writers
+        )
         if "partial analyses" in request.prompt_text:
             parts = json.loads(data.split("</transcript>")[0])
             summary = " ".join(part["summary"] for part in parts)
+            insights = " ".join(part["contributor_insights"] for part in parts)
             cited = _CITED.findall(data)
             source = " ".join(part["summary"] for part in parts)
         highlights = _bound(r"highlights: at most (\d+)", system)
@@ -64,7 +70,7 @@ def good_answer(request: ParsedRequest, score: float = 8.0, *, thorough: bool = 
                 "Deploy tokens.", source, _bound(r"topics \(at most (\d+)", system), thorough
             ),
             "contributor_insights": _written(
-                "The helper answered.",
+                insights,
                 source,
                 _bound(r"contributor_insights \(at most (\d+)", system),
                 thorough,

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis.prompt import SUMMARY_CHARS
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
 from toban_orchestration.automation.analysis_requests import start_due_schedules
 from toban_orchestration.db.models import (
@@ -47,14 +48,14 @@ def echoing_answer(request: ParsedRequest) -> str:
     """A valid answer whose summary repeats the transcript: if a message reached the model, it
     reaches the stored report too, so the report shows what the model was shown."""
     answer = json.loads(good_answer(request))
-    transcript = request.prompt_text.split("<transcript>", 1)[-1]
-    answer["summary"] = " ".join(transcript.split())[:1900]
+    transcript = request.prompt_text.rsplit("<transcript>", 1)[-1]
+    answer["summary"] = " ".join(transcript.split())[:SUMMARY_CHARS]
     return json.dumps(answer)
 
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(api_key=API_KEY, enforce_max_tokens=False) as server:
+    with FakeLLMServer(api_key=API_KEY) as server:
         server.responder = echoing_answer
         yield server
         assert not server.errors

@@ -60,7 +60,7 @@ SELECT processed_text FROM slack_message WHERE processed_text IS NOT NULL
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(api_key=API_KEY, enforce_max_tokens=False) as server:
+    with FakeLLMServer(api_key=API_KEY) as server:
         server.responder = good_answer
         yield server
         assert not server.errors

@@ -159,7 +159,7 @@ def inventing_once() -> Callable[[ParsedRequest], str]:
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(api_key=API_KEY, enforce_max_tokens=False) as server:
+    with FakeLLMServer(api_key=API_KEY) as server:
         server.responder = inventing_once()
         yield server
         assert not server.errors

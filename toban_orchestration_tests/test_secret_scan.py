@@ -67,7 +67,7 @@ def _with_password(url: str) -> str:
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(api_key=LLM_KEY, enforce_max_tokens=False) as server:
+    with FakeLLMServer(api_key=LLM_KEY) as server:
         server.responder = good_answer
         yield server
 

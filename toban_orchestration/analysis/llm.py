@@ -645,7 +645,8 @@ class ChannelAnalyst:
             author_refs=full.author_refs,
             aliases=full.aliases,
         )
-        [done] = self._ask_all([_Task(combined, AnswerPart(sections=True), COMBINE_PROMPT)])
+        [part] = plan_parts([], self.settings.llm_max_tokens, combined.tokens_per_text_char)
+        [done] = self._ask_all([_Task(combined, part, COMBINE_PROMPT)])
         usage += done.usage
         if done.failure is not None:
             raise AnalysisFailed(done.failure, usage)
