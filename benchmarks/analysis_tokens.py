@@ -1,6 +1,7 @@
 """Benchmark: tokens per analyzed message, prompt overhead over the raw message text, and LLM
-calls per channel-window, against the local OpenAI-compatible server; then the same windows
-again, which must make no call (cache).
+calls per channel-window, against the local OpenAI-compatible server with max_tokens enforced
+(answers as long as each request allows, so a plan that does not fit shows as cut answers);
+then the same windows again, which must make no call (cache).
 
     uv run python -m benchmarks.analysis_tokens --days 28
 """
@@ -21,7 +22,7 @@ from toban_orchestration.analysis.window import load_channel_window
 from toban_orchestration.demo import DEMO_TEAM_ID, write_demo_export
 from toban_orchestration.settings import Settings
 from toban_orchestration.slack.ingest import import_export_workspace
-from toban_orchestration_tests.llm_answers import good_answer
+from toban_orchestration_tests.llm_answers import thorough_answer
 from toban_orchestration_tests.llm_server import FakeLLMServer
 
 
@@ -37,14 +38,15 @@ def main() -> None:
         windows = [(start + timedelta(days=7 * n), start + timedelta(days=7 * (n + 1)))
                    for n in range(args.days // 7)]  # fmt: skip
         raw_chars = transcript_chars = messages = 0
-        with FakeLLMServer(api_key=None, enforce_max_tokens=False) as server:
-            server.responder = good_answer
+        with FakeLLMServer(api_key=None) as server:
+            server.responder = thorough_answer
             analyst = ChannelAnalyst(Settings(llm_base_url=server.base_url, llm_model="fake-model"))
             started = time.perf_counter()
             analyses = [window_analysis(engine, DEMO_TEAM_ID, "weekly", s, e) for s, e in windows]
             first = [run_analysis(engine, a, analyst) for a in analyses]
             elapsed = time.perf_counter() - started
             second = [run_analysis(engine, a, analyst) for a in analyses]
+            truncated = server.count("truncated")
             with engine.connect() as connection:
                 for (s, e), analysis in zip(windows, analyses, strict=True):
                     channel_ids = connection.execute(
@@ -75,6 +77,9 @@ def main() -> None:
     overhead = transcript_tokens / raw_tokens - 1
     print(f"transcript vs raw message text: {transcript_tokens:,.0f} vs {raw_tokens:,.0f} "
           f"tokens = {overhead:+.0%} overhead (target: at most +40%)")  # fmt: skip
+    print(f"answers cut at max_tokens: {truncated} (then asked again in two parts: "
+          f"{sum(r.usage.splits for r in first)}); failed channels: "
+          f"{sum(len(r.failed_channels) for r in first)}")  # fmt: skip
     print(f"re-run of the same windows: {sum(r.usage.calls for r in second)} calls, "
           f"{sum(r.usage.cache_hits for r in second)} cache hits")  # fmt: skip
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.assets import analysis_assets
+from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
 from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
@@ -385,7 +386,8 @@ def _printable(engine: Engine, week: str | None, export: DemoExport) -> str:
                 SlackAnalysis.start_date == datetime.fromisoformat(week).replace(tzinfo=UTC),
             )
         ).one()
-        lines.append(f"\nWeekly analysis from {week} ({analysis.llm_model}):\n")
+        lines.append(f"\nWeekly analysis from {week} ({analysis.llm_model}):")
+        lines.append(_who_wrote_the_text(analysis.llm_model) + "\n")
         reports = session.execute(
             select(SlackChannel.name, SlackChannelAnalysis)
             .join(SlackChannel, SlackChannel.id == SlackChannelAnalysis.channel_id)
@@ -393,6 +395,9 @@ def _printable(engine: Engine, week: str | None, export: DemoExport) -> str:
             .order_by(SlackChannel.name)
         ).all()
         for name, report in reports:
+            if report.status != "completed":
+                lines += [f"## #{name}", f"Not analyzed by the model: {report.error_message}", ""]
+                continue
             lines += [
                 f"## #{name}",
                 report.channel_summary or "",
@@ -421,3 +426,15 @@ def _printable(engine: Engine, week: str | None, export: DemoExport) -> str:
                 f"{c.team_coordination_score:.1f} | {c.engagement_score:.1f} |"
             )
     return "\n".join(lines)
+
+
+def _who_wrote_the_text(model: str | None) -> str:
+    """Says plainly whether a model or the offline analyzer wrote the report text below."""
+    if model == OFFLINE_ANALYZER:
+        return (
+            "The text below was written by the offline analyzer (counts, frequent terms, "
+            "most-reacted messages; no model). Set TOBAN_LLM_BASE_URL and TOBAN_LLM_MODEL (and "
+            "TOBAN_LLM_API_KEY) to any OpenAI-compatible endpoint for a model's summary, "
+            "topics, insights and cited highlights."
+        )
+    return f"The text below was written by the model {model} (TOBAN_LLM_MODEL)."

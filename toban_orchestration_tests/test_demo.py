@@ -38,6 +38,8 @@ def test_demo_ingests_analyzes_and_prints_reports_and_a_leaderboard(tmp_path: Pa
     assert set(ranking[:2]) == {"Ana Lima", "Finn Berg"}  # the helpers
     assert ranking[-1] == "Dev Patel"  # only reacts
     assert "toban-offline-analyzer/v1" in out
+    assert "The text below was written by the offline analyzer" in out  # and how to get a model
+    assert "Set TOBAN_LLM_BASE_URL and TOBAN_LLM_MODEL" in out
     # A second run reuses the data and gives the same leaderboard; --verbose prints the events.
     again = run_toban(
         "demo", "--no-ui", "--verbose", env={"TOBAN_STATE_DIR": str(tmp_path)}, timeout=300

@@ -28,6 +28,7 @@ from toban_orchestration_tests.llm_server import (
     Fault,
     ParsedRequest,
     Reply,
+    cut_to_tokens,
     estimate_tokens,
     schema_example,
     schema_responder,
@@ -278,6 +279,26 @@ def test_truncated_answer_has_finish_reason_length(server: FakeLLMServer) -> Non
     assert cut.choices[0].message.content == full[:12]
     assert cut.usage.completion_tokens == 3
     assert server.outcomes == ["truncated"] * 3
+
+
+def test_max_tokens_counts_what_the_answer_says_in_any_script(server: FakeLLMServer) -> None:
+    # Four ASCII characters make a token; any other character is a token of its own.
+    japanese = '{"reason": "トークンを更新しました"}'
+    assert estimate_tokens(japanese) == math.ceil((len(japanese) - 11) / 4) + 11
+    server.responder = lambda request: japanese
+    client = server.client()
+    fits = ask(client, max_tokens=estimate_tokens(japanese))
+    assert (fits.choices[0].finish_reason, fits.choices[0].message.content) == ("stop", japanese)
+    cut = ask(client, max_tokens=8)
+    assert cut.choices[0].finish_reason == "length"
+    content = cut.choices[0].message.content
+    assert content == cut_to_tokens(japanese, 8) == japanese[: len(content)]
+    assert estimate_tokens(content) <= 8 < estimate_tokens(japanese[: len(content) + 1])
+    assert cut.usage.completion_tokens == estimate_tokens(content)
+    # Off, the answer is served whole whatever the limit (for tests about something else).
+    server.enforce_max_tokens = False
+    whole = ask(client, max_tokens=1)
+    assert (whole.choices[0].finish_reason, whole.choices[0].message.content) == ("stop", japanese)
 
 
 def test_invalid_json_and_empty_choices(server: FakeLLMServer) -> None:
