@@ -3,6 +3,7 @@
 import dagster as dg
 
 from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.analysis.trend_assets import slack_contributions_trends
 from toban_orchestration.automation.admin_jobs import (
     slack_configure_sync_job,
     slack_select_channels_job,
@@ -47,6 +48,7 @@ defs = dg.Definitions(
         slack_messages_and_reactions,
         slack_event_inbox,
         *analysis_assets,
+        slack_contributions_trends,
     ],
     jobs=[
         slack_analysis_job,

@@ -10,15 +10,14 @@ import pytest
 
 from toban_orchestration.analysis.scoring import score
 from toban_orchestration.analysis.signals import UserSignals
+from toban_orchestration.analysis.store import ChannelWeekRow, Person, TeamWeeks
 from toban_orchestration.analysis.trends import (
-    ChannelWeekRow,
-    Contributor,
     chart_markdown,
     compute_trends,
     movers_markdown,
-    person_labels,
     trend_chart_png,
     trend_weeks,
+    trends_of,
     validate_weeks,
     weekly_totals_markdown,
 )
@@ -125,45 +124,36 @@ def test_without_last_weeks_analysis_nothing_is_compared() -> None:
     assert [p.label for p in trends.chart_people()] == ["ann"]  # this week's top instead
 
 
-def test_namesakes_are_told_apart() -> None:
-    def person(n: int, handle: str | None, display: str | None, real: str | None) -> Contributor:
-        return Contributor(uuid.UUID(int=n), f"U{n}", handle, display, real)
+def test_a_teams_view_names_people_as_the_reports_do() -> None:
+    def person(user: uuid.UUID, handle: str, display: str, real: str) -> Person:
+        return Person(user, f"U{user.int}", handle, display, real)
 
     people = [
-        person(1, "alex.kim", "alex", "Alex Kim"),
-        person(2, "alex.park", "alex", "Alex Park"),
-        person(3, "sam1", "Sam Lee", "Sam Lee"),  # the real name says nothing more: @handle
-        person(4, "sam", "sam", "Sam"),
-        person(5, "twin", "twin", "Twin"),
-        person(6, "twin", "twin", "Twin"),
-        person(7, None, None, None),
-        person(8, "  lee\n", None, None),
+        person(ANN, "ann", "ann", "Ann Berg"),
+        person(BEN, "alex.kim", "alex", "Alex Kim"),
+        person(CAT, "alex.park", "Alex", "Alex Park"),
     ]
-    labels = person_labels(people)
-    assert [labels[p.user_id] for p in people] == [
-        "alex (Alex Kim)",
-        "alex (Alex Park)",
-        "Sam Lee (@sam1)",
-        "sam",
-        "twin [U5]",
-        "twin [U6]",
-        "U7",
-        "lee",
-    ]
+    rows = [row(WEEKS[2], user, "eng", messages=1) for user in (ANN, BEN, CAT)]
+    trends = trends_of(TeamWeeks(list(WEEKS), set(WEEKS), rows, people))
+    assert {p.user_id: p.label for p in trends.people} == {
+        ANN: "ann",  # no namesake: the display name alone
+        BEN: "alex (Alex Kim)",
+        CAT: "Alex (Alex Park)",
+    }
 
 
 def test_slack_names_cannot_break_the_markdown() -> None:
     hostile = "x | y <img src=x onerror=alert(1)> [click](https://evil.invalid) **b**\n# h"
     rows = [row(WEEKS[1], ANN, "eng", messages=1), row(WEEKS[2], ANN, "eng", messages=9)]
     trends = compute_trends(WEEKS, WEEKS, rows, {ANN: hostile})
-    unescaped = re.compile(r"(?<!\\)[<>\[\]*#`]")
+    unescaped = re.compile(r"(?<!\\)[<>\[\]*`]")
     for table in (movers_markdown(trends), weekly_totals_markdown(trends)):
         lines = table.splitlines()
         line = next(line for line in lines if "onerror" in line)
         header = next(line for line in lines if line.startswith("|---"))
         cells = re.split(r"(?<!\\)\|", line)
         assert len(cells) == header.count("|") + 1  # the name's "|" opens no column
-        assert "\\# h" in line  # the newline in the name did not end the row
+        assert "\\*\\*b\\*\\* \\# h" in line  # the newline in the name did not end the row
         assert unescaped.search(line) is None
 
 

@@ -10,20 +10,13 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Date, and_, cast, distinct, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from toban_orchestration.access.queries import readable_channels
-from toban_orchestration.analysis.trends import (
-    ChannelWeekRow,
-    Contributor,
-    Trends,
-    compute_trends,
-    person_labels,
-    trend_weeks,
-)
 from toban_orchestration.analysis.window import analyzable, includes_bots
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
 from toban_orchestration.db.models import (
@@ -381,6 +374,34 @@ _REQUESTED_ANALYSIS_PARAMETERS = ("team_id", "requested_by", "schedule_id")
 _FINISHED = (AnalysisStatus.COMPLETED.value, AnalysisStatus.FAILED.value)
 
 
+@dataclass(frozen=True)
+class ChannelWeekRow:
+    """One stored per-channel contribution row of a weekly analysis."""
+
+    week: date
+    """First day (a Monday, UTC) of the analysis' week."""
+    user_id: uuid.UUID
+    channel: str
+    """The channel's name."""
+    total_score: float | None
+    """The channel's stored total (with a model, it includes the model's judgement)."""
+    signals: Mapping[str, Any] | None
+    """`insights_data["signals"]`: what the rubric scores; None in rows stored without it."""
+
+
+@dataclass(frozen=True)
+class TeamWeeks:
+    """What one team may see of a workspace's people in some weeks."""
+
+    weeks: list[date]
+    analyzed: set[date]
+    """The weeks that have a finished window analysis."""
+    rows: list[ChannelWeekRow]
+    """Per-channel rows of the channels the team may read, nothing else."""
+    people: list[Person]
+    """The people of those rows."""
+
+
 def workspace_and_owner(
     connection: Connection, workspace_slack_id: str
 ) -> tuple[uuid.UUID, uuid.UUID]:
@@ -419,7 +440,7 @@ def weekly_window_analyses(
             ),
         )
         # Two rows of one week (should not happen): the one that finished last.
-        .distinct(a.start_date)
+        .ext(postgresql.distinct_on(a.start_date))
         .order_by(a.start_date, a.completion_time.desc().nulls_last(), a.id)
     )
     return {analysis_id: start.astimezone(UTC).date() for analysis_id, start in rows}
@@ -445,13 +466,13 @@ def channel_week_rows(
             user_id=user_id,
             channel=name,
             total_score=total,
-            signals=(data or {}).get("signals") if isinstance(data, dict) else None,
+            signals=data.get("signals") if isinstance(data, dict) else None,
         )
         for analysis_id, user_id, name, total, data in rows
     ]
 
 
-def contributors(connection: Connection, user_ids: Collection[uuid.UUID]) -> list[Contributor]:
+def people_by_id(connection: Connection, user_ids: Collection[uuid.UUID]) -> list[Person]:
     if not user_ids:
         return []
     rows = connection.execute(
@@ -463,25 +484,22 @@ def contributors(connection: Connection, user_ids: Collection[uuid.UUID]) -> lis
             SlackUser.real_name,
         ).where(SlackUser.id.in_(list(user_ids)))
     )
-    return [Contributor(*row) for row in rows]
+    return [Person(*row) for row in rows]
 
 
-def team_trends(
+def team_weeks(
     connection: Connection,
     team_id: uuid.UUID,
     workspace_id: uuid.UUID,
-    last_week: date,
-    weeks: int,
+    weeks: Sequence[date],
     at: datetime | None = None,
-) -> Trends:
-    """A team's view of the workspace's people over the `weeks` weeks ending with the one
-    starting on `last_week`: only the channels the team may read at `at` (default: now, by the
-    rules of `access/queries.py`), so only the people with a contribution in one of them, and
-    their scores from those channels alone. A team without access sees nobody."""
-    week_starts = trend_weeks(last_week, weeks)
+) -> TeamWeeks:
+    """A team's view of the workspace's people in these weeks: the rows of the channels the
+    team may read at `at` (default: now, by the rules of `access/queries.py`), and so only the
+    people with a contribution in one of them. A team without access sees nobody."""
     with Session(bind=connection) as session:
         readable = readable_channels(session, team_id, workspace_id, at)
-    analyses = weekly_window_analyses(connection, workspace_id, week_starts)
+    analyses = weekly_window_analyses(connection, workspace_id, weeks)
     rows = channel_week_rows(connection, analyses, readable)
-    people = contributors(connection, {row.user_id for row in rows})
-    return compute_trends(week_starts, analyses.values(), rows, person_labels(people))
+    people = people_by_id(connection, {row.user_id for row in rows})
+    return TeamWeeks(list(weeks), set(analyses.values()), rows, people)

@@ -1,8 +1,9 @@
 """People over time (issue 19): each person's weekly total and dimension scores over the last N
 weeks, who moved most this week, and a small-multiples chart of the top movers.
 
-Pure: the rows come from `analysis/store.py` (a team's view, through the access rules) and the
-asset that shows the result in Dagster is `analysis/trend_assets.py`.
+Pure: the rows come from `analysis/store.py` (`team_weeks`: a team's view, through the access
+rules) and the asset that shows the result in Dagster is `analysis/trend_assets.py`. Names and
+markdown escaping are the reports' (`analysis/report.py`): a person is called the same there.
 
 A person's week is scored the way `run.py` scores the overall contribution row: the rubric on
 the signals summed over the channels of that week. Summing only the channels a team may read
@@ -18,25 +19,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from toban_orchestration.analysis.report import DIMENSIONS as REPORT_DIMENSIONS
+from toban_orchestration.analysis.report import md_text, person_labels
 from toban_orchestration.analysis.scoring import Scores, score
 from toban_orchestration.analysis.signals import UserSignals
+from toban_orchestration.analysis.store import ChannelWeekRow, TeamWeeks
 
 DEFAULT_WEEKS = 12
 MIN_WEEKS = 2  # a trend needs this week and the one before
 MAX_WEEKS = 104  # two years of weekly windows: the chart and the query stay small
 
-DIMENSIONS = ("problem_solving", "knowledge_sharing", "team_coordination", "engagement")
-DIMENSION_NAMES = {
-    "problem_solving": "problem solving",
-    "knowledge_sharing": "knowledge sharing",
-    "team_coordination": "coordination",
-    "engagement": "engagement",
-}
+DIMENSION_NAMES = dict(REPORT_DIMENSIONS)
+DIMENSIONS = tuple(DIMENSION_NAMES)
 # The signals a contribution row stores (insights_data["signals"]); message ids are not stored.
 SIGNAL_NAMES = frozenset(f.name for f in fields(UserSignals) if f.name != "message_ids")
 
@@ -62,68 +60,7 @@ def trend_weeks(last_week: date, weeks: int) -> list[date]:
     return [last_week - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
 
 
-# --- people and their names -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Contributor:
-    """A person of the workspace as Slack names them."""
-
-    user_id: uuid.UUID
-    slack_id: str
-    handle: str | None
-    """The Slack username (what `@` completes to)."""
-    display_name: str | None
-    real_name: str | None
-
-
-def person_labels(people: Iterable[Contributor]) -> dict[uuid.UUID, str]:
-    """A name per person that tells namesakes apart: the display name with the real name (or
-    the @handle when the real name says nothing more), and the Slack id where even that is
-    shared by two people."""
-    people = list(people)
-    labels: dict[uuid.UUID, str] = {}
-    for person in people:
-        shown = _clean(person.display_name) or _clean(person.real_name) or _clean(person.handle)
-        real, handle = _clean(person.real_name), _clean(person.handle)
-        if not shown:
-            labels[person.user_id] = person.slack_id
-        elif real and real.casefold() != shown.casefold():
-            labels[person.user_id] = f"{shown} ({real})"
-        elif handle and handle.casefold() != shown.casefold():
-            labels[person.user_id] = f"{shown} (@{handle})"
-        else:
-            labels[person.user_id] = shown
-    taken: dict[str, int] = defaultdict(int)
-    for label in labels.values():
-        taken[label.casefold()] += 1
-    for person in people:
-        label = labels[person.user_id]
-        if taken[label.casefold()] > 1 and label != person.slack_id:
-            labels[person.user_id] = f"{label} [{person.slack_id}]"
-    return labels
-
-
-def _clean(name: str | None) -> str:
-    """Slack names are free text: one line, no surrounding space, bounded."""
-    return " ".join((name or "").split())[:80]
-
-
 # --- trends ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChannelWeekRow:
-    """One stored per-channel contribution row of a weekly analysis."""
-
-    week: date
-    user_id: uuid.UUID
-    channel: str
-    """The channel's name."""
-    total_score: float | None
-    """The channel's stored total (with a model, it includes the model's judgement)."""
-    signals: Mapping[str, Any] | None
-    """`insights_data["signals"]`: what the rubric scores."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +219,14 @@ def compute_trends(
     return Trends(weeks, analyzed_weeks, tuple(people), without_signals)
 
 
+def trends_of(view: TeamWeeks) -> Trends:
+    """The trends of what one team may see (`store.team_weeks`), people named as the reports
+    name them."""
+    by_slack_id = person_labels(view.people)
+    labels = {person.user_id: by_slack_id[person.slack_id] for person in view.people}
+    return compute_trends(sorted(view.weeks), view.analyzed, view.rows, labels)
+
+
 def _add_signals(total: UserSignals, row: ChannelWeekRow) -> None:
     assert row.signals is not None
     for name, value in row.signals.items():
@@ -297,13 +242,6 @@ def _add_signals(total: UserSignals, row: ChannelWeekRow) -> None:
 
 # --- markdown -------------------------------------------------------------------------------
 
-_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+-.!|~$&"})
-
-
-def markdown_text(value: str) -> str:
-    """Untrusted text (Slack names) inside a markdown table: one line, markup inert."""
-    return _clean(value).translate(_MARKDOWN_SPECIAL)
-
 
 def _signed(value: float) -> str:
     return f"{value:+.1f}"
@@ -315,7 +253,7 @@ def _score(week: WeekScores | None) -> str:
 
 def _channels(person: PersonTrend, limit: int = 3) -> str:
     shown = ", ".join(
-        f"\\#{markdown_text(name)} {total:.1f}" for name, total in person.channels[:limit]
+        f"{md_text('#' + name)} {total:.1f}" for name, total in person.channels[:limit]
     )
     more = len(person.channels) - limit
     return shown + (f" and {more} more" if more > 0 else "") if shown else "none"
@@ -353,7 +291,7 @@ def movers_markdown(trends: Trends, limit: int = 5) -> str:
     for arrow, people in (("▲", rises), ("▼", falls)):
         for person in people:
             lines.append(
-                f"| {arrow} | {markdown_text(person.label)} | {_score(person.previous)} | "
+                f"| {arrow} | {md_text(person.label)} | {_score(person.previous)} | "
                 f"{_score(person.latest)} | {_signed(_c(person))} | {_moved_most(person)} | "
                 f"{_channels(person)} |"
             )
@@ -374,7 +312,7 @@ def weekly_totals_markdown(trends: Trends, limit: int = 25) -> str:
     ]
     for person in trends.people[:limit]:
         cells = " | ".join(_score(week) for week in person.scores)
-        lines.append(f"| {markdown_text(person.label)} | {cells} | {_channels(person)} |")
+        lines.append(f"| {md_text(person.label)} | {cells} | {_channels(person)} |")
     if len(trends.people) > limit:
         lines.append(f"\n{len(trends.people) - limit} more people are not shown.")
     return "\n".join(lines)
@@ -424,7 +362,7 @@ def trend_chart_png(trends: Trends, people: Sequence[PersonTrend], *, dpi: int =
         )
         change = f" ({_signed(person.change)})" if person.change is not None else ""
         # Names are Slack text: parse_math off, so a `$` in a name is not read as TeX.
-        axes.set_title(f"{_clean(person.label)[:34]}{change}", fontsize=8, parse_math=False)
+        axes.set_title(f"{person.label[:34]}{change}", fontsize=8, parse_math=False)
         axes.set_ylim(0, 10)
         axes.set_xticks(ticks, [trends.weeks[i].strftime("%m-%d") for i in ticks], fontsize=7)
         axes.tick_params(axis="y", labelsize=7)
@@ -440,7 +378,7 @@ def trend_chart_png(trends: Trends, people: Sequence[PersonTrend], *, dpi: int =
 def chart_markdown(png: bytes, description: str) -> str:
     """A PNG inline in Dagster's markdown metadata (a data URI: nothing to host)."""
     encoded = base64.b64encode(png).decode("ascii")
-    return f"![{markdown_text(description)}](data:image/png;base64,{encoded})"
+    return f"![{md_text(description)}](data:image/png;base64,{encoded})"
 
 
 @dataclass(frozen=True)
