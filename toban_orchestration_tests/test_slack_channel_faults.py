@@ -234,9 +234,9 @@ def test_a_refusal_is_about_one_channel_only_from_a_method_about_one_channel() -
                 api.call("conversations.join", channel=channel)
             # The same errors from a workspace-wide method fail the run: a missing scope is
             # refused for good (Dagster does not retry it), a missing channel is not.
-            with pytest.raises(SlackRefusedError, match="reinstall the Slack app") as refused:
+            with pytest.raises(SlackRefusedError, match="reinstall the Slack app") as scope:
                 api.call("users.list")
-            assert refused.value.error == "missing_scope"
+            assert scope.value.error == "missing_scope"
             with pytest.raises(SlackError) as raised:
                 api.call("conversations.list")
             assert type(raised.value) is SlackError
