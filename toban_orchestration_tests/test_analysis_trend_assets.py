@@ -44,7 +44,10 @@ from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
 from toban_orchestration_tests.test_analysis_assets import WEEKLY
 
 WORKSPACE = "TTREND"
-FIRST_WEEK = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+# The last three complete weeks (Monday to Monday, UTC): a daemon's first evaluation catches up
+# only recent weeks, so the test's weeks move with the clock.
+_TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+FIRST_WEEK = _TODAY - timedelta(days=_TODAY.weekday(), weeks=3)
 WEEKS = [FIRST_WEEK + timedelta(weeks=n) for n in range(3)]
 THIS_WEEK = WEEKS[-1].date()
 # Slack id -> (handle, display name, real name); two people both go by "alex".
@@ -304,6 +307,8 @@ def test_the_asset_follows_the_weekly_analysis_and_shows_movers_and_charts(
     assert analyzed.success
     requested, cursor = _requested(project_instance, cursor)
     assert requested == {str(key)}  # this week's trends follow this week's scores
+    # A daemon that starts after the scores were made (the demo's UI) asks on its first tick.
+    assert _requested(project_instance, None)[0] == {str(key)}
 
     result = dg.materialize(
         [slack_contributions_trends],

@@ -8,6 +8,7 @@ go stale when a week is re-analyzed, and would be one more copy of people's scor
 and retention to find (docs/analyses.md, "Trends").
 """
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -39,10 +40,23 @@ CHART_PEOPLE = 9  # three rows of three panels: readable at a glance, and about 
 # whenever that week is re-analyzed. The other weeks a trend shows are not dependencies: a week
 # older than the backfill window is never analyzed, and would otherwise hold the trends of every
 # week after it back for good.
-FOLLOW_WEEKLY_SCORES = (
+FOLLOWS_THE_WEEK = (
     (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
     .since_last_handled()
     .with_label("newly missing or the week re-scored")
+)
+# Dagster's first evaluation of a condition sees nothing "newly" missing or updated: a daemon that
+# starts after the scores were made (the UI after `toban demo`, or this asset deployed where weeks
+# are already analyzed) would never make their trends. It makes the recent ones then; older weeks
+# get theirs when they are analyzed again.
+CATCH_UP = timedelta(weeks=4)
+MISSING_AT_FIRST_EVALUATION = (
+    dg.AutomationCondition.initial_evaluation()
+    & dg.AutomationCondition.missing()
+    & dg.AutomationCondition.in_latest_time_window(lookback_delta=CATCH_UP)
+).with_label("missing at the first evaluation, in the last 4 weeks")
+FOLLOW_WEEKLY_SCORES = (
+    (FOLLOWS_THE_WEEK | MISSING_AT_FIRST_EVALUATION)
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
