@@ -156,12 +156,14 @@ class _CountingRetryHandler(RetryHandler):
         stats: ApiStats,
         cause: str,
         on_retry_after: Callable[[str, float], None] | None = None,
+        pace: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(max_retry_count=inner.max_retry_count)
         self._inner = inner
         self._stats = stats
         self._cause = cause
         self._on_retry_after = on_retry_after
+        self._pace = pace
 
     def _can_retry(
         self,
@@ -183,13 +185,19 @@ class _CountingRetryHandler(RetryHandler):
     ) -> None:
         with _RETRY_COUNT_LOCK:
             self._stats.retries[self._cause] += 1
+        method = request.url.rsplit("/", 1)[-1]
         if self._on_retry_after is not None and response is not None:
             wait = _retry_after(response)
             if wait is not None:
-                self._on_retry_after(request.url.rsplit("/", 1)[-1], wait)
+                self._on_retry_after(method, wait)
         self._inner.prepare_for_next_attempt(
             state=state, request=request, response=response, error=error
         )
+        if self._pace is not None:
+            # The retry is a call like any other: it takes the method's next paced turn.
+            # Sent as soon as Retry-After ran out, it would land in the turns the other
+            # threads took meanwhile, earn its own 429, and push theirs into one too.
+            self._pace(method)
 
 
 @dataclass(frozen=True)
@@ -428,6 +436,7 @@ class SlackApi:
                 self.stats,
                 "rate_limited",
                 on_retry_after=self._pacer.retry_after,
+                pace=self._pacer.wait,
             ),
             _CountingRetryHandler(
                 ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
