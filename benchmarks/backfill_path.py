@@ -28,10 +28,12 @@ largest of these (the windows are per method, so the methods' calls can overlap 
 """
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -41,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import dagster as dg
 import psycopg
@@ -110,7 +112,8 @@ SHORT = {
     "conversations.list": "lists",
     "team.info": "team",
 }
-DEV_STARTUP_SECONDS = 180
+# A loaded 2-core host took over 3 minutes to tick once (its load average was 12).
+DEV_STARTUP_SECONDS = 420
 # execute_in_process logs every event to the console at DEBUG; the table is the output here.
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DEV_SYNC_TIMEOUT_SECONDS = 6 * 3600
@@ -179,9 +182,11 @@ def _quieten(channel: Channel, keep_messages: float, rng: random.Random) -> None
 
 
 def selected_channels(workspace: FakeWorkspace) -> list[Channel]:
-    """What the product syncs with its default options: the public channels (new public
-    channels start selected; private ones and DMs do not)."""
-    return [c for c in workspace.channels if c.kind == "public"]
+    """What the product selects with its default options: the public channels the app is in
+    (a new public channel starts selected only when the app can read it, and
+    join_public_channels is off; private ones and DMs do not). The generator puts the app in
+    every public channel but the last, which the product must skip without a call."""
+    return [c for c in workspace.channels if c.kind == "public" and c.is_member]
 
 
 def readable(workspace: FakeWorkspace) -> list[str]:
@@ -314,10 +319,34 @@ class Outcome:
     mismatches: int
     """Rows where the database (or, for the plain read, what was read) differs from Slack."""
     notes: list[str] = field(default_factory=list)
+    failed: str | None = None
+    """The error that stopped the path (the other paths still run)."""
 
     @property
     def total(self) -> int:
         return sum(self.calls.values())
+
+
+class DescriptorPeak:
+    """The most file descriptors this process held at once (sampled every 20 ms; Linux)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="fd-sampler")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, len(os.listdir("/proc/self/fd")))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 @dataclass
@@ -357,13 +386,24 @@ class Bench:
         calls_before = self.server.calls
         log_before = len(self.server.call_log)
         connections = self.server.connections_accepted
-        seconds, stored, mismatches, notes = run()
+        started = time.perf_counter()
+        failed = None
+        with DescriptorPeak() as descriptors:
+            try:
+                seconds, stored, mismatches, notes = run()
+            except Exception as error:  # reported in the table; the next paths still run
+                seconds, stored, mismatches = time.perf_counter() - started, None, -1
+                failed = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+                notes = [f"failed after {seconds:.1f} s: {failed}"]
+        notes.append(f"peak open file descriptors of this process: {descriptors.peak:,}")
         log = self.server.call_log[log_before:]
         limited = [r for r in log if r.rate_limited]
         calls = self.server.calls - calls_before
         calls.subtract(Counter(r.method for r in limited))
         connections = self.server.connections_accepted - connections
-        return Outcome(path, seconds, +calls, len(limited), connections, stored, mismatches, notes)
+        return Outcome(
+            path, seconds, +calls, len(limited), connections, stored, mismatches, notes, failed
+        )
 
     # --- (a) plain slack-sdk read --------------------------------------------------------
 
@@ -518,6 +558,7 @@ class Bench:
                     DEV_STARTUP_SECONDS,
                     "the integration sensor's first tick",
                     poll=0.5,
+                    describe=dagster.log_tail,
                 )
                 ready = time.perf_counter() - began
 
@@ -859,7 +900,9 @@ def report(
             line += f"{floor:>9.0f}{ratio(o.seconds, floor):>9}"
         stored = "-" if o.stored is None else f"{o.stored:,}"
         verdict = "equal" if o.mismatches == 0 else f"{o.mismatches} rows differ"
-        if o.path == "plain":
+        if o.failed:
+            verdict = "FAILED (see below)"
+        elif o.path == "plain":
             verdict = "read all" if o.mismatches == 0 else f"{o.mismatches} ts missed or extra"
         print(f"{line}{stored:>9}  {verdict}")
     print(
@@ -957,6 +1000,14 @@ def parse_args() -> argparse.Namespace:
         "each path gets fresh databases on it, dropped afterwards",
     )
     parser.add_argument(
+        "--server-idle-timeout",
+        type=float,
+        help="seconds after which the server closes an idle keep-alive connection, as Slack's "
+        "front ends do (0: never; default 1, or 60 with --slack-limits). The server's ends of "
+        "the connections the product leaves open would otherwise hold file descriptors of "
+        "this process, which they do not in a deployment (see docs/benchmarks.md)",
+    )
+    parser.add_argument(
         "--project-only",
         action="store_true",
         help="print the floors under Slack's limits of every shape, and sync nothing",
@@ -964,6 +1015,11 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.limited:
         args.slack_limits = True
+    if args.server_idle_timeout is None:
+        # Short enough, on a fast sync, that the server's ends of finished connections do not
+        # pile up here; a paced sync leaves a connection idle for seconds between calls, and a
+        # short timeout would then only make it reconnect.
+        args.server_idle_timeout = 60.0 if args.slack_limits else 1.0
     return args
 
 
@@ -1032,10 +1088,17 @@ def main() -> None:
             + ", ".join(f"{m} {allowed_per_minute(m, args.limited)}" for m in COLUMNS)
             + (f"; {rule}" if rule else "")
         )
+    timeout = args.server_idle_timeout
+    print(
+        f"the server closes a keep-alive connection idle for {timeout:g} s"
+        if timeout
+        else "the server never closes an idle keep-alive connection"
+    )
     print("floors of the minimum calls under Slack's limits:")
     print_projection(args.shape, workspace, first, shape.days, args.page_size)
     server = FakeSlackServer(
         log_params=False,
+        idle_timeout=args.server_idle_timeout or None,
         max_page_size=LIMITED_PAGE if args.limited else None,
         rate_limits=server_limits(args.limited) if args.slack_limits else None,
         rate_limit_window=WINDOW_SECONDS,
@@ -1056,7 +1119,10 @@ def main() -> None:
                 print(f"... {path}", flush=True)
                 outcomes.append(runners[path]())
                 o = outcomes[-1]
-                print(f"    {o.seconds:.2f} s, {o.total:,} calls, mismatches {o.mismatches}")
+                print(
+                    f"    {o.seconds:.2f} s, {o.total:,} calls, "
+                    + (f"FAILED: {o.failed}" if o.failed else f"mismatches {o.mismatches}")
+                )
         finally:
             databases.drop_all()
         if server.internal_errors:
