@@ -1,6 +1,6 @@
 """The Dagster UI as a person sees it, in a real (headless) Chromium: the synced message
-partitions of the end-to-end stack and the metadata of one of them. Screenshots go to
-test-artifacts/ui/."""
+partitions of the end-to-end stack and the metadata of one of them, an analysis' charts, and
+the HTML report its materialization names. Screenshots go to test-artifacts/ui/."""
 
 import re
 from collections.abc import Iterator
@@ -8,11 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from sqlalchemy import func, select
 
 from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackWorkspace
-from toban_orchestration_tests.e2e_support import ARTIFACTS, E2EStack, e2e_stack
+from toban_orchestration_tests.e2e_support import (
+    ARTIFACTS,
+    E2EStack,
+    completed_analyses,
+    e2e_stack,
+)
 
 __all__ = ["e2e_stack"]  # the shared session fixture
 
@@ -31,6 +36,9 @@ CHROMIUM_ARGS = [
 # The UI loads a large bundle and queries the asset's 2,500 days x workspaces of partitions.
 UI_TIMEOUT_MS = 60_000
 SCREENSHOTS = ARTIFACTS / "ui"
+# The analysis automation is evaluated once a minute (test_end_to_end waits for it too).
+ANALYSES_TIMEOUT_SECONDS = 180
+LOADED_WIDTHS = "images => images.map(image => (image.complete ? image.naturalWidth : 0))"
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -116,3 +124,46 @@ def test_the_ui_shows_the_synced_partitions_and_their_row_counts(
     assert shown is not None, row.inner_text()
     assert int(shown.group(1).replace(",", "")) == _stored_messages(e2e_stack, slack_id, day) > 0
     _screenshot(page, "slack_messages-partition.png")
+
+
+def test_an_analysis_shows_its_charts_and_its_html_report_opens(
+    e2e_stack: E2EStack, page: Page
+) -> None:
+    engine = e2e_stack.app_engine
+    expected = len(e2e_stack.workspaces) * len(e2e_stack.days)
+    e2e_stack.dagster.wait_until_settled(
+        lambda runs: completed_analyses(engine, "daily") == expected,
+        ANALYSES_TIMEOUT_SECONDS,
+        "the daily analyses of the synced days",
+    )
+    _skip_welcome(page)
+    page.goto(f"{e2e_stack.url}/assets/slack_channel_analyses_daily", wait_until="domcontentloaded")
+    page.get_by_text("Latest materialization").first.wait_for()
+
+    def metadata_row(label: str) -> Locator:
+        return page.locator("tr").filter(has=page.get_by_text(label, exact=True)).first
+
+    # Long markdown opens in a dialog; its images are the charts, drawn by the browser.
+    metadata_row("charts").get_by_text("[Show Markdown]").click()
+    charts = page.get_by_role("dialog").locator("img")
+    charts.first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[role=dialog] img')].every("
+        "image => image.complete && image.naturalWidth > 0)"
+    )
+    assert charts.count() == 3
+    assert all(width >= 300 for width in charts.evaluate_all(LOADED_WIDTHS))
+    _screenshot(page, "analysis-charts.png")
+    page.keyboard.press("Escape")
+
+    shown = re.search(r"(/\S+\.html)", metadata_row("report").inner_text())
+    assert shown is not None, metadata_row("report").inner_text()
+    report = Path(shown.group(1))
+    assert report.is_file()
+    assert report.parent.name in e2e_stack.workspaces
+    page.goto(report.as_uri(), wait_until="load")
+    images = page.locator("#charts img")
+    assert images.count() >= 2
+    assert all(width >= 300 for width in images.evaluate_all(LOADED_WIDTHS))
+    assert page.locator("#leaderboard tbody tr").count() > 0
+    _screenshot(page, "analysis-report.png")
