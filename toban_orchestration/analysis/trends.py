@@ -337,7 +337,9 @@ def trend_chart_png(trends: Trends, people: Sequence[PersonTrend], *, dpi: int =
         raise ValueError("a trend chart needs at least one person")
     columns = min(CHART_COLUMNS, len(people))
     rows = math.ceil(len(people) / columns)
-    figure = Figure(figsize=(3.3 * columns, 2.2 * rows + 0.6), dpi=dpi)
+    # At least two panels wide: the legend's five entries need it.
+    width, height = max(3.3 * columns, 6.6), 2.2 * rows + 0.6
+    figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
     x = list(range(len(trends.weeks)))
     ticks = x[:: max(1, math.ceil(len(x) / 4))]
@@ -369,7 +371,16 @@ def trend_chart_png(trends: Trends, people: Sequence[PersonTrend], *, dpi: int =
         axes.grid(alpha=0.3)
     handles, names = figure.axes[0].get_legend_handles_labels()
     figure.legend(handles, names, loc="upper center", ncols=5, fontsize=7, frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (2.2 * rows + 0.6)))
+    # Fixed margins (inches) instead of tight_layout, which measures every label and took most
+    # of the chart's time.
+    figure.subplots_adjust(
+        left=0.4 / width,
+        right=1 - 0.15 / width,
+        bottom=0.35 / height,
+        top=1 - 0.75 / height,
+        wspace=0.25,
+        hspace=0.45,
+    )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
