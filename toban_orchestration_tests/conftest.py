@@ -122,6 +122,15 @@ def db_session(shared_migrated_engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
+def report_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """TOBAN_REPORTS_DIR in the test's folder (report pages, which privacy cleans up too)."""
+    monkeypatch.setenv("TOBAN_REPORTS_DIR", str(tmp_path / "reports"))
+    get_settings.cache_clear()
+    yield tmp_path / "reports"
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def app_environment(
     migrated_engine: Engine,
     postgres_server: PostgresServer,

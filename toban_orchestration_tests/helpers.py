@@ -41,3 +41,10 @@ def disposing_engine(url: str) -> Iterator[Engine]:
     (for example the Dagster storage database of `app_environment`)."""
     with opened_engine(make_url(url)) as engine:
         yield engine
+
+
+def report_pages(directory: Path, slack_id: str, *names: str) -> None:
+    """Report pages of a workspace as the analyses write them (their content does not matter)."""
+    (directory / slack_id).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / slack_id / name).write_text("<html>a copied name</html>")

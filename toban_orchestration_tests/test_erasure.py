@@ -5,6 +5,7 @@ later sync does not bring them back."""
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -31,6 +32,7 @@ from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
+from toban_orchestration_tests.helpers import report_pages
 from toban_orchestration_tests.llm_answers import good_answer
 from toban_orchestration_tests.llm_server import FakeLLMServer
 from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for
@@ -119,9 +121,12 @@ def _helper_rows(engine: Engine) -> int:
 
 
 def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
-    migrated_engine: Engine, llm: FakeLLMServer
+    migrated_engine: Engine, llm: FakeLLMServer, report_directory: Path
 ) -> None:
     channel_id = _analyzed(migrated_engine, llm)
+    # The workspace's report pages quote them: they go, to be written again without them.
+    report_pages(report_directory, "TROLES", "weekly-2026-11-02.html", "daily-2026-11-03.html")
+    report_pages(report_directory, "TOTHER", "weekly-2026-11-02.html")
     with migrated_engine.connect() as connection:
         workspace_id = connection.execute(select(SlackWorkspace.id)).scalar_one()
         alias = load_pseudonyms(connection, workspace_id).alias("UHELP")
@@ -140,6 +145,9 @@ def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
     assert report.counts["contributions"] == 4  # per channel and overall, in two analyses
     assert report.counts["channel_reports_redacted"] == 2
     assert report.counts["mentions_redacted"] == 5
+    assert report.counts["report_files"] == 2
+    assert not (report_directory / "TROLES").exists()
+    assert (report_directory / "TOTHER" / "weekly-2026-11-02.html").exists()
     after = _rows(migrated_engine)
     assert after == {
         "messages": before["messages"] - 10,

@@ -4,6 +4,7 @@ is kept, the audit events, the schedule's job and the commands."""
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -42,6 +43,7 @@ from toban_orchestration.privacy.retention import (
 )
 from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration_tests.factories import add_slack_integration
+from toban_orchestration_tests.helpers import report_pages
 
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -190,9 +192,14 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def test_a_purge_removes_old_messages_their_reactions_and_the_analyses_that_read_them(
-    migrated_engine: Engine,
+    migrated_engine: Engine, report_directory: Path
 ) -> None:
     seeded = seed(migrated_engine)
+    # Report pages copy names and messages: the windows that start before the cutoff go too.
+    old_day, new_day = (CUTOFF - timedelta(days=1)).date(), (CUTOFF + timedelta(days=1)).date()
+    report_pages(
+        report_directory, seeded.slack_id, f"daily-{old_day}.html", f"weekly-{new_day}.html"
+    )
     before = counts(migrated_engine)
     assert before["slack_message"] == 13  # 6 parents, 6 replies, 1 late reply
     assert before["slack_analysis"] == 4
@@ -210,7 +217,10 @@ def test_a_purge_removes_old_messages_their_reactions_and_the_analyses_that_read
 
     report = purge_workspace(migrated_engine, seeded.slack_id, now=NOW)
     assert report.cutoff == CUTOFF
-    assert report.counts == expected
+    assert report.counts == {**expected, "report_files": 1}
+    assert [p.name for p in (report_directory / seeded.slack_id).iterdir()] == [
+        f"weekly-{new_day}.html"
+    ]
     after = counts(migrated_engine)
     assert after == {
         **before,
@@ -264,10 +274,12 @@ def test_without_a_retention_period_nothing_is_purged(migrated_engine: Engine) -
 
 
 def test_deleting_a_workspace_removes_every_slack_row_and_its_tokens(
-    migrated_engine: Engine,
+    migrated_engine: Engine, report_directory: Path
 ) -> None:
     seeded = seed(migrated_engine)
     other = seed(migrated_engine, slack_id="TOTHER")
+    report_pages(report_directory, seeded.slack_id, "daily-2026-11-02.html", "analysis-1.html")
+    report_pages(report_directory, "TOTHER", "daily-2026-11-02.html")
     before = counts(migrated_engine)
     report = delete_workspace_data(migrated_engine, seeded.slack_id, actor="cli:alice")
     assert report.counts == {
@@ -281,7 +293,10 @@ def test_deleting_a_workspace_removes_every_slack_row_and_its_tokens(
         "contributions": 12,
         "credentials": 1,
         "channel_resources": 1,
+        "report_files": 2,
     }
+    assert not (report_directory / seeded.slack_id).exists()
+    assert (report_directory / "TOTHER" / "daily-2026-11-02.html").exists()
     after = counts(migrated_engine)
     # Exactly half of everything: the other workspace is untouched.
     assert after == {table: n // 2 for table, n in before.items()}

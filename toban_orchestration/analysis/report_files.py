@@ -5,11 +5,13 @@ One file per workspace and window: `<reports dir>/<workspace Slack id>/<type>-<f
 `<meta>` tag; a re-materialization with the same inputs finds it and leaves the file alone.
 """
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from toban_orchestration.analysis import charts, report
@@ -79,3 +81,43 @@ def write_report(
         partial.write(page)
     os.replace(partial.name, path)
     return WrittenReport(path, digest, written=True)
+
+
+_WINDOW_PAGE = re.compile(r"(?P<type>[A-Za-z0-9_-]+?)-(?P<start>\d{4}-\d{2}-\d{2})\.html")
+
+
+def remove_reports(
+    directory: Path,
+    slack_id: str,
+    *,
+    before: date | None = None,
+    analysis_ids: Collection[str] = (),
+) -> int:
+    """Delete a workspace's report pages: all of them, or (with `before`) the windows that
+    start before that day and the ad hoc analyses in `analysis_ids`. A page copies names and
+    messages out of the database, so erasure, retention and workspace deletion must reach it
+    too; the next materialization (or `toban report`) writes a page again from what is left.
+    Returns how many files were removed."""
+    if not _SAFE_PART.fullmatch(slack_id):
+        raise ReportPathError(f"workspace id {slack_id!r} cannot name a report folder")
+    folder = directory / slack_id
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for page in folder.glob("*.html"):
+        window = _WINDOW_PAGE.fullmatch(page.name)
+        if before is None:
+            doomed = True
+        elif page.stem.startswith("analysis-"):
+            doomed = page.stem.removeprefix("analysis-") in analysis_ids
+        else:
+            doomed = window is not None and date.fromisoformat(window["start"]) < before
+        if doomed:
+            page.unlink(missing_ok=True)
+            removed += 1
+    if before is None:
+        for partial in folder.glob(".*"):  # a write interrupted half way (write_report's temp)
+            partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: someone put another file there
+            folder.rmdir()
+    return removed

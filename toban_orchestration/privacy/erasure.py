@@ -26,6 +26,7 @@ from sqlalchemy import Column, Connection, Engine, Table, delete, func, select, 
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.pseudonyms import Person, Pseudonyms, workspace_key
+from toban_orchestration.analysis.report_files import remove_reports
 from toban_orchestration.db.enums import IntegrationEventType, ResourceType
 from toban_orchestration.db.models import (
     ServiceResource,
@@ -39,6 +40,7 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
 )
 from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.store import ERASED_KEY, forget_user_events
 
 REDACTED = "[erased]"
@@ -220,6 +222,9 @@ def erase_user(
             actor,
             {"scope": "user", "slack_user": user_slack_id, **counts},
         )
+    # The workspace's report pages quote the person; they are written again, redacted, by the
+    # next materialization of their window (or `toban report`).
+    report.counts["report_files"] = remove_reports(get_settings().report_directory, slack_id)
     return report
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis.report_files import remove_reports
 from toban_orchestration.db.enums import (
     IntegrationEventType,
     IntegrationStatus,
@@ -179,6 +180,12 @@ def purge_before(
             actor,
             {"reason": "retention", "cutoff": cutoff.isoformat(), **report.counts},
         )
+    report.counts["report_files"] = remove_reports(
+        get_settings().report_directory,
+        slack_id,
+        before=cutoff.date(),
+        analysis_ids=report.analysis_ids,
+    )
     return report
 
 
@@ -285,6 +292,7 @@ def delete_workspace_data(
             actor,
             {"scope": "workspace", **counts_with_status},
         )
+    counts["report_files"] = remove_reports(get_settings().report_directory, slack_id)
     return DeletionReport(slack_id, counts)
 
 
