@@ -15,10 +15,12 @@ The export is generated in a child process, so the peak RSS printed is the impor
 """
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import io
 import json
+import os
 import pstats
 import resource
 import tempfile
@@ -27,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import psutil
+import psycopg
 from sqlalchemy import Engine, text
 
 from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
@@ -66,13 +70,22 @@ def main() -> None:
         with fresh_database() as engine:
             team_id = make_team(engine)
             profiler = cProfile.Profile() if args.profile else None
+            backends_before = _backend_cpu(engine)
+            load_before = os.getloadavg()[0]
             started = time.perf_counter()
+            cpu_started = time.process_time()
             if profiler is not None:
                 profiler.enable()
             result = import_export_workspace(engine, export, team_id, name="Benchmark")
             if profiler is not None:
                 profiler.disable()
             elapsed = time.perf_counter() - started
+            importer_cpu = time.process_time() - cpu_started
+            backends_after = _backend_cpu(engine)
+            backend_cpu = sum(
+                seconds - backends_before.get(pid, 0.0) for pid, seconds in backends_after.items()
+            )
+            load_after = os.getloadavg()[0]
             stored = _stored(engine)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"machine: {machine()}")
@@ -83,6 +96,10 @@ def main() -> None:
         f"(target: {target}{', under cProfile' if profiler else ''})"
     )
     print(f"peak RSS: {peak_rss_mb():.0f} MB   CPU time: {usage.ru_utime + usage.ru_stime:.1f} s")
+    print(
+        f"CPU of the import: importer {importer_cpu:.1f} s, its PostgreSQL backends "
+        f"{backend_cpu:.1f} s   (load average {load_before:.1f} before, {load_after:.1f} after)"
+    )
     print(f"inserted: {result.messages.report.messages.inserted:,}")
     problems = _check(stored, written, archive, result)
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in stored.items()))
@@ -132,6 +149,28 @@ def _generated(export: Path, args: argparse.Namespace) -> tuple[int, ArchiveCoun
     counts = dataclasses.asdict(archive) if archive else None
     record.write_text(json.dumps({"shape": shape, "messages": written, "archive": counts}))
     return written, archive
+
+
+def _backend_cpu(engine: Engine) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the benchmark's database,
+    by pid. Read on a connection of its own, outside the engine's pool, so that the import's
+    pooled connections are all counted (and the server's other work is not); the caller
+    subtracts what the pooled connections spent before the import (migrations)."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as connection:
+        pids = [
+            int(pid)
+            for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = psutil.Process(pid).cpu_times()
+            seconds[pid] = float(times.user + times.system)
+    return seconds
 
 
 def _stored(engine: Engine) -> dict[str, int]:

@@ -21,7 +21,7 @@ Replies sit in the day file of their own date with `thread_ts` and `parent_user_
 as `conversations.replies` returns them.
 
 Archives can hold hundreds of thousands of messages, so nothing is read until asked for and day
-files are read one at a time.
+files are read one at a time. Several threads may read day files of one export at once.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import re
+import threading
 import zipfile
 import zlib
 from collections import Counter
@@ -145,6 +146,10 @@ class _Source(abc.ABC):
 class _ZipSource(_Source):
     def __init__(self, path: Path) -> None:
         self.label = str(path)
+        # An import reads several channels at once; ZipFile shares one file between its
+        # readers and does not promise to be safe across threads (it counts its open readers
+        # without a lock), so reads take turns. A day file is a few KB: they barely wait.
+        self._lock = threading.Lock()
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
@@ -197,7 +202,8 @@ class _ZipSource(_Source):
     def read(self, relative: str) -> bytes:
         member = self.member(relative)
         try:
-            return self._zip.read(member)
+            with self._lock:
+                return self._zip.read(member)
         except KeyError as error:
             raise ExportFormatError(f"{member} in {self.label}: no such file") from error
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:

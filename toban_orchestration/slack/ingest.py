@@ -2,8 +2,10 @@
 archive). These are what the Dagster assets call; they own the sessions and turn a dead token
 into a recorded status change."""
 
+import queue
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,19 +34,20 @@ from toban_orchestration.slack.store import (
     SlackStore,
     WorkspaceCache,
     day_summaries,
+    relax_bulk_commit,
     remember_sync_setting,
     upsert_channel_resources,
     workspace_id_of,
 )
 from toban_orchestration.slack.sync import (
     ChannelRef,
-    ChannelSync,
     SyncOptions,
     SyncReport,
     channels_to_sync,
     day_start,
     expected_duration,
     name_lookup,
+    read_ahead,
     record_channel_synced,
     sync_channels,
     sync_messages,
@@ -65,6 +68,9 @@ from toban_orchestration.slack.workspaces import (
 
 # Day files are small; storing several together saves round trips.
 EXPORT_BATCH_MESSAGES = 2000
+# Pages of a channel read and normalized ahead of the one being written: enough to keep its
+# writer busy, few enough that memory stays bounded (a page is a few MB).
+EXPORT_PAGES_AHEAD = 3
 
 
 @dataclass
@@ -274,6 +280,27 @@ def _export_channels(engine: Engine, workspace: _Workspace, export: SlackExport)
     return counts
 
 
+@dataclass
+class _ExportPage:
+    """Day files of one channel, read and normalized ahead of their write."""
+
+    channel: ChannelRef
+    rows: list[normalize.Row]
+    reactions: dict[str, list[tuple[str, str]]]
+    bots: dict[str, normalize.Row]
+
+
+@dataclass
+class _ExportChannelRead:
+    """One channel's day files of the range, all read (its pages come before it)."""
+
+    message_counts: dict[date, int]
+    """Messages of each day file of the range; the range's other days had none."""
+    seen: set[str]
+    whole_span: tuple[date, date] | None
+    """(first, last) day file when every file of the channel was read, else None."""
+
+
 def _export_messages(
     engine: Engine,
     workspace: _Workspace,
@@ -282,97 +309,169 @@ def _export_messages(
     last: date,
     progress: Progress | None = None,
 ) -> SyncReport:
+    """The channels are imported a few at a time (the workspace's `channel_concurrency`), the
+    largest first so that none is left alone at the end; their reports are folded in channel
+    order, so warnings read the same every run. A failure stops the channels not started yet
+    and is raised once those in flight have finished."""
     report = SyncReport()
     names = name_lookup(engine, workspace.id)
     by_slack_id: dict[str, ExportChannel] = {c.raw["id"]: c for c in export.channels()}
-    # Shared by the channels, imported one after another: each would otherwise load the
-    # workspace's user ids again (25,000 of them 70 times over in a large archive).
-    cache = WorkspaceCache()
-    channels = channels_to_sync(engine, workspace.id, workspace.options, from_export=True)
-    day_files = {
-        channel.slack_id: len(export.days(by_slack_id[channel.slack_id]))
-        for channel in channels
-        if channel.slack_id in by_slack_id
-    }
-    steps = (progress or Progress(quiet=True)).steps(
-        f"Messages: reading {len(day_files)} channels", sum(day_files.values()), "channel-days"
-    )
-    for channel in channels:
-        export_channel = by_slack_id.get(channel.slack_id)
-        if export_channel is None:
+    to_read: list[tuple[ChannelRef, ExportChannel]] = []
+    for channel in channels_to_sync(engine, workspace.id, workspace.options, from_export=True):
+        if channel.slack_id in by_slack_id:
+            to_read.append((channel, by_slack_id[channel.slack_id]))
+        else:
             report.warnings.append(f"#{channel.name}: not in the export; skipped")
-            continue
-        _import_channel_days(
-            engine, workspace.id, channel, export, export_channel, names, first, last, report, cache
-        )
-        record_channel_synced(engine, channel.id, datetime.now(UTC))
-        report.channels_synced += 1
-        steps.advance(day_files[channel.slack_id])
+    day_files = [len(export.days(of_export)) for _, of_export in to_read]
+    steps = (progress or Progress(quiet=True)).steps(
+        f"Messages: reading {len(to_read)} channels", sum(day_files), "channel-days"
+    )
+    writers = workspace.options.channel_concurrency
+    # One user cache per writer, shared by the channels it imports one after another (each
+    # would otherwise load the workspace's 25,000 user ids again in a large archive), never by
+    # two writers: a writer must not use a placeholder user another has not committed yet.
+    caches: queue.SimpleQueue[WorkspaceCache] = queue.SimpleQueue()
+    for _ in range(writers):
+        caches.put(WorkspaceCache())
+
+    def one(channel: ChannelRef, export_channel: ExportChannel) -> SyncReport:
+        cache = caches.get()  # never waits: at most `writers` channels run at once
+        try:
+            return _import_export_channel(
+                engine, workspace.id, export, channel, export_channel, names, first, last, cache
+            )
+        finally:
+            caches.put(cache)
+
+    largest_first = sorted(range(len(to_read)), key=lambda i: -day_files[i])
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="slack-export") as pool:
+        futures = {i: pool.submit(one, *to_read[i]) for i in largest_first}
+        position = {future: i for i, future in futures.items()}
+        try:
+            for future in as_completed(position):
+                future.result()  # the first failure is raised at once
+                steps.advance(day_files[position[future]])
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
+    for i in range(len(to_read)):
+        report.add(futures[i].result())
     return report
 
 
-def _import_channel_days(
+def _import_export_channel(
     engine: Engine,
     workspace_id: uuid.UUID,
-    channel: ChannelRef,
     export: SlackExport,
+    channel: ChannelRef,
     export_channel: ExportChannel,
     names: normalize.NameLookup,
     first: date,
     last: date,
-    report: SyncReport,
     cache: WorkspaceCache,
-) -> None:
-    sync = ChannelSync(None, engine, workspace_id, channel, names, report)
-    sync.cache = cache
+) -> SyncReport:
+    """One channel's day files of [first, last]. They are read, parsed and normalized in a
+    background thread (`read_ahead`) while this one writes the pages before them: the Python
+    work of one overlaps PostgreSQL's work on the other (the driver releases the GIL while it
+    waits for the server)."""
+    report = SyncReport()
+    read: _ExportChannelRead | None = None
+    pages = _read_export_pages(export, channel, export_channel, names, first, last)
+    for item in read_ahead(pages, depth=EXPORT_PAGES_AHEAD):
+        if isinstance(item, _ExportChannelRead):
+            read = item
+            continue
+        messages, reactions = _write_export_page(engine, workspace_id, item, cache)
+        report.messages += messages
+        report.reactions += reactions
+    assert read is not None, "the reader ends every channel with its summary"
+    with engine.begin() as connection:
+        relax_bulk_commit(connection)
+        store = SlackStore(connection, workspace_id, cache)
+        store.record_synced_range(channel.id, first, last, read.message_counts)
+        if read.whole_span is not None:
+            # Day files follow the exporting workspace's time zone, not UTC, so a message can
+            # sit in the file of the day before or after its UTC date. Deletions are therefore
+            # only detected when the whole archive of the channel was read, over all of its time.
+            oldest, newest = read.whole_span
+            report.messages.deleted += store.mark_deleted(
+                channel.id,
+                read.seen,
+                start=day_start(oldest - timedelta(1)),
+                end=day_start(newest + timedelta(2)),
+            )
+    record_channel_synced(engine, channel.id, datetime.now(UTC))
+    report.channels_synced += 1
+    return report
+
+
+def _read_export_pages(
+    export: SlackExport,
+    channel: ChannelRef,
+    export_channel: ExportChannel,
+    names: normalize.NameLookup,
+    first: date,
+    last: date,
+) -> Iterator[_ExportPage | _ExportChannelRead]:
+    """The channel's day files of [first, last] as normalized pages of about
+    EXPORT_BATCH_MESSAGES messages (whole days), then its summary."""
     days = export.days(export_channel)
+    message_counts: dict[date, int] = {}
     seen: set[str] = set()
     batch: list[dict[str, Any]] = []
-    batch_days: dict[date, int] = {}
-
-    def flush() -> None:
-        sync.store_page(batch)
-        with engine.begin() as connection:
-            SlackStore(connection, workspace_id, cache).record_synced_days(
-                channel.id, batch_days, 0
-            )
-        batch.clear()
-        batch_days.clear()
-
-    # Days of the range without a file had no messages: they are as complete as the others.
-    present = set(days)
-    empty = [
-        day
-        for day in (first + timedelta(n) for n in range((last - first).days + 1))
-        if day not in present
-    ]
-    if empty:
-        with engine.begin() as connection:
-            SlackStore(connection, workspace_id, cache).record_synced_days(
-                channel.id, dict.fromkeys(empty, 0), 0
-            )
     for day in days:
         if not first <= day <= last:
             continue
         messages = export.messages(export_channel, day)
         batch.extend(messages)
-        batch_days[day] = len(messages)
-        seen.update(str(raw["ts"]) for raw in messages)
+        message_counts[day] = len(messages)
+        seen.update(raw["ts"] for raw in messages)  # checked to be strings by the reader
         if len(batch) >= EXPORT_BATCH_MESSAGES:
-            flush()
-    if batch_days:
-        flush()
-    if days and first <= days[0] and days[-1] <= last:
-        # Day files follow the exporting workspace's time zone, not UTC, so a message can sit in
-        # the file of the day before or after its UTC date. Deletions are therefore only
-        # detected when the whole archive of the channel was read, over all of its time.
+            yield _export_page(channel, batch, names)
+            batch = []
+    if batch:
+        yield _export_page(channel, batch, names)
+    whole = bool(days) and first <= days[0] and days[-1] <= last
+    yield _ExportChannelRead(message_counts, seen, (days[0], days[-1]) if whole else None)
+
+
+def _export_page(
+    channel: ChannelRef, raw_messages: list[dict[str, Any]], names: normalize.NameLookup
+) -> _ExportPage:
+    """What `ChannelSync.store_page` makes of a page before writing it, less what only the Web
+    API needs (completing reactions, holding back changed threads: an export has its replies
+    in its files)."""
+    pairs = [normalize.reaction_pairs(raw) for raw in raw_messages]
+    rows = [
+        normalize.message_row(raw, names, its_pairs)
+        for raw, its_pairs in zip(raw_messages, pairs, strict=True)
+    ]
+    return _ExportPage(
+        channel=channel,
+        rows=rows,
+        reactions={row["slack_ts"]: its_pairs for row, its_pairs in zip(rows, pairs, strict=True)},
+        bots={
+            str(raw["bot_id"]): normalize.bot_user_row(raw)
+            for raw in raw_messages
+            if not raw.get("user") and raw.get("bot_id")
+        },
+    )
+
+
+def _write_export_page(
+    engine: Engine, workspace_id: uuid.UUID, page: _ExportPage, cache: WorkspaceCache
+) -> tuple[WriteCounts, WriteCounts]:
+    """One page in one transaction; returns (message counts, reaction counts)."""
+    try:
         with engine.begin() as connection:
-            report.messages.deleted += SlackStore(connection, workspace_id, cache).mark_deleted(
-                channel.id,
-                seen,
-                start=day_start(days[0] - timedelta(1)),
-                end=day_start(days[-1] + timedelta(2)),
+            relax_bulk_commit(connection)
+            return SlackStore(connection, workspace_id, cache).upsert_messages(
+                page.channel.id, page.rows, page.reactions, page.bots
             )
+    except BaseException:
+        cache.user_ids.clear()  # it may hold placeholders of the rolled-back page
+        raise
 
 
 @dataclass
