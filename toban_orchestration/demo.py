@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
 from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
+from toban_orchestration.analysis.trend_assets import slack_contributions_trends
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
@@ -330,9 +331,13 @@ def _ingest_and_analyze(
         for week in weeks:
             key = dg.MultiPartitionKey({"date": week, "workspace": DEMO_TEAM_ID})
             _materialize(instance, [weekly], key, resources, logs)
+            # The week's trends (who moved most), so the UI shows them without waiting for
+            # the automation sensor's first ticks.
+            _materialize(instance, [slack_contributions_trends], key, resources, logs)
             steps.advance()
         progress.line(
-            f"Analyses: {len(weeks)} weekly windows ({len(weeks)} runs, {duration(steps.elapsed)})"
+            f"Analyses: {len(weeks)} weekly windows and their trends "
+            f"({2 * len(weeks)} runs, {duration(steps.elapsed)})"
         )
     return _printable(engine, weeks[-1] if weeks else None, export)
 

@@ -24,6 +24,7 @@ def test_demo_ingests_analyzes_and_prints_reports_and_a_leaderboard(tmp_path: Pa
     for event in ("RUN_START", "STEP_START", "RESOURCE_INIT_SUCCESS", "ASSET_MATERIALIZATION"):
         assert f" - {event} - " in events, event
     assert "Messages: 14 day partitions" in result.stderr
+    assert "weekly windows and their trends" in result.stderr
     assert len(result.stderr.splitlines()) <= 15, result.stderr
     assert len(terminal.splitlines()) <= 60  # a screen
     assert "## #platform" in out
