@@ -213,6 +213,15 @@ def test_a_long_quiet_range_records_every_day_and_reimporting_changes_nothing(
         messages_before = connection.execute(
             text("SELECT id, slack_ts, parent_id, updated_at FROM slack_message ORDER BY id")
         ).all()
+        # A reply stored in the same page as its parent points at it.
+        replies = connection.execute(
+            text(
+                "SELECT r.parent_id = p.id FROM slack_message r JOIN slack_message p "
+                "ON p.channel_id = r.channel_id AND p.slack_ts = r.thread_ts "
+                "WHERE r.is_thread_reply"
+            )
+        ).scalars()
+        assert list(replies) == [True, True]
 
     again = import_export_workspace(migrated_engine, tmp_path / "export", team_id)
     report = again.messages.report
@@ -230,3 +239,15 @@ def test_a_long_quiet_range_records_every_day_and_reimporting_changes_nothing(
             ).all()
             == messages_before
         )
+
+    # A message gone from its day file is one deleted since the last export: it is flagged.
+    day_file = tmp_path / "export" / "quiet" / f"{(first + timedelta(200)).isoformat()}.json"
+    messages = json.loads(day_file.read_text())
+    day_file.write_text(json.dumps(messages[:2]))
+    third = import_export_workspace(migrated_engine, tmp_path / "export", team_id)
+    assert third.messages.report.messages.deleted == 1
+    with migrated_engine.connect() as connection:
+        deleted = connection.execute(
+            select(SlackMessage.slack_ts).where(SlackMessage.is_deleted)
+        ).scalars()
+        assert list(deleted) == [messages[2]["ts"]]

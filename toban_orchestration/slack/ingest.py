@@ -3,6 +3,7 @@ archive). These are what the Dagster assets call; they own the sessions and turn
 into a recorded status change."""
 
 import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,7 +34,9 @@ from toban_orchestration.slack.store import (
     DaySummary,
     SlackStore,
     WorkspaceCache,
+    analyze_message_tables,
     day_summaries,
+    planned_message_rows,
     relax_bulk_commit,
     remember_sync_setting,
     upsert_channel_resources,
@@ -68,6 +71,9 @@ from toban_orchestration.slack.workspaces import (
 
 # Day files are small; storing several together saves round trips.
 EXPORT_BATCH_MESSAGES = 2000
+# Messages an import inserts before it takes the planner's statistics (or as many as they
+# counted already): enough to describe the archive, early enough to plan most of its writes.
+EXPORT_ANALYZE_AFTER_MESSAGES = 20_000
 # Pages of a channel read and normalized ahead of the one being written: enough to keep its
 # writer busy, few enough that memory stays bounded (a page is a few MB).
 EXPORT_PAGES_AHEAD = 3
@@ -285,9 +291,12 @@ class _ExportPage:
     """Day files of one channel, read and normalized ahead of their write."""
 
     channel: ChannelRef
-    rows: list[normalize.Row]
+    top_level: list[normalize.Row]
+    replies: list[normalize.Row]
     reactions: dict[str, list[tuple[str, str]]]
     bots: dict[str, normalize.Row]
+    users: set[str]
+    """Every author and reactor of the page."""
 
 
 @dataclass
@@ -326,6 +335,9 @@ def _export_messages(
     steps = (progress or Progress(quiet=True)).steps(
         f"Messages: reading {len(to_read)} channels", sum(day_files), "channel-days"
     )
+    with engine.connect() as connection:
+        planned = planned_message_rows(connection)
+    statistics = _FreshStatistics(engine, after=max(EXPORT_ANALYZE_AFTER_MESSAGES, planned))
     writers = workspace.options.channel_concurrency
     # One user cache per writer, shared by the channels it imports one after another (each
     # would otherwise load the workspace's 25,000 user ids again in a large archive), never by
@@ -338,7 +350,16 @@ def _export_messages(
         cache = caches.get()  # never waits: at most `writers` channels run at once
         try:
             return _import_export_channel(
-                engine, workspace.id, export, channel, export_channel, names, first, last, cache
+                engine,
+                workspace.id,
+                export,
+                channel,
+                export_channel,
+                names,
+                first,
+                last,
+                cache,
+                statistics,
             )
         finally:
             caches.put(cache)
@@ -370,12 +391,18 @@ def _import_export_channel(
     first: date,
     last: date,
     cache: WorkspaceCache,
+    statistics: "_FreshStatistics",
 ) -> SyncReport:
     """One channel's day files of [first, last]. They are read, parsed and normalized in a
     background thread (`read_ahead`) while this one writes the pages before them: the Python
     work of one overlaps PostgreSQL's work on the other (the driver releases the GIL while it
     waits for the server)."""
     report = SyncReport()
+    with engine.connect() as connection:
+        # Messages stored before this import that its files no longer hold are deleted ones;
+        # a channel with none has nothing to compare (every message of an archive's first
+        # import), and the comparison reads every message of the channel.
+        stored_before = SlackStore(connection, workspace_id, cache).has_messages(channel.id)
     read: _ExportChannelRead | None = None
     pages = _read_export_pages(export, channel, export_channel, names, first, last)
     for item in read_ahead(pages, depth=EXPORT_PAGES_AHEAD):
@@ -385,12 +412,13 @@ def _import_export_channel(
         messages, reactions = _write_export_page(engine, workspace_id, item, cache)
         report.messages += messages
         report.reactions += reactions
+        statistics.inserted(messages.inserted)
     assert read is not None, "the reader ends every channel with its summary"
     with engine.begin() as connection:
         relax_bulk_commit(connection)
         store = SlackStore(connection, workspace_id, cache)
         store.record_synced_range(channel.id, first, last, read.message_counts)
-        if read.whole_span is not None:
+        if stored_before and read.whole_span is not None:
             # Day files follow the exporting workspace's time zone, not UTC, so a message can
             # sit in the file of the day before or after its UTC date. Deletions are therefore
             # only detected when the whole archive of the channel was read, over all of its time.
@@ -447,15 +475,19 @@ def _export_page(
         normalize.message_row(raw, names, its_pairs)
         for raw, its_pairs in zip(raw_messages, pairs, strict=True)
     ]
+    users = {row["author"] for row in rows if row["author"]}
+    users.update(user for its_pairs in pairs for _, user in its_pairs)
     return _ExportPage(
         channel=channel,
-        rows=rows,
+        top_level=[row for row in rows if not row["is_thread_reply"]],
+        replies=[row for row in rows if row["is_thread_reply"]],
         reactions={row["slack_ts"]: its_pairs for row, its_pairs in zip(rows, pairs, strict=True)},
         bots={
             str(raw["bot_id"]): normalize.bot_user_row(raw)
             for raw in raw_messages
             if not raw.get("user") and raw.get("bot_id")
         },
+        users=users,
     )
 
 
@@ -463,15 +495,50 @@ def _write_export_page(
     engine: Engine, workspace_id: uuid.UUID, page: _ExportPage, cache: WorkspaceCache
 ) -> tuple[WriteCounts, WriteCounts]:
     """One page in one transaction; returns (message counts, reaction counts)."""
+    message_counts, reaction_counts = WriteCounts(), WriteCounts()
     try:
         with engine.begin() as connection:
             relax_bulk_commit(connection)
-            return SlackStore(connection, workspace_id, cache).upsert_messages(
-                page.channel.id, page.rows, page.reactions, page.bots
-            )
+            store = SlackStore(connection, workspace_id, cache)
+            # Users Slack did not list get their placeholder rows here, all in one sorted
+            # statement, before any message: two writers then never wait for each other's
+            # placeholders in opposite orders (a deadlock).
+            store.user_ids(page.users - (cache.erased or frozenset()), page.bots)
+            # Top-level messages before replies: a reply whose parent is stored already is
+            # inserted pointing at it, where one stored in the same statement as its parent is
+            # written a second time to link it (a third of the page's database time).
+            for rows in (page.top_level, page.replies):
+                if rows:
+                    messages, reactions = store.upsert_messages(
+                        page.channel.id, rows, page.reactions, page.bots
+                    )
+                    message_counts += messages
+                    reaction_counts += reactions
     except BaseException:
         cache.user_ids.clear()  # it may hold placeholders of the rolled-back page
         raise
+    return message_counts, reaction_counts
+
+
+class _FreshStatistics:
+    """Takes the planner's statistics (`analyze_message_tables`) once, when the writers of an
+    import together have inserted `after` messages."""
+
+    def __init__(self, engine: Engine, after: int) -> None:
+        self._engine = engine
+        self._after = after
+        self._inserted = 0
+        self._taken = False
+        self._lock = threading.Lock()
+
+    def inserted(self, count: int) -> None:
+        with self._lock:
+            self._inserted += count
+            due = not self._taken and self._inserted >= self._after
+            self._taken |= due
+        if due:
+            with self._engine.begin() as connection:
+                analyze_message_tables(connection)
 
 
 @dataclass
