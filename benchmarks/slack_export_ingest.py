@@ -35,6 +35,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
 from benchmarks.export_archive import ArchiveCounts, describe, write_archive_export
+from toban_orchestration.progress import Progress
 from toban_orchestration.slack.ingest import ImportResult, import_export_workspace
 from toban_orchestration_tests.test_slack_export import write_generated_export
 
@@ -76,7 +77,10 @@ def main() -> None:
             cpu_started = time.process_time()
             if profiler is not None:
                 profiler.enable()
-            result = import_export_workspace(engine, export, team_id, name="Benchmark")
+            clock = _PhaseClock(engine)
+            result = import_export_workspace(
+                engine, export, team_id, name="Benchmark", progress=clock
+            )
             if profiler is not None:
                 profiler.disable()
             elapsed = time.perf_counter() - started
@@ -100,6 +104,7 @@ def main() -> None:
         f"CPU of the import: importer {importer_cpu:.1f} s, its PostgreSQL backends "
         f"{backend_cpu:.1f} s   (load average {load_before:.1f} before, {load_after:.1f} after)"
     )
+    clock.report()
     print(f"inserted: {result.messages.report.messages.inserted:,}")
     problems = _check(stored, written, archive, result)
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in stored.items()))
@@ -149,6 +154,36 @@ def _generated(export: Path, args: argparse.Namespace) -> tuple[int, ArchiveCoun
     counts = dataclasses.asdict(archive) if archive else None
     record.write_text(json.dumps({"shape": shape, "messages": written, "archive": counts}))
     return written, archive
+
+
+class _PhaseClock(Progress):
+    """The import's progress lines, each with the wall time and CPU (the importer's, its
+    backends') spent since the one before: the serial phases (users, channels) apart from the
+    messages, whose reading and writing overlap."""
+
+    PHASES = ("Export:", "Users:", "Channels:", "Messages: ")
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(quiet=True)
+        self.engine = engine
+        self.marks: list[tuple[str, float, float, float]] = [self._mark("start")]
+
+    def _mark(self, text: str) -> tuple[str, float, float, float]:
+        backends = sum(_backend_cpu(self.engine).values())
+        return text, time.perf_counter(), time.process_time(), backends
+
+    def line(self, text: str) -> None:
+        if text.startswith(self.PHASES) and not text.startswith("Messages: reading"):
+            self.marks.append(self._mark(text))
+
+    def report(self) -> None:
+        print(f"{'phase':<10}{'wall s':>8}{'importer CPU s':>16}{'backends CPU s':>16}")
+        for before, (said, wall, cpu, backends) in zip(self.marks, self.marks[1:], strict=False):
+            name = "listing" if said.startswith("Export:") else said.split(":")[0].lower()
+            print(
+                f"{name:<10}{wall - before[1]:>8.1f}{cpu - before[2]:>16.1f}"
+                f"{backends - before[3]:>16.1f}"
+            )
 
 
 def _backend_cpu(engine: Engine) -> dict[int, float]:
