@@ -21,9 +21,11 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
+from toban_orchestration.slack import ingest
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.normalize import reaction_pairs
+from toban_orchestration.slack.store import planned_message_rows
 from toban_orchestration_tests.test_slack_export import zip_tree
 
 EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
@@ -184,8 +186,10 @@ def _write_quiet_channel(root: Path, per_day: dict[date, int]) -> None:
 
 
 def test_a_long_quiet_range_records_every_day_and_reimporting_changes_nothing(
-    migrated_engine: Engine, team_id: uuid.UUID, tmp_path: Path
+    migrated_engine: Engine, team_id: uuid.UUID, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Statistics are taken once an import has inserted this many messages (20,000 in use).
+    monkeypatch.setattr(ingest, "EXPORT_ANALYZE_AFTER_MESSAGES", 5)
     first = date(2019, 3, 1)
     per_day = {first: 2, first + timedelta(17): 1, first + timedelta(200): 3}
     per_day[first + timedelta(399)] = 1
@@ -208,6 +212,9 @@ def test_a_long_quiet_range_records_every_day_and_reimporting_changes_nothing(
 
     result = import_export_workspace(migrated_engine, tmp_path / "export", team_id)
     assert result.messages.report.messages.inserted == 7
+    with migrated_engine.connect() as connection:
+        # Taken after the one page of 7 messages (before: none, as on a new database).
+        assert planned_message_rows(connection) == 7
     assert (result.first_day, result.last_day) == (first, first + timedelta(399))
     recorded = sync_days()
     # Every day of the 400, once, complete; the days without a file with no messages.
