@@ -58,6 +58,21 @@ class PostgresServer:
             )
 
 
+# The suite runs on two pytest-xdist workers (pyproject's addopts, `--dist loadgroup`). Each
+# module stays on one worker, so its module-scoped fixtures (a migrated database, a server) are
+# made once; the modules that share the session-scoped end-to-end stack (`dagster dev` with its
+# daemon) stay together, so it is started once.
+SHARED_STACK_MODULES = ("test_end_to_end", "test_ui_browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        group = "e2e_stack" if module in SHARED_STACK_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def embedded_pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     pgdata = tmp_path_factory.mktemp("embedded") / "pgdata"
