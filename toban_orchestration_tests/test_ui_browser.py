@@ -103,8 +103,11 @@ def test_the_ui_shows_the_synced_partitions_and_their_row_counts(
     page.goto(f"{e2e_stack.url}/assets/slack_messages", wait_until="domcontentloaded")
     page.get_by_text("Latest materialization").first.wait_for()
     page.get_by_text("messages_inserted").first.wait_for()
+    # The partition of the latest materialization renders after its metadata table.
+    partition_key = re.compile(r"(\d{4}-\d{2}-\d{2})\|(T[A-Z0-9]+)")
+    page.get_by_text(partition_key).first.wait_for()
     overview = page.inner_text("body")
-    latest = re.search(r"(\d{4}-\d{2}-\d{2})\|(T[A-Z0-9]+)", overview)
+    latest = partition_key.search(overview)
     assert latest is not None, overview[:2000]
     assert latest.group(2) in e2e_stack.workspaces
     assert latest.group(1) in [day.isoformat() for day in e2e_stack.days]
@@ -167,3 +170,37 @@ def test_an_analysis_shows_its_charts_and_its_html_report_opens(
     assert all(width >= 300 for width in images.evaluate_all(LOADED_WIDTHS))
     assert page.locator("#leaderboard tbody tr").count() > 0
     _screenshot(page, "analysis-report.png")
+
+
+LAUNCHPAD = "/locations/toban_orchestration.definitions/jobs/slack_configure_sync_job/playground"
+# Dagster's config editor is CodeMirror; its API sets the text as a paste would (typing lines
+# one by one would meet its auto-indentation).
+SET_CONFIG = "text => document.querySelector('.CodeMirror').CodeMirror.setValue(text)"
+
+
+def test_a_person_changes_a_sync_setting_from_the_launchpad(
+    e2e_stack: E2EStack, page: Page
+) -> None:
+    """Issue 17: without a terminal or SQL, a team lead changes how far back threads are
+    looked at, in the Launchpad's typed run config, and sees the run say what changed."""
+    slack_id = sorted(e2e_stack.workspaces)[0]
+    _skip_welcome(page)
+    page.goto(f"{e2e_stack.url}{LAUNCHPAD}", wait_until="domcontentloaded")
+    page.locator(".CodeMirror").first.wait_for()
+    config = (
+        "ops:\n  configure_slack_sync:\n    config:\n"
+        f"      workspace: {slack_id}\n      thread_lookback_days: 45\n"
+    )
+    page.evaluate(SET_CONFIG, config)
+    page.get_by_role("button", name="Launch Run").click()
+    page.wait_for_url(re.compile(r".*/runs/[0-9a-f-]{36}.*"))
+    page.get_by_text("Success", exact=True).first.wait_for()
+    _screenshot(page, "launchpad-configure-run.png")
+
+    with e2e_stack.app_engine.connect() as connection:
+        metadata = connection.execute(
+            select(SlackWorkspace.workspace_metadata).where(SlackWorkspace.slack_id == slack_id)
+        ).scalar_one()
+    assert (metadata or {})["sync"]["thread_lookback_days"] == 45
+    # The run's log says what changed, in words.
+    page.get_by_text(re.compile(r"Changed thread_lookback_days: \d+ -> 45")).first.wait_for()
