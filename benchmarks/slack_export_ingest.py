@@ -8,7 +8,12 @@ The default shape (200,000 messages, every channel-day full) targets < 30 s. `--
 shape of a real community archive (benchmarks/export_archive.py: 70 channels over 3,000 days,
 200,000 messages, 25,000 users, most channel-days without a file, threads and reactions);
 targets: < 20 s, peak RSS < 500 MB. Either way the stored rows are checked against what was
-generated. `--profile` runs the import under cProfile and prints its top entries.
+generated. `--profile` runs the import under cProfile and prints its top entries (of the
+calling thread only: the channels are read and written in worker threads).
+
+Besides the wall time it prints the CPU of the import's process and of its PostgreSQL backends
+(read from /proc through psutil, so the server must run on this machine), in all and per phase:
+on a shared host these, not the wall time, are what compare between runs.
 
 The export is generated in a child process, so the peak RSS printed is the import's own;
 `--export` keeps it for the next run (the archive takes 40-80 s to write).
