@@ -17,8 +17,6 @@ import dagster as dg
 from sqlalchemy import Engine, insert, update
 
 from benchmarks.common import fresh_database, machine
-from toban_orchestration.automation.schedules import daily_slack_sync
-from toban_orchestration.automation.sensors import slack_integration_sensor
 from toban_orchestration.db.engine import get_app_engine
 from toban_orchestration.db.enums import CredentialType, IntegrationStatus, IntegrationType
 from toban_orchestration.db.models import (
@@ -29,7 +27,9 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.schedules import daily_slack_sync
+from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.defs.slack.sensors import message_partition_key
 from toban_orchestration.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:3000"

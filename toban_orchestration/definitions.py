@@ -2,41 +2,41 @@
 
 import dagster as dg
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
-from toban_orchestration.automation.admin_jobs import (
-    slack_configure_sync_job,
-    slack_select_channels_job,
-)
-from toban_orchestration.automation.events import (
-    slack_event_inbox,
-    slack_event_inbox_lag,
-    slack_events_sensor,
-)
-from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
-from toban_orchestration.automation.maintenance import (
+from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.maintenance.jobs import (
     slack_retention_job,
     slack_retention_schedule,
     slack_token_refresh_job,
     slack_token_refresh_schedule,
 )
-from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.automation.sensors import (
-    slack_analysis_automation,
-    slack_analysis_request_sensor,
-    slack_integration_sensor,
+from toban_orchestration.defs.platform.assets import app_database_schema, schema_matches_models
+from toban_orchestration.defs.platform.executor import step_executor
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.admin_jobs import (
+    slack_configure_sync_job,
+    slack_select_channels_job,
 )
-from toban_orchestration.db.assets import app_database_schema, schema_matches_models
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_messages_range_job,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.resources import SlackCredentials
-from toban_orchestration.step_executor import step_executor
+from toban_orchestration.defs.slack.events import (
+    slack_event_inbox,
+    slack_event_inbox_lag,
+    slack_events_sensor,
+)
+from toban_orchestration.defs.slack.jobs import slack_messages_job, slack_workspace_snapshot_job
+from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
+from toban_orchestration.defs.slack.sensors import (
+    slack_analysis_automation,
+    slack_analysis_request_sensor,
+    slack_integration_sensor,
+)
+from toban_orchestration.settings import get_settings
 
 defs = dg.Definitions(
     assets=[

@@ -20,8 +20,6 @@ import dagster as dg
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
-from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
@@ -33,18 +31,20 @@ from toban_orchestration.db.models import (
     SlackContribution,
     SlackUser,
 )
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.db.teams import team_for_slug
-from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.workspaces import register_export_workspace
 
 DEMO_TEAM_ID = "TDEMO0001"

@@ -8,7 +8,6 @@ import dagster as dg
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannelAnalysis,
@@ -16,8 +15,9 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
 
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")

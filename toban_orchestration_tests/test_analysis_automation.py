@@ -17,9 +17,9 @@ from toban_orchestration.db.models import (
     SlackMessage,
     SlackUser,
 )
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration_tests.test_analysis_assets import WEEKLY
 from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
 

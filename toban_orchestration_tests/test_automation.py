@@ -9,12 +9,7 @@ import dagster as dg
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.automation.analysis_requests import advance, last_window
-from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.automation.sensors import (
-    slack_analysis_request_sensor,
-    slack_integration_sensor,
-)
+from toban_orchestration.analysis.requests import advance, last_window
 from toban_orchestration.db.enums import (
     IntegrationStatus,
     ScheduleFrequency,
@@ -28,7 +23,12 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
+from toban_orchestration.defs.slack.sensors import (
+    slack_analysis_request_sensor,
+    slack_integration_sensor,
+)
 from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 

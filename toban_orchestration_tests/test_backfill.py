@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from toban_orchestration.automation.backfill import BackfillError, BackfillRequest
+from toban_orchestration.backfill import BackfillError, BackfillRequest
 from toban_orchestration.cli import main
 from toban_orchestration_tests.e2e_support import free_port
 

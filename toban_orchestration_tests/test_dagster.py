@@ -11,9 +11,9 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy import Engine, inspect, text
 
 from toban_orchestration.db import migrations
-from toban_orchestration.db.assets import app_database_schema, schema_matches_models
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
+from toban_orchestration.defs.platform.assets import app_database_schema, schema_matches_models
+from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration_tests.helpers import disposing_engine
 
 

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.analysis.pseudonyms import load_pseudonyms
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.db.enums import IntegrationEventType
@@ -25,10 +24,15 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.privacy.dagster_history import analysis_ids, forget_runs, workspace_runs
+from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.maintenance.dagster_history import (
+    analysis_ids,
+    forget_runs,
+    workspace_runs,
+)
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
 from toban_orchestration_tests.llm_answers import good_answer

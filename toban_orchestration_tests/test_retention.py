@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
-from toban_orchestration.automation.maintenance import slack_retention_job
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     IntegrationEventType,
@@ -33,14 +31,16 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.maintenance.jobs import slack_retention_job
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.privacy.retention import (
     RetentionConfigError,
     delete_workspace_data,
     purge_before,
     purge_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration_tests.factories import add_slack_integration
 
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")

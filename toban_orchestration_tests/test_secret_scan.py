@@ -26,20 +26,20 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.db.engine import forget_app_engine
 from toban_orchestration.db.models import IntegrationCredential, Team
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.security.tokens import TokenCipher, generate_key
-from toban_orchestration.settings import PROJECT_ROOT, get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
 from toban_orchestration_tests.helpers import disposing_engine

@@ -9,17 +9,17 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.security.tokens import TokenCipher, generate_key
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.test_slack_sync import Connected, connect
 

@@ -13,14 +13,14 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from sqlalchemy import Engine, select, text, update
 
-from toban_orchestration.automation.events import slack_events_sensor
 from toban_orchestration.db.models import SlackEventInbox
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.events import slack_events_sensor
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.apply_events import apply_pending
 from toban_orchestration.slack.events import TRANSPORT_HTTP, parse_envelope
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.receiver import EventReceiver, ReceiverConfig
 from toban_orchestration.slack.store import store_event_delivery
 from toban_orchestration.slack.sync import SyncOptions

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
+from toban_orchestration.defs.slack.assets import slack_messages_and_reactions
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
-from toban_orchestration.slack.assets import slack_messages_and_reactions
 from toban_orchestration.slack.client import (
     ClientOptions,
     SlackApi,
@@ -23,7 +24,6 @@ from toban_orchestration.slack.client import (
     SlackError,
 )
 from toban_orchestration.slack.health import day_health
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import (
     Channel,

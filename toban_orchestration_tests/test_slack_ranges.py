@@ -8,13 +8,13 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine, text
 
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import slack_messages_range_job
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
-from toban_orchestration.slack.assets import slack_messages_range_job
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.slack_truth import Connected, connect, differences

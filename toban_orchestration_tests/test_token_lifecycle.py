@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.automation.maintenance import slack_token_refresh_job
-from toban_orchestration.automation.planning import ensure_workspaces
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     CredentialType,
@@ -26,13 +24,15 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.maintenance.jobs import slack_token_refresh_job
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.security.rotation import rotate_all
 from toban_orchestration.security.tokens import DecryptionError, TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.slack.planning import ensure_workspaces
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace

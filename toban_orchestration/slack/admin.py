@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from toban_orchestration.automation.planning import days_to_sync
 from toban_orchestration.db.enums import ChannelType, IntegrationStatus
 from toban_orchestration.slack import store
 from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.planning import days_to_sync
 from toban_orchestration.slack.store import AdminChannel, AdminWorkspace
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import SOURCE_EXPORT, WorkspaceNotFoundError

@@ -6,23 +6,23 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
-from toban_orchestration.automation.analysis_requests import pending_requests, start_due_schedules
-from toban_orchestration.automation.jobs import (
+from toban_orchestration.analysis.requests import pending_requests, start_due_schedules
+from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import slack_messages_range_job
+from toban_orchestration.defs.slack.jobs import (
     message_range_request,
     slack_workspace_snapshot_job,
 )
-from toban_orchestration.automation.planning import (
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.planning import (
     changes,
     contiguous_ranges,
     days_to_sync,
     ensure_workspaces,
     slack_integrations,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import slack_messages_range_job
-from toban_orchestration.slack.partitions import workspace_partitions
 
 
 def message_partition_key(day: str, slack_id: str) -> str:
