@@ -34,7 +34,7 @@ from toban_orchestration.db.models import (
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
-from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
@@ -42,7 +42,6 @@ from toban_orchestration.defs.slack.assets import (
     slack_workspace,
 )
 from toban_orchestration.defs.slack.partitions import workspace_partitions
-from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.workspaces import register_export_workspace
@@ -302,7 +301,7 @@ def _ingest_and_analyze(
     os.environ["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
     get_settings.cache_clear()
     forget_app_engine()
-    resources = {"app_database": AppDatabase(), "slack": SlackCredentials()}
+    resources = build_resources(get_settings())
     weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
     weeks = _weeks_overlapping(export.first_day, export.last_day)
     days = (export.last_day - export.first_day).days + 1

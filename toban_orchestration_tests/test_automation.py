@@ -23,7 +23,7 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.defs.slack.sensors import (
     slack_analysis_request_sensor,
@@ -65,7 +65,7 @@ def _range_days(requests: Sequence[dg.RunRequest]) -> dict[str, list[str]]:
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+        instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
         result = slack_integration_sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -184,7 +184,7 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     with dg.build_schedule_context(
         instance=project_instance,
         scheduled_execution_time=when,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
     ) as context:
         requests = daily_slack_sync(context)
     assert isinstance(requests, list)
@@ -209,7 +209,7 @@ def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_on
     with dg.build_schedule_context(
         instance=project_instance,
         scheduled_execution_time=datetime(2026, 11, 20, 2, tzinfo=UTC),
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
     ) as context:
         requests = daily_slack_snapshot(context)
     assert isinstance(requests, list)
@@ -221,7 +221,7 @@ def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_on
 
 def _request_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+        instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
         result = slack_analysis_request_sensor(context)
     assert isinstance(result, dg.SensorResult)

@@ -30,9 +30,10 @@ from toban_orchestration.defs.maintenance.dagster_history import (
     forget_runs,
     workspace_runs,
 )
-from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
 from toban_orchestration_tests.llm_answers import good_answer
@@ -220,7 +221,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
     assert dg.materialize(
         [weekly],
         partition_key=key,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     ).success
     with Session(migrated_engine) as session, session.begin():
@@ -238,7 +239,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
         ad_hoc_id = str(ad_hoc.id)
     assert slack_analysis_job.execute_in_process(
         run_config={"ops": {"run_requested_analysis": {"config": {"analysis_id": ad_hoc_id}}}},
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     ).success
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.assets import slack_messages_and_reactions
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
@@ -32,7 +33,6 @@ from toban_orchestration_tests.slack_server import (
     Fault,
     generate_workspace,
 )
-from toban_orchestration_tests.test_slack_assets import RESOURCES
 from toban_orchestration_tests.test_slack_sync import (
     TOKEN,
     Connected,
@@ -283,7 +283,7 @@ def _materialize_day(
     return dg.materialize(
         [slack_messages_and_reactions],
         partition_key=key,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=instance,
         raise_on_error=False,
     )

@@ -25,8 +25,7 @@ from toban_orchestration.db.models import (
     Team,
 )
 from toban_orchestration.defs.maintenance.jobs import slack_token_refresh_job
-from toban_orchestration.defs.platform.resources import AppDatabase
-from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.security.rotation import rotate_all
 from toban_orchestration.security.tokens import DecryptionError, TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
@@ -337,14 +336,14 @@ def test_the_refresh_job_sweeps_only_workspaces_whose_token_expires_soon(
         _connect_rotating(migrated_engine, server, cipher, timedelta(minutes=20))
         with dg.instance_for_test() as instance:
             result = slack_token_refresh_job.execute_in_process(
-                resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
+                resources=build_resources(get_settings()),
                 instance=instance,
             )
             assert result.success
             assert server.token_rotations == 1
             # A second sweep finds a fresh token (12 h left) and leaves it alone.
             assert slack_token_refresh_job.execute_in_process(
-                resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
+                resources=build_resources(get_settings()),
                 instance=instance,
             ).success
         assert server.token_rotations == 1
