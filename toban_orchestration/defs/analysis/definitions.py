@@ -4,10 +4,7 @@ ad hoc analysis job, and the sensors that start them."""
 import dagster as dg
 
 from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
-
-# The two analysis sensors still live in defs/slack/sensors.py next to the integration sensor
-# (moved there unchanged with automation/sensors.py); they belong to this domain.
-from toban_orchestration.defs.slack.sensors import (
+from toban_orchestration.defs.analysis.sensors import (
     slack_analysis_automation,
     slack_analysis_request_sensor,
 )
