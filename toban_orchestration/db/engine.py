@@ -43,7 +43,7 @@ def parse_postgres_url(raw: str, setting: str) -> URL:
     """Parse a PostgreSQL URL from setting `setting`; the error never echoes the URL itself."""
     try:
         url = make_url(raw)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         raise DatabaseConfigError(
             f"{setting} is not a valid database URL; expected "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
