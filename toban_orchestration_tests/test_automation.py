@@ -23,12 +23,10 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
+from toban_orchestration.defs.analysis.sensors import slack_analysis_request_sensor
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.defs.slack.sensors import (
-    slack_analysis_request_sensor,
-    slack_integration_sensor,
-)
+from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
