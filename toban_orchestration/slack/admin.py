@@ -616,7 +616,7 @@ def waiting_windows(
 ) -> dict[str, list[WaitingWindow]]:
     """Per workspace, the weekly and monthly windows that wait for days before the backfill
     window: only the windows holding its first day can (weeks start on Mondays, months on the
-    1st, as in analysis/partitions.py), and only if Dagster has them (they start on or after
+    1st, as in defs/analysis/partitions.py), and only if Dagster has them (they start on or after
     TOBAN_PARTITIONS_START_DATE)."""
     first = window[0]
     starts = {
