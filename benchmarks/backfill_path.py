@@ -55,15 +55,15 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import URL, make_url
 
 from benchmarks.common import machine
-from toban_orchestration.automation.backfill import BackfillError, graphql
-from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.backfill import BackfillError, graphql
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, forget_app_engine
 from toban_orchestration.db.models import SlackMessage
 from toban_orchestration.definitions import defs
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.sensors import message_partition_key
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.e2e_support import DagsterDev, wait_for
 from toban_orchestration_tests.slack_server import (

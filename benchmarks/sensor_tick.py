@@ -17,9 +17,7 @@ import dagster as dg
 from sqlalchemy import Engine, insert, update
 
 from benchmarks.common import fresh_database, machine
-from toban_orchestration.automation.schedules import daily_slack_sync
-from toban_orchestration.automation.sensors import slack_integration_sensor
-from toban_orchestration.db.engine import get_app_engine
+from toban_orchestration.db.engine import forget_app_engine
 from toban_orchestration.db.enums import CredentialType, IntegrationStatus, IntegrationType
 from toban_orchestration.db.models import (
     Integration,
@@ -29,7 +27,10 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.schedules import daily_slack_sync
+from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
 
 T = TypeVar("T")
@@ -103,7 +104,7 @@ def timed(action: Callable[[], T]) -> tuple[T, float]:
 
 def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+        instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
         result = slack_integration_sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -114,7 +115,7 @@ def schedule(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=datetime.now(UTC),
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
     ) as context:
         requests = daily_slack_sync(context)
     assert isinstance(requests, list)
@@ -136,8 +137,10 @@ def main() -> None:
             database="postgres"
         ).render_as_string(hide_password=False)
         get_settings.cache_clear()
-        get_app_engine.cache_clear()
-        with get_app_engine().connect():  # open the pool before the clock starts
+        forget_app_engine()
+        app_database = build_resources(get_settings())["app_database"]
+        assert isinstance(app_database, AppDatabase)
+        with app_database.engine().connect():  # open the pool before the clock starts
             pass
         first, first_s = timed(lambda: tick(instance, None))
         second, second_s = timed(lambda: tick(instance, first.cursor))
@@ -158,7 +161,7 @@ def main() -> None:
         print(f"tick with nothing new: {second_s * 1000:.0f} ms, {len(second.run_requests or [])}")
         print(f"tick with 5 revoked: {third_s * 1000:.0f} ms, {len(third.run_requests or [])}")
         print(f"daily schedule evaluation: {schedule_s * 1000:.0f} ms, {len(requests)} runs")
-        get_app_engine.cache_clear()
+        forget_app_engine()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from toban_orchestration.analysis import report as window_report
 from toban_orchestration.analysis.report_files import ReportPathError, page_charts, write_report
 from toban_orchestration.analysis.store import AnalysisNotFound, report_inputs, window_analysis_id
-from toban_orchestration.automation.backfill import (
+from toban_orchestration.backfill import (
     DEFAULT_URL,
     BackfillError,
     BackfillRequest,
@@ -48,13 +48,14 @@ from toban_orchestration.db.engine import (
 )
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.db.teams import team_for_slug
-from toban_orchestration.demo import DemoError, run_demo
-from toban_orchestration.privacy.dagster_history import (
+from toban_orchestration.defs.maintenance.dagster_history import (
     analysis_ids,
     forget_runs,
     purged_runs,
     workspace_runs,
 )
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.demo import DemoError, run_demo
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.privacy.retention import (
     RetentionConfigError,
@@ -75,7 +76,6 @@ from toban_orchestration.slack import admin
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.receiver import (
     DATABASE_CONNECT_TIMEOUT_SECONDS,
     EventReceiver,

@@ -1,78 +1,26 @@
-"""The one Dagster entry point: every domain's assets, checks and resources."""
+"""The one Dagster entry point (workspace.yaml loads `defs` from here): each domain's
+definitions under `defs/`, merged, with the resources and the executor built from the settings.
+"""
 
 import dagster as dg
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
-from toban_orchestration.analysis.trend_assets import slack_contributions_trends
-from toban_orchestration.automation.admin_jobs import (
-    slack_configure_sync_job,
-    slack_select_channels_job,
-)
-from toban_orchestration.automation.events import (
-    slack_event_inbox,
-    slack_event_inbox_lag,
-    slack_events_sensor,
-)
-from toban_orchestration.automation.jobs import slack_messages_job, slack_workspace_snapshot_job
-from toban_orchestration.automation.maintenance import (
-    slack_retention_job,
-    slack_retention_schedule,
-    slack_token_refresh_job,
-    slack_token_refresh_schedule,
-)
-from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.automation.sensors import (
-    slack_analysis_automation,
-    slack_analysis_request_sensor,
-    slack_integration_sensor,
-)
-from toban_orchestration.db.assets import app_database_schema, schema_matches_models
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis import definitions as analysis_definitions
+from toban_orchestration.defs.maintenance import definitions as maintenance_definitions
+from toban_orchestration.defs.platform import definitions as platform_definitions
+from toban_orchestration.defs.platform.executor import step_executor
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack import definitions as slack_definitions
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
-    slack_channels,
-    slack_messages_and_reactions,
-    slack_messages_range_job,
-    slack_users,
-    slack_workspace,
-)
-from toban_orchestration.slack.resources import SlackCredentials
-from toban_orchestration.step_executor import step_executor
 
-defs = dg.Definitions(
-    assets=[
-        app_database_schema,
-        slack_workspace,
-        slack_users,
-        slack_channels,
-        slack_messages_and_reactions,
-        slack_event_inbox,
-        *analysis_assets,
-        slack_contributions_trends,
-    ],
-    jobs=[
-        slack_analysis_job,
-        slack_workspace_snapshot_job,
-        slack_messages_job,
-        slack_messages_range_job,
-        slack_token_refresh_job,
-        slack_retention_job,
-        slack_select_channels_job,
-        slack_configure_sync_job,
-    ],
-    sensors=[
-        slack_integration_sensor,
-        slack_analysis_request_sensor,
-        slack_analysis_automation,
-        slack_events_sensor,
-    ],
-    schedules=[
-        daily_slack_sync,
-        daily_slack_snapshot,
-        slack_token_refresh_schedule,
-        slack_retention_schedule,
-    ],
-    asset_checks=[schema_matches_models, slack_event_inbox_lag],
-    resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
-    executor=step_executor(get_settings().dagster_executor),
+# The domains' modules are imported, not their `defs`: Dagster's code server (`dagster api grpc
+# -m toban_orchestration.definitions`) refuses a module holding more than one Definitions.
+defs = dg.Definitions.merge(
+    platform_definitions.defs,
+    slack_definitions.defs,
+    analysis_definitions.defs,
+    maintenance_definitions.defs,
+    dg.Definitions(
+        resources=build_resources(get_settings()),
+        executor=step_executor(get_settings().dagster_executor),
+    ),
 )

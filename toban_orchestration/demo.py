@@ -20,10 +20,7 @@ import dagster as dg
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
-from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS
-from toban_orchestration.analysis.trend_assets import slack_contributions_trends
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
@@ -35,18 +32,20 @@ from toban_orchestration.db.models import (
     SlackContribution,
     SlackUser,
 )
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.db.teams import team_for_slug
-from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
+from toban_orchestration.defs.analysis.trend_assets import slack_contributions_trends
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.workspaces import register_export_workspace
 
 DEMO_TEAM_ID = "TDEMO0001"
@@ -304,7 +303,7 @@ def _ingest_and_analyze(
     os.environ["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
     get_settings.cache_clear()
     forget_app_engine()
-    resources = {"app_database": AppDatabase(), "slack": SlackCredentials()}
+    resources = build_resources(get_settings())
     weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
     weeks = _weeks_overlapping(export.first_day, export.last_day)
     days = (export.last_day - export.first_day).days + 1

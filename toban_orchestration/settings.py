@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     automation sensor waits twice as long): how soon a new integration starts syncing."""
     dagster_executor: str = "default"
     """Where steps run: "default" (in the run's process) or "k8s" (a Kubernetes pod per step,
-    see toban_orchestration/step_executor.py)."""
+    see toban_orchestration/defs/platform/executor.py)."""
 
     @property
     def llm_configured(self) -> bool:

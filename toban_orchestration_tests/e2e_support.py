@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from toban_orchestration.automation.backfill import BackfillError, graphql
+from toban_orchestration.backfill import BackfillError, graphql
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
 from toban_orchestration.db.engine import DAGSTER_DRIVER

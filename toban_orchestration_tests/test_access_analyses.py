@@ -16,8 +16,8 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from toban_orchestration.analysis.prompt import SUMMARY_CHARS
+from toban_orchestration.analysis.requests import start_due_schedules
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
-from toban_orchestration.automation.analysis_requests import start_due_schedules
 from toban_orchestration.db.models import (
     IntegrationShare,
     ResourceAccess,

@@ -11,30 +11,28 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine, select, update
 
-from toban_orchestration.automation.admin_jobs import (
+from toban_orchestration.db.enums import ChannelType
+from toban_orchestration.db.models import IntegrationEvent, SlackChannel, SlackWorkspace
+from toban_orchestration.definitions import defs
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.admin_jobs import (
     ADMIN_JOB_TAGS,
     SyncSettingsConfig,
     slack_configure_sync_job,
     slack_select_channels_job,
 )
-from toban_orchestration.db.enums import ChannelType
-from toban_orchestration.db.models import IntegrationEvent, SlackChannel, SlackWorkspace
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.definitions import defs
+from toban_orchestration.defs.slack.admin_metadata import channel_table
+from toban_orchestration.defs.slack.assets import slack_channels, slack_workspace
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import admin, ingest
-from toban_orchestration.slack.admin_metadata import channel_table
-from toban_orchestration.slack.assets import slack_channels, slack_workspace
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.slack_truth import Connected, connect
 
 DAY = date(2026, 11, 1)
-RESOURCES = {"app_database": AppDatabase()}
 SELECT_OP = "select_slack_channels"
 CONFIGURE_OP = "configure_slack_sync"
 
@@ -105,7 +103,7 @@ def _run(
     return job.execute_in_process(
         run_config={"ops": {op: {"config": dict(config)}}},
         instance=instance,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         raise_on_error=False,
     )
 
@@ -322,7 +320,7 @@ def test_snapshot_materializations_show_the_selection_and_the_settings(
     result = dg.materialize(
         [slack_workspace, slack_channels],
         partition_key=connected.slack_id,
-        resources={**RESOURCES, "slack": SlackCredentials()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert result.success

@@ -8,7 +8,6 @@ import dagster as dg
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannelAnalysis,
@@ -16,8 +15,10 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
 
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
@@ -32,7 +33,7 @@ def test_a_weekly_partition_materializes_reports_and_a_leaderboard(
     result = dg.materialize(
         [WEEKLY],
         partition_key=key,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert result.success
@@ -76,7 +77,7 @@ def _run_job(analysis_id: uuid.UUID) -> dg.ExecuteInProcessResult:
         run_config={
             "ops": {"run_requested_analysis": {"config": {"analysis_id": str(analysis_id)}}}
         },
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         raise_on_error=False,
     )
 

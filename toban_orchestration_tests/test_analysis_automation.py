@@ -17,9 +17,10 @@ from toban_orchestration.db.models import (
     SlackMessage,
     SlackUser,
 )
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.test_analysis_assets import WEEKLY
 from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
 
@@ -99,7 +100,7 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
     result = dg.materialize(
         [WEEKLY],
         partition_key=dg.MultiPartitionKey({"date": WEEK[0], "workspace": WORKSPACE}),
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     checks = result.get_asset_check_evaluations()
@@ -141,7 +142,7 @@ def test_the_count_check_passes_then_flags_a_stale_and_an_inconsistent_report(
     rerun = dg.materialize(  # re-analyzing brings the report back in line
         [WEEKLY],
         partition_key=dg.MultiPartitionKey({"date": WEEK[0], "workspace": WORKSPACE}),
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert all(c.passed for c in rerun.get_asset_check_evaluations())

@@ -22,7 +22,6 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 
 from toban_orchestration.analysis import charts, report
-from toban_orchestration.analysis.assets import window_metadata
 from toban_orchestration.analysis.report_files import stored_digest, write_report
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
 from toban_orchestration.analysis.store import (
@@ -33,6 +32,7 @@ from toban_orchestration.analysis.store import (
 from toban_orchestration.cli import main
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DAGSTER_DRIVER, forget_app_engine
+from toban_orchestration.defs.analysis.assets import window_metadata
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest

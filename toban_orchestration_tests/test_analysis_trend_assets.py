@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from toban_orchestration.analysis.report import md_text
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.analysis.store import team_weeks
-from toban_orchestration.analysis.trend_assets import TRENDS_ASSET, slack_contributions_trends
 from toban_orchestration.analysis.trends import PersonTrend, Trends, trend_weeks, trends_of
 from toban_orchestration.db.enums import AccessLevel, IntegrationType, ResourceType, ShareLevel
 from toban_orchestration.db.models import (
@@ -34,11 +33,13 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
-from toban_orchestration.privacy.dagster_history import workspace_runs
+from toban_orchestration.defs.analysis.trend_assets import TRENDS_ASSET, slack_contributions_trends
+from toban_orchestration.defs.maintenance.dagster_history import workspace_runs
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.normalize import NameLookup, user_row
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
 from toban_orchestration_tests.test_analysis_assets import WEEKLY
@@ -301,7 +302,7 @@ def test_the_asset_follows_the_weekly_analysis_and_shows_movers_and_charts(
     requested, cursor = _requested(project_instance, None)
     assert requested == set()  # no weekly scores materialized yet
     analyzed = dg.materialize(
-        [WEEKLY], partition_key=key, resources={"app_database": AppDatabase()},
+        [WEEKLY], partition_key=key, resources=build_resources(get_settings()),
         instance=project_instance,
     )  # fmt: skip
     assert analyzed.success
@@ -313,7 +314,7 @@ def test_the_asset_follows_the_weekly_analysis_and_shows_movers_and_charts(
     result = dg.materialize(
         [slack_contributions_trends],
         partition_key=key,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert result.success

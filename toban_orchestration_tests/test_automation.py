@@ -9,13 +9,7 @@ import dagster as dg
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.automation.analysis_requests import advance, last_window
-from toban_orchestration.automation.planning import days_to_sync
-from toban_orchestration.automation.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.automation.sensors import (
-    slack_analysis_request_sensor,
-    slack_integration_sensor,
-)
+from toban_orchestration.analysis.requests import advance, last_window
 from toban_orchestration.db.enums import (
     IntegrationStatus,
     ScheduleFrequency,
@@ -29,8 +23,12 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis.sensors import slack_analysis_request_sensor
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
+from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.planning import days_to_sync
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
 
@@ -66,7 +64,7 @@ def _range_days(requests: Sequence[dg.RunRequest]) -> dict[str, list[str]]:
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+        instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
         result = slack_integration_sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -231,7 +229,7 @@ def test_the_daily_schedule_syncs_yesterday_for_active_workspaces_only(
     with dg.build_schedule_context(
         instance=project_instance,
         scheduled_execution_time=when,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
     ) as context:
         requests = daily_slack_sync(context)
     assert isinstance(requests, list)
@@ -256,7 +254,7 @@ def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_on
     with dg.build_schedule_context(
         instance=project_instance,
         scheduled_execution_time=datetime(2026, 11, 20, 2, tzinfo=UTC),
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
     ) as context:
         requests = daily_slack_snapshot(context)
     assert isinstance(requests, list)
@@ -268,7 +266,7 @@ def test_the_daily_snapshot_refreshes_channels_and_users_of_active_workspaces_on
 
 def _request_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"app_database": AppDatabase()}
+        instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
         result = slack_analysis_request_sensor(context)
     assert isinstance(result, dg.SensorResult)

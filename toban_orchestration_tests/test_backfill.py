@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from toban_orchestration.automation.backfill import (
+from toban_orchestration.backfill import (
     BackfillError,
     BackfillRequest,
     RunProgress,

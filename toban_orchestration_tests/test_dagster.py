@@ -11,16 +11,17 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy import Engine, inspect, text
 
 from toban_orchestration.db import migrations
-from toban_orchestration.db.assets import app_database_schema, schema_matches_models
-from toban_orchestration.db.resources import AppDatabase
 from toban_orchestration.definitions import defs
+from toban_orchestration.defs.platform.assets import app_database_schema, schema_matches_models
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.helpers import disposing_engine
 
 
 def _materialize_schema(**kwargs: Any) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [app_database_schema, schema_matches_models],
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         **kwargs,
     )
 

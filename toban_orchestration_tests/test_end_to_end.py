@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, func, select, text
 
 from toban_orchestration.analysis.health import analysis_health
-from toban_orchestration.automation.backfill import graphql, wait_for_run
+from toban_orchestration.backfill import graphql, wait_for_run
 from toban_orchestration.db.enums import AnalysisStatus
 from toban_orchestration.db.models import (
     SlackAnalysis,

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets, slack_analysis_job
 from toban_orchestration.analysis.pseudonyms import load_pseudonyms
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.db.enums import IntegrationEventType
@@ -26,10 +25,16 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     slack_analysis_channels,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.privacy.dagster_history import analysis_ids, forget_runs, workspace_runs
+from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.maintenance.dagster_history import (
+    analysis_ids,
+    forget_runs,
+    workspace_runs,
+)
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.privacy.erasure import ErasureError, erase_user
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
 from toban_orchestration_tests.helpers import report_pages
@@ -224,7 +229,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
     assert dg.materialize(
         [weekly],
         partition_key=key,
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     ).success
     with Session(migrated_engine) as session, session.begin():
@@ -242,7 +247,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
         ad_hoc_id = str(ad_hoc.id)
     assert slack_analysis_job.execute_in_process(
         run_config={"ops": {"run_requested_analysis": {"config": {"analysis_id": ad_hoc_id}}}},
-        resources={"app_database": AppDatabase()},
+        resources=build_resources(get_settings()),
         instance=project_instance,
     ).success
 

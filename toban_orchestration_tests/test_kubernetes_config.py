@@ -39,9 +39,9 @@ from sqlalchemy.engine import URL
 
 from toban_orchestration.cli import _db_upgrade, _events, build_parser
 from toban_orchestration.db.engine import DAGSTER_DRIVER
+from toban_orchestration.defs.platform.executor import StepExecutorError, step_executor
 from toban_orchestration.settings import PROJECT_ROOT, Settings
 from toban_orchestration.slack.receiver import HEALTH_PATH, EventReceiver, ReceiverConfig
-from toban_orchestration.step_executor import StepExecutorError, step_executor
 
 DEPLOY = PROJECT_ROOT / "deploy" / "kubernetes"
 APP_SECRET = "toban-env"

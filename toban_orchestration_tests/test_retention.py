@@ -11,8 +11,6 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
-from toban_orchestration.automation.maintenance import slack_retention_job
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     IntegrationEventType,
@@ -34,14 +32,17 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.maintenance.jobs import slack_retention_job
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.privacy.retention import (
     RetentionConfigError,
     delete_workspace_data,
     purge_before,
     purge_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.factories import add_slack_integration
 from toban_orchestration_tests.helpers import report_pages
 
@@ -339,12 +340,12 @@ def test_the_retention_job_and_the_commands(
             assert dg.materialize(
                 [WEEKLY],
                 partition_key=key,
-                resources={"app_database": AppDatabase()},
+                resources=build_resources(get_settings()),
                 instance=instance,
             ).success
         assert len(instance.get_runs()) == 2
         result = slack_retention_job.execute_in_process(
-            resources={"app_database": AppDatabase()}, instance=instance
+            resources=build_resources(get_settings()), instance=instance
         )
         assert result.success
         # TRET's analysis run is gone with its window; TKEEP keeps everything.

@@ -26,20 +26,19 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.assets import analysis_assets
 from toban_orchestration.db.engine import forget_app_engine
 from toban_orchestration.db.models import IntegrationCredential, Team
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.security.tokens import TokenCipher, generate_key
-from toban_orchestration.settings import PROJECT_ROOT, get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.analysis.assets import analysis_assets
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
 from toban_orchestration_tests.helpers import disposing_engine
@@ -55,7 +54,6 @@ CLIENT_ID = "9876.5432"
 CLIENT_SECRET = "scan-client-secret-77d1"
 LLM_KEY = "sk-scan-llm-key-0451"
 DB_PASSWORD = "scan-db-password-6b2c"
-RESOURCES = {"app_database": AppDatabase(), "slack": SlackCredentials()}
 WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 
 
@@ -168,7 +166,7 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         snapshot = dg.materialize(
             [slack_workspace, slack_users, slack_channels],
             partition_key=slack_id,
-            resources=RESOURCES,
+            resources=build_resources(get_settings()),
             instance=instance,
         )
         assert snapshot.success
@@ -176,14 +174,14 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         messages = dg.materialize(
             [slack_messages_and_reactions],
             partition_key=day_key,
-            resources=RESOURCES,
+            resources=build_resources(get_settings()),
             instance=instance,
         )
         assert messages.success
         analysis = dg.materialize(
             [WEEKLY],
             partition_key=dg.MultiPartitionKey({"date": DAY.isoformat(), "workspace": slack_id}),
-            resources={"app_database": AppDatabase()},
+            resources=build_resources(get_settings()),
             instance=instance,
         )
         assert analysis.success
@@ -205,7 +203,7 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         failed = dg.materialize(
             [slack_users],
             partition_key=slack_id,
-            resources=RESOURCES,
+            resources=build_resources(get_settings()),
             instance=instance,
             raise_on_error=False,
         )

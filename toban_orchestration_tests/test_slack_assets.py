@@ -9,17 +9,16 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.security.tokens import TokenCipher, generate_key
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import (
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.assets import (
     slack_channels,
     slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.test_slack_sync import Connected, connect
 
@@ -30,9 +29,6 @@ def _int(metadata: Mapping[str, dg.MetadataValue], key: str) -> int:
     value = metadata[key].value
     assert isinstance(value, int), (key, value)
     return value
-
-
-RESOURCES = {"app_database": AppDatabase(), "slack": SlackCredentials()}
 
 
 @pytest.fixture
@@ -56,7 +52,7 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
     snapshot = dg.materialize(
         [slack_workspace, slack_users, slack_channels],
         partition_key=slack_id,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert snapshot.success
@@ -86,7 +82,7 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
     first = dg.materialize(
         [slack_messages_and_reactions],
         partition_key=key,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     assert first.success
@@ -111,7 +107,7 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
     again = dg.materialize(
         [slack_messages_and_reactions],
         partition_key=key,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=project_instance,
     )
     repeated = again.asset_materializations_for_node("slack_messages_and_reactions")[0].metadata
@@ -131,7 +127,7 @@ def test_a_revoked_token_fails_the_run_without_retrying_and_without_the_token(
     result = dg.materialize(
         [slack_users],
         partition_key=slack_id,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=project_instance,
         raise_on_error=False,
     )

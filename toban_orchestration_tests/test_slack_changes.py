@@ -13,14 +13,15 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from sqlalchemy import Engine, select, text, update
 
-from toban_orchestration.automation.events import slack_events_sensor
 from toban_orchestration.db.models import SlackEventInbox
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.events import slack_events_sensor
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.apply_events import apply_pending
 from toban_orchestration.slack.events import TRANSPORT_HTTP, parse_envelope
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.receiver import EventReceiver, ReceiverConfig
 from toban_orchestration.slack.store import store_event_delivery
 from toban_orchestration.slack.sync import SyncOptions
@@ -218,7 +219,7 @@ def test_the_events_sensor_applies_reports_partitions_and_the_inbox_lag(
         workspace.edit_message(general, first_day, "edited through an event")
         deliver(migrated_engine, workspace.recorded_events())
         with dg.build_sensor_context(
-            instance=project_instance, resources={"app_database": AppDatabase()}
+            instance=project_instance, resources=build_resources(get_settings())
         ) as context:
             result = slack_events_sensor(context)
         assert isinstance(result, dg.SensorResult)
@@ -261,7 +262,7 @@ def test_the_events_sensor_applies_reports_partitions_and_the_inbox_lag(
         with dg.build_sensor_context(
             instance=project_instance,
             cursor=result.cursor,
-            resources={"app_database": AppDatabase()},
+            resources=build_resources(get_settings()),
         ) as context:
             later = slack_events_sensor(context)
         assert isinstance(later, dg.SensorResult)
@@ -376,7 +377,7 @@ def test_applied_events_are_pruned_after_their_retention(
                 {"id": event_id, "age": age},
             )
     with dg.build_sensor_context(
-        instance=project_instance, resources={"app_database": AppDatabase()}
+        instance=project_instance, resources=build_resources(get_settings())
     ) as context:
         result = slack_events_sensor(context)
     assert isinstance(result, dg.SensorResult)

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.assets import slack_messages_and_reactions, slack_users
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
-from toban_orchestration.slack.assets import slack_messages_and_reactions, slack_users
 from toban_orchestration.slack.client import (
     ClientOptions,
     SlackApi,
@@ -24,7 +26,6 @@ from toban_orchestration.slack.client import (
     SlackRefusedError,
 )
 from toban_orchestration.slack.health import day_health
-from toban_orchestration.slack.partitions import workspace_partitions
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import (
     Channel,
@@ -33,7 +34,6 @@ from toban_orchestration_tests.slack_server import (
     Fault,
     generate_workspace,
 )
-from toban_orchestration_tests.test_slack_assets import RESOURCES
 from toban_orchestration_tests.test_slack_sync import (
     TOKEN,
     Connected,
@@ -287,7 +287,7 @@ def _materialize_day(
     return dg.materialize(
         [slack_messages_and_reactions],
         partition_key=key,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         instance=instance,
         raise_on_error=False,
     )
@@ -375,7 +375,7 @@ def test_a_scope_the_app_lacks_fails_the_asset_once_with_what_to_do(
         result = dg.materialize(
             [slack_users],
             partition_key=connected.slack_id,
-            resources=RESOURCES,
+            resources=build_resources(get_settings()),
             instance=project_instance,
             raise_on_error=False,
         )

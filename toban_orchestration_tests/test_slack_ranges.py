@@ -8,13 +8,12 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine, text
 
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.resources import build_resources
+from toban_orchestration.defs.slack.assets import slack_messages_range_job
+from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
-from toban_orchestration.slack.assets import slack_messages_range_job
-from toban_orchestration.slack.partitions import workspace_partitions
-from toban_orchestration.slack.resources import SlackCredentials
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.slack_truth import Connected, connect, differences
@@ -22,7 +21,6 @@ from toban_orchestration_tests.slack_truth import Connected, connect, difference
 START = date(2026, 11, 1)
 DAYS = 12
 LAST = START + timedelta(DAYS - 1)
-RESOURCES = {"app_database": AppDatabase(), "slack": SlackCredentials()}
 
 
 @pytest.fixture
@@ -70,7 +68,7 @@ def test_a_range_run_reads_each_channel_once_and_reports_every_day(
     result = slack_messages_range_job.execute_in_process(
         run_config=_range_config(slack_id, START, LAST),
         instance=project_instance,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
     )
     assert result.success
     assert differences(connected.engine, connected.workspace, connected.member_channels()) == []
@@ -118,7 +116,7 @@ def test_a_range_with_first_after_last_is_refused_in_one_line(
     result = slack_messages_range_job.execute_in_process(
         run_config=_range_config(connected.slack_id, LAST, START),
         instance=project_instance,
-        resources=RESOURCES,
+        resources=build_resources(get_settings()),
         raise_on_error=False,
     )
     assert not result.success

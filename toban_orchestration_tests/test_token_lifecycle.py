@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.automation.maintenance import slack_token_refresh_job
-from toban_orchestration.automation.planning import ensure_workspaces
 from toban_orchestration.cli import main
 from toban_orchestration.db.enums import (
     CredentialType,
@@ -26,13 +24,14 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.maintenance.jobs import slack_token_refresh_job
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.security.rotation import rotate_all
 from toban_orchestration.security.tokens import DecryptionError, TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.slack.planning import ensure_workspaces
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
 from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
@@ -337,14 +336,14 @@ def test_the_refresh_job_sweeps_only_workspaces_whose_token_expires_soon(
         _connect_rotating(migrated_engine, server, cipher, timedelta(minutes=20))
         with dg.instance_for_test() as instance:
             result = slack_token_refresh_job.execute_in_process(
-                resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
+                resources=build_resources(get_settings()),
                 instance=instance,
             )
             assert result.success
             assert server.token_rotations == 1
             # A second sweep finds a fresh token (12 h left) and leaves it alone.
             assert slack_token_refresh_job.execute_in_process(
-                resources={"app_database": AppDatabase(), "slack": SlackCredentials()},
+                resources=build_resources(get_settings()),
                 instance=instance,
             ).success
         assert server.token_rotations == 1

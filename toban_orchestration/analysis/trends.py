@@ -2,7 +2,7 @@
 weeks, who moved most this week, and a small-multiples chart of the top movers.
 
 Pure: the rows come from `analysis/store.py` (`team_weeks`: a team's view, through the access
-rules) and the asset that shows the result in Dagster is `analysis/trend_assets.py`. Names and
+rules) and the asset that shows the result in Dagster is `defs/analysis/trend_assets.py`. Names and
 markdown escaping are the reports' (`analysis/report.py`): a person is called the same there.
 
 A person's week is scored the way `run.py` scores the overall contribution row: the rubric on

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import sqlalchemy.exc
 from sqlalchemy import Engine, create_engine, text
@@ -42,7 +43,7 @@ def parse_postgres_url(raw: str, setting: str) -> URL:
     """Parse a PostgreSQL URL from setting `setting`; the error never echoes the URL itself."""
     try:
         url = make_url(raw)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         raise DatabaseConfigError(
             f"{setting} is not a valid database URL; expected "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
@@ -150,13 +151,46 @@ def get_app_engine() -> Engine:
     return make_engine(resolve_database_targets().app_url)
 
 
+def app_database_url(database_url: str | None, embedded_pgdata: Path | None) -> URL:
+    """The app database named by a resource's configuration: `database_url` (as
+    TOBAN_DATABASE_URL), or else the `toban` database of the embedded server in `embedded_pgdata`
+    (started when it is not running)."""
+    if database_url:
+        return parse_postgres_url(database_url, "TOBAN_DATABASE_URL").set(drivername=APP_DRIVER)
+    if embedded_pgdata is None:
+        raise DatabaseConfigError(
+            "The app database is not configured: give a database URL (TOBAN_DATABASE_URL) or the "
+            "embedded server's data folder."
+        )
+    return (
+        EmbeddedPostgres(embedded_pgdata)
+        .ensure_database(APP_DATABASE_NAME)
+        .set(drivername=APP_DRIVER)
+    )
+
+
+_app_engines: dict[tuple[str | None, Path | None], Engine] = {}
+
+
+def app_engine(database_url: str | None, embedded_pgdata: Path | None) -> Engine:
+    """One pooled engine per configured app database, shared by every step of a process (a
+    resource is built again for each run and step; its pool should not be)."""
+    key = (database_url or None, embedded_pgdata)
+    if key not in _app_engines:
+        _app_engines[key] = make_engine(app_database_url(database_url, embedded_pgdata))
+    return _app_engines[key]
+
+
 def forget_app_engine() -> None:
-    """Close and drop the engine `get_app_engine` cached, so that its next call reads the settings
-    again. Clearing the cache alone would leave that engine's connections open until the garbage
-    collector finds them."""
+    """Close and drop the engines `get_app_engine` and `app_engine` cached, so that their next
+    calls read the settings again. Clearing the caches alone would leave those engines'
+    connections open until the garbage collector finds them."""
     if get_app_engine.cache_info().currsize:
         get_app_engine().dispose()
     get_app_engine.cache_clear()
+    while _app_engines:
+        _, engine = _app_engines.popitem()
+        engine.dispose()
 
 
 @contextmanager

@@ -44,7 +44,13 @@ class TokenCipher:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "TokenCipher":
         settings = settings or get_settings()
-        raw = settings.encryption_keys.get_secret_value() if settings.encryption_keys else ""
+        return cls.from_keys(
+            settings.encryption_keys.get_secret_value() if settings.encryption_keys else ""
+        )
+
+    @classmethod
+    def from_keys(cls, raw: str) -> "TokenCipher":
+        """Keys as TOBAN_ENCRYPTION_KEYS holds them: comma-separated, newest first."""
         return cls([key for key in raw.split(",") if key.strip()])
 
     def encrypt(self, plaintext: str) -> str:

@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from toban_orchestration.automation.planning import days_to_sync
 from toban_orchestration.db.enums import ChannelType, IntegrationStatus
 from toban_orchestration.slack import store
 from toban_orchestration.slack.client import SlackError
+from toban_orchestration.slack.planning import days_to_sync
 from toban_orchestration.slack.store import AdminChannel, AdminWorkspace
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import SOURCE_EXPORT, WorkspaceNotFoundError
@@ -616,7 +616,7 @@ def waiting_windows(
 ) -> dict[str, list[WaitingWindow]]:
     """Per workspace, the weekly and monthly windows that wait for days before the backfill
     window: only the windows holding its first day can (weeks start on Mondays, months on the
-    1st, as in analysis/partitions.py), and only if Dagster has them (they start on or after
+    1st, as in defs/analysis/partitions.py), and only if Dagster has them (they start on or after
     TOBAN_PARTITIONS_START_DATE)."""
     first = window[0]
     starts = {

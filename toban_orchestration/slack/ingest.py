@@ -506,7 +506,8 @@ def _write_export_page(
             store.user_ids(page.users - (cache.erased or frozenset()), page.bots)
             # Top-level messages before replies: a reply whose parent is stored already is
             # inserted pointing at it, where one stored in the same statement as its parent is
-            # written a second time to link it (a third of the page's database time).
+            # written a second time to link it (1.9 s of the 15 s of database CPU an archive of
+            # 200,000 messages took).
             for rows in (page.top_level, page.replies):
                 if rows:
                     messages, reactions = store.upsert_messages(

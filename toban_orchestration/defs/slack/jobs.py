@@ -4,7 +4,7 @@ from datetime import date
 
 import dagster as dg
 
-from toban_orchestration.slack.assets import slack_messages_range_job
+from toban_orchestration.defs.slack.assets import slack_messages_range_job
 
 slack_workspace_snapshot_job = dg.define_asset_job(
     "slack_workspace_snapshot_job",

@@ -9,20 +9,21 @@ import dagster as dg
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
-from toban_orchestration.db.assets import app_database_schema
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.security.tokens import TokenCipher
-from toban_orchestration.slack import admin_metadata, ingest
-from toban_orchestration.slack.client import SlackError, SlackRefusedError
-from toban_orchestration.slack.health import day_health
-from toban_orchestration.slack.partitions import (
+from toban_orchestration.defs.platform.assets import app_database_schema
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack import admin_metadata
+from toban_orchestration.defs.slack.partitions import (
     DATE_DIMENSION,
     WORKSPACE_DIMENSION,
     message_partitions,
     workspace_of_message_partition,
     workspace_partitions,
 )
-from toban_orchestration.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.security.tokens import TokenCipher
+from toban_orchestration.slack import ingest
+from toban_orchestration.slack.client import SlackError, SlackRefusedError
+from toban_orchestration.slack.health import day_health
 
 SLACK_GROUP = "slack"
 # Transient Slack trouble that outlived slack-sdk's own retries (a long outage, a rate limit

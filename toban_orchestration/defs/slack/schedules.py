@@ -5,15 +5,15 @@ from datetime import timedelta
 
 import dagster as dg
 
-from toban_orchestration.automation.jobs import message_range_request, slack_workspace_snapshot_job
-from toban_orchestration.automation.planning import (
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.assets import slack_messages_range_job
+from toban_orchestration.defs.slack.jobs import message_range_request, slack_workspace_snapshot_job
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.planning import (
     active_slack_ids,
     contiguous_ranges,
     days_to_sync,
 )
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.assets import slack_messages_range_job
 
 _settings = get_settings()
 

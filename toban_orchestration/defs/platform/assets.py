@@ -5,7 +5,7 @@ import dagster as dg
 from sqlalchemy import text
 
 from toban_orchestration.db import migrations
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.platform.resources import AppDatabase
 
 PLATFORM_GROUP = "platform"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from toban_orchestration.automation.sensors import message_partition_key
+from toban_orchestration.defs.slack.sensors import message_partition_key
 from toban_orchestration.progress import duration
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.sync import CHANNELS_DONE

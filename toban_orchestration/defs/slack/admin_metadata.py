@@ -1,7 +1,7 @@
 """A workspace's channel selection and sync settings as Dagster metadata (markdown tables).
 
 The `slack_channels` and `slack_workspace` materializations carry them, and so do the runs of
-the Launchpad jobs that change them (`automation/admin_jobs.py`). The rows come from the
+the Launchpad jobs that change them (`defs/slack/admin_jobs.py`). The rows come from the
 administration code (`slack/admin.py`, `slack/store.py`), as `toban slack channels` and
 `toban slack configure` show them.
 

@@ -11,13 +11,13 @@ import warnings
 import dagster as dg
 
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.partitions import (
+from toban_orchestration.defs.slack.partitions import (
     DATE_DIMENSION,
     WORKSPACE_DIMENSION,
     daily_partitions,
     workspace_partitions,
 )
+from toban_orchestration.settings import get_settings
 
 _start = get_settings().partitions_start_date
 WINDOW_PARTITIONS: dict[ScheduleFrequency, dg.TimeWindowPartitionsDefinition] = {

@@ -13,8 +13,6 @@ from typing import Any
 
 import dagster as dg
 
-from toban_orchestration.analysis.assets import ANALYSIS_GROUP
-from toban_orchestration.analysis.partitions import WINDOW_PARTITIONS, analysis_partitions
 from toban_orchestration.analysis.store import team_weeks, workspace_and_owner
 from toban_orchestration.analysis.trends import (
     Trends,
@@ -28,9 +26,11 @@ from toban_orchestration.analysis.trends import (
     weekly_totals_markdown,
 )
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP
+from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS, analysis_partitions
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 
 TRENDS_ASSET = "slack_contributions_trends"
 WEEKLY_CONTRIBUTIONS = f"slack_contributions_{ScheduleFrequency.WEEKLY.value}"

@@ -17,10 +17,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, ValidationInfo, field_validator
 
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack import admin, store
-from toban_orchestration.slack.admin_metadata import (
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.admin_metadata import (
     changed_settings_table,
     channel_label,
     ordered,
@@ -28,7 +26,9 @@ from toban_orchestration.slack.admin_metadata import (
     settings_table,
     sync_options_or_none,
 )
-from toban_orchestration.slack.partitions import workspace_partitions
+from toban_orchestration.defs.slack.partitions import workspace_partitions
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack import admin, store
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.workspaces import WorkspaceNotFoundError
 

@@ -11,14 +11,14 @@ from sqlalchemy import Engine
 from toban_orchestration.analysis import charts, report
 from toban_orchestration.analysis.health import analysis_health
 from toban_orchestration.analysis.llm import estimated_cost
-from toban_orchestration.analysis.partitions import analysis_partitions, days_of_window
 from toban_orchestration.analysis.report_files import ReportPathError, write_report
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
 from toban_orchestration.analysis.store import ReportInputs, report_inputs
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.resources import AppDatabase
+from toban_orchestration.defs.analysis.partitions import analysis_partitions, days_of_window
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
 
 ANALYSIS_GROUP = "analysis"
 # Analysis steps share one pool (limit in dagster.yaml) so that LLM requests stay bounded.

@@ -15,14 +15,14 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Engine
 
-from toban_orchestration.db.resources import AppDatabase
-from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.apply_events import ApplyReport, apply_all_pending
-from toban_orchestration.slack.partitions import (
+from toban_orchestration.defs.platform.resources import AppDatabase
+from toban_orchestration.defs.slack.partitions import (
     DATE_DIMENSION,
     WORKSPACE_DIMENSION,
     workspace_partitions,
 )
+from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.apply_events import ApplyReport, apply_all_pending
 from toban_orchestration.slack.store import inbox_status, prune_applied_events
 
 EVENTS_SENSOR_INTERVAL_SECONDS = 10

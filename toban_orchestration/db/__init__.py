@@ -1,0 +1,1 @@
+"""The bottom layer under the domains: engine, embedded server, models, upserts, migrations."""
