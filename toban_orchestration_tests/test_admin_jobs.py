@@ -4,7 +4,7 @@ the settings."""
 
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -340,6 +340,14 @@ def test_snapshot_materializations_show_the_selection_and_the_settings(
     for setting in admin.SETTINGS:
         assert f"| `{setting.name}` |" in settings
     assert "| `include_direct_messages` | **on** | off | on/off |" in settings
+    # The week and month that hold the backfill window's first day began before it: their
+    # analyses wait for days nothing syncs by itself, and the metadata says so and what to do.
+    waiting = by_asset["slack_workspace"]["waiting_analyses"].value
+    assert isinstance(waiting, str)
+    first = datetime.now(UTC).date() - timedelta(days=get_settings().backfill_days)
+    if first.weekday() != 0 or first.day != 1:
+        assert "waits for" in waiting
+        assert f"`toban backfill --workspace {connected.slack_id} --start " in waiting
 
 
 def test_the_channel_table_stops_at_200_rows_and_says_how_many_more() -> None:

@@ -11,15 +11,18 @@ of people's names or ids, and Dagster's event log is not erased with a person
 """
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from sqlalchemy import Connection
 
-from toban_orchestration.db.enums import ChannelType
+from toban_orchestration.db.enums import ChannelType, IntegrationStatus
+from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import admin, store
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.sync import SyncOptions
+from toban_orchestration.slack.workspaces import SOURCE_EXPORT
 
 # Rows of a channel table before "and N more".
 CHANNEL_ROWS = 200
@@ -134,4 +137,28 @@ def workspace_settings_metadata(
         table = settings_table(admin.sync_options(workspace))
     except admin.AdminError as error:
         table = f"{_cell(str(error))}: correct them with `slack_configure_sync_job`."
-    return {"sync_settings": dg.MetadataValue.md(table)}
+    return {
+        "sync_settings": dg.MetadataValue.md(table),
+        "waiting_analyses": dg.MetadataValue.md(waiting_analyses(connection, workspace)),
+    }
+
+
+def waiting_analyses(connection: Connection, workspace: store.AdminWorkspace) -> str:
+    """Why a weekly or monthly analysis of this workspace is not made (its automation says
+    nothing): it covers days before the backfill window that were never synced, with the
+    `toban backfill` that completes it. `toban status` prints the same lines."""
+    if (
+        workspace.source == SOURCE_EXPORT
+        or workspace.integration_status != IntegrationStatus.ACTIVE
+    ):
+        return "None waits for a sync: the workspace is not synced from Slack's API."
+    settings = get_settings()
+    window = admin.backfill_window(datetime.now(UTC).date(), settings.backfill_days)
+    if window is None:
+        return "No backfill window (TOBAN_BACKFILL_DAYS is 0): nothing is synced by itself."
+    waiting = admin.waiting_windows(
+        connection, [workspace.slack_id], window, settings.first_partition_day
+    ).get(workspace.slack_id, [])
+    if not waiting:
+        return "None: every weekly and monthly window that began in the backfill window can run."
+    return "\n".join(f"- {_cell(w.line(workspace.slack_id))}" for w in waiting)
