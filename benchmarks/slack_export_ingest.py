@@ -8,8 +8,9 @@ The default shape (200,000 messages, every channel-day full) targets < 30 s. `--
 shape of a real community archive (benchmarks/export_archive.py: 70 channels over 3,000 days,
 200,000 messages, 25,000 users, most channel-days without a file, threads and reactions);
 targets: < 20 s, peak RSS < 500 MB. Either way the stored rows are checked against what was
-generated. `--profile` runs the import under cProfile and prints its top entries (of the
-calling thread only: the channels are read and written in worker threads).
+generated. `--profile` runs the import under cProfile (in every thread it starts: the channels
+are read and written in threads of their own) and prints its top entries, all threads
+together.
 
 Besides the wall time it prints the CPU of the import's process and of its PostgreSQL backends
 (read from /proc through psutil, so the server must run on this machine), in all and per phase:
@@ -29,6 +30,7 @@ import os
 import pstats
 import resource
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -75,7 +77,7 @@ def main() -> None:
         print(f"export ready in {time.perf_counter() - generating:.1f} s")
         with fresh_database() as engine:
             team_id = make_team(engine)
-            profiler = cProfile.Profile() if args.profile else None
+            profiler = _ThreadProfiles() if args.profile else None
             backends_before = _backend_cpu(engine)
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
@@ -117,7 +119,7 @@ def main() -> None:
     if profiler is not None:
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
+            profiler.stats(out).sort_stats(order).print_stats(25)
             print(out.getvalue())
     if problems:
         raise SystemExit(1)
@@ -159,6 +161,33 @@ def _generated(export: Path, args: argparse.Namespace) -> tuple[int, ArchiveCoun
     counts = dataclasses.asdict(archive) if archive else None
     record.write_text(json.dumps({"shape": shape, "messages": written, "archive": counts}))
     return written, archive
+
+
+class _ThreadProfiles:
+    """cProfile of the calling thread and of every thread started while it is on: the import
+    reads and writes its channels in threads of its own."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+
+    def _start_in_thread(self, frame: object, event: str, arg: object) -> None:
+        profile = cProfile.Profile()
+        self.profiles.append(profile)
+        profile.enable()  # in place of this hook, for the rest of the new thread
+
+    def enable(self) -> None:
+        threading.setprofile(self._start_in_thread)
+        self._start_in_thread(None, "call", None)
+
+    def disable(self) -> None:
+        threading.setprofile(None)
+        self.profiles[0].disable()
+
+    def stats(self, stream: io.StringIO) -> pstats.Stats:
+        stats = pstats.Stats(self.profiles[0], stream=stream)
+        for profile in self.profiles[1:]:
+            stats.add(profile)
+        return stats
 
 
 class _PhaseClock(Progress):
