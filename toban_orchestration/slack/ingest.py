@@ -342,9 +342,13 @@ def _export_messages(
     # One user cache per writer, shared by the channels it imports one after another (each
     # would otherwise load the workspace's 25,000 user ids again in a large archive), never by
     # two writers: a writer must not use a placeholder user another has not committed yet.
+    # They start from the users stored (committed) now, read once.
+    stored_users = WorkspaceCache()
+    with engine.connect() as connection:
+        SlackStore(connection, workspace.id, stored_users).user_ids(())
     caches: queue.SimpleQueue[WorkspaceCache] = queue.SimpleQueue()
     for _ in range(writers):
-        caches.put(WorkspaceCache())
+        caches.put(WorkspaceCache(dict(stored_users.user_ids), stored_users.erased))
 
     def one(channel: ChannelRef, export_channel: ExportChannel) -> SyncReport:
         cache = caches.get()  # never waits: at most `writers` channels run at once
