@@ -606,8 +606,8 @@ class SlackStore:
         before, like `record_synced_days`: their threads were just checked.
 
         One statement that makes the days in PostgreSQL (generate_series): an archive's
-        channel spans thousands of days and most have no file, so sending a row for each cost
-        more than writing it."""
+        channel spans thousands of days and most have no file, and building, sending and
+        decoding a row for each of them cost more than the database spends writing them."""
         if first > last:
             raise ValueError(f"record_synced_range: {first} is after {last}")
         stray = [day for day in message_counts if not first <= day <= last]
