@@ -63,14 +63,34 @@ class PostgresServer:
 # made once; the modules that share the session-scoped end-to-end stack (`dagster dev` with its
 # daemon) stay together, so it is started once.
 SHARED_STACK_MODULES = ("test_end_to_end", "test_ui_browser")
+# The longest groups go first (each worker takes the next group in collection order), so that
+# the last group to finish is a short one: the end-to-end stack alone takes minutes.
+LONGEST_FIRST = (
+    "e2e_stack",
+    "test_dev_launcher",
+    "test_demo",
+    "test_slack_receiver",
+    "test_quiet_output_and_stop",
+    "test_cli_slack",
+    "test_cli",
+    "test_embedded",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}
     for item in items:
         module = item.path.stem
         group = "e2e_stack" if module in SHARED_STACK_MODULES else module
+        groups[item.nodeid] = group
         item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item: pytest.Item) -> int:
+        group = groups[item.nodeid]
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")
