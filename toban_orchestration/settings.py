@@ -4,7 +4,7 @@ Database URLs may carry passwords, so they are SecretStr: they never show up in 
 line or an exception message.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +12,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_partitions_start(today: date | None = None) -> str:
+    """The first day of the month a year before `today` (UTC): the backfill window and a year of
+    monthly, weekly and daily analyses fit, and the first month is whole."""
+    today = today or datetime.now(UTC).date()
+    return date(today.year - 1, today.month, 1).isoformat()
 
 
 class Settings(BaseSettings):
@@ -66,11 +73,14 @@ class Settings(BaseSettings):
     retention_cron: str = "30 3 * * *"
     """When the retention purge runs."""
 
-    partitions_start_date: str = Field(default="2020-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    partitions_start_date: str = Field(
+        default_factory=lambda: default_partitions_start(), pattern=r"^\d{4}-\d{2}-\d{2}$"
+    )
     """First day (UTC, YYYY-MM-DD) of the daily message partitions and of the weekly and monthly
-    analysis windows. The syncs never ask for a day before it. Set it near your oldest data so
-    the UI's partition status is not mostly empty (an older export: `toban slack import` says
-    what to set)."""
+    analysis windows. The syncs never ask for a day before it. Unset: the first day of the
+    month a year ago (`default_partitions_start`), so the UI shows a year of days, not years of
+    empty ones. Set it to your oldest data's month to see more (an older export: `toban slack
+    import` says what to set)."""
 
     backfill_days: int = 30
     """Days of messages a newly connected workspace gets (and the daily catch-up looks back)."""

@@ -21,6 +21,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# The partitions start a year before today unless set; the tests' data has fixed dates (some in
+# 2026), so their partitions must not move with the clock. Set before any project module builds
+# its partitions definitions (at import), and inherited by the `toban` subprocesses.
+os.environ.setdefault("TOBAN_PARTITIONS_START_DATE", "2020-01-01")
+
 from toban_orchestration.db import migrations
 from toban_orchestration.db.embedded import EmbeddedPostgres
 from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, forget_app_engine

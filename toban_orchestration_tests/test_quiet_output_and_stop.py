@@ -32,7 +32,7 @@ from toban_orchestration.db.models import Integration, SlackChannel
 from toban_orchestration.demo import RunLogs, _materialize
 from toban_orchestration.progress import file_handler
 from toban_orchestration.security.tokens import TokenCipher, generate_key
-from toban_orchestration.settings import Settings
+from toban_orchestration.settings import Settings, default_partitions_start
 from toban_orchestration.slack import admin, ingest
 from toban_orchestration.slack.admin import WaitingWindow
 from toban_orchestration.slack.store import SlackStore
@@ -363,6 +363,20 @@ def test_the_backfill_window_does_not_reach_before_the_first_day_partition() -> 
     assert settings.backfill_days_to(date(2026, 12, 6)) == 30
     assert settings.backfill_days_to(date(2026, 11, 10)) == 10
     assert settings.backfill_days_to(date(2026, 10, 30)) == 0
+
+
+def test_the_partitions_start_a_year_back_on_the_first_of_a_month_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not in 2020: about 13 months of day partitions, the backfill window among them."""
+    assert default_partitions_start(date(2026, 12, 7)) == "2025-12-01"
+    assert default_partitions_start(date(2027, 1, 31)) == "2026-01-01"
+    monkeypatch.delenv("TOBAN_PARTITIONS_START_DATE", raising=False)
+    first = Settings().first_partition_day
+    today = datetime.now(UTC).date()
+    assert first.day == 1
+    assert 365 <= (today - first).days <= 366 + 31
+    assert Settings().backfill_days_to(today - timedelta(days=1)) == Settings().backfill_days
 
 
 def test_alembic_info_lines_show_only_when_verbose() -> None:
