@@ -1,15 +1,20 @@
 """The offline analyzer on a workspace with known roles: exact counts, expected rankings,
-deterministic scores, notable contributions that point at real messages."""
+deterministic scores, notable contributions that point at real messages, and namesakes told
+apart as the reports tell them apart (also when the model's prompt must name nobody)."""
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis import report
+from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.analysis.run import run_analysis, window_analysis
+from toban_orchestration.analysis.store import report_inputs
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannelAnalysis,
@@ -19,9 +24,12 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
+from toban_orchestration.settings import Settings
 from toban_orchestration.slack.normalize import NameLookup
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
+from toban_orchestration_tests.llm_answers import good_answer
+from toban_orchestration_tests.llm_server import FakeLLMServer
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(days=7)
@@ -230,3 +238,110 @@ def test_rerunning_gives_identical_scores_and_no_duplicates(
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(SlackChannelAnalysis)) == 1
         assert session.scalar(select(func.count()).select_from(SlackAnalysis)) == 1
+
+
+# --- namesakes ---------------------------------------------------------------------------------
+
+NAMESAKES = {  # slack id -> (user name, display name, real name): four people called Ulla
+    "UHELP": ("ulla.b", "Ulla", "Ulla Berg"),
+    "UASK": ("ulla.n", "Ulla", "Ulla Nieminen"),
+    "UCOORD": ("ulla.k", "Ulla", None),
+    "UREACT": ("ulla.s", "Ulla", "Ulla Strom"),
+}
+# What the reports call them: a real name where it tells them apart, else the @handle.
+LABELS = {
+    "UHELP": "Ulla (Ulla Berg)",
+    "UASK": "Ulla (Ulla Nieminen)",
+    "UCOORD": "Ulla (@ulla.k)",
+    "UREACT": "Ulla (Ulla Strom)",
+}
+
+
+def seed_namesakes(engine: Engine, *, pseudonymized: bool = False) -> uuid.UUID:
+    """The roles workspace with everyone called Ulla, plus a fifth Ulla, also named Ulla Berg,
+    who wrote nothing in the window: the labels come from the window's people, so she must not
+    push the helper to her @handle. Returns the weekly analysis' id."""
+    seed_roles_workspace(engine)
+    with Session(engine) as session, session.begin():
+        for slack_id, (name, display, real) in NAMESAKES.items():
+            session.execute(
+                update(SlackUser)
+                .where(SlackUser.slack_id == slack_id)
+                .values(name=name, display_name=display, real_name=real)
+            )
+        workspace = session.scalars(select(SlackWorkspace)).one()
+        session.add(
+            SlackUser(
+                workspace_id=workspace.id,
+                slack_id="UIDLE",
+                name="ulla.idle",
+                display_name="Ulla",
+                real_name="Ulla Berg",
+            )
+        )
+        if pseudonymized:
+            workspace.workspace_metadata = {"privacy": {"pseudonymize_authors": True}}
+    return window_analysis(engine, "TROLES", "weekly", START, END)
+
+
+def _stored_texts(
+    engine: Engine, analysis_id: uuid.UUID
+) -> tuple[SlackChannelAnalysis, dict[tuple[str, bool], str]]:
+    """The channel report, and each person's insight (per channel and overall)."""
+    with Session(engine) as session:
+        channel_report = session.scalars(select(SlackChannelAnalysis)).one()
+        rows = session.execute(
+            select(SlackUser.slack_id, SlackContribution.channel_id, SlackContribution.insights)
+            .join(SlackUser, SlackUser.id == SlackContribution.user_id)
+            .where(SlackContribution.analysis_id == analysis_id)
+        ).all()
+    return channel_report, {
+        (slack_id, channel is None): insight or "" for slack_id, channel, insight in rows
+    }
+
+
+def test_namesakes_are_told_apart_as_the_reports_tell_them_apart(migrated_engine: Engine) -> None:
+    analysis_id = seed_namesakes(migrated_engine)
+    result = run_analysis(migrated_engine, analysis_id)
+    channel_report, insights = _stored_texts(migrated_engine, analysis_id)
+    summary = channel_report.channel_summary or ""
+    assert summary.endswith(
+        "the most active writers were Ulla (Ulla Berg) (10), Ulla (Ulla Nieminen) (5), "
+        "Ulla (@ulla.k) (5)."
+    ), summary
+    contributors = channel_report.contributor_insights or ""
+    for label in LABELS.values():
+        assert f"{label}: total " in contributors, (label, contributors)
+    assert not re.search(r"Ulla[:(] ?\d", contributors + summary)  # never a bare "Ulla (1)"
+    highlights = channel_report.key_highlights or ""
+    assert "thread started by Ulla (Ulla Nieminen):" in highlights  # the asker's questions
+    assert "reactions: Ulla (Ulla Berg) - " in highlights  # the helper's answers
+    for (slack_id, _), insight in insights.items():
+        assert insight.startswith(f"{LABELS[slack_id]} wrote "), insight
+    assert len(insights) == 8  # four people, per channel and overall
+    assert {row["slack_id"]: row["name"] for row in result.leaderboard} == LABELS
+    # The same names as the window's HTML report, the Dagster leaderboards and the trends.
+    with migrated_engine.connect() as connection:
+        inputs = report_inputs(connection, analysis_id)
+    assert report.person_labels(report.all_people(inputs)) == LABELS
+
+
+def test_a_pseudonymized_analysis_sends_no_label_to_the_model(migrated_engine: Engine) -> None:
+    """The labels carry real names and handles: they name people in the stored text written
+    without the model (here the overall insights and the reactor's, whom the model does not
+    judge), and never reach the model, which sees aliases only."""
+    analysis_id = seed_namesakes(migrated_engine, pseudonymized=True)
+    with FakeLLMServer(api_key=None) as llm:
+        llm.responder = good_answer
+        analyst = ChannelAnalyst(Settings(llm_base_url=llm.base_url, llm_model="fake-model"))
+        result = run_analysis(migrated_engine, analysis_id, analyst)
+        assert not llm.errors
+        sent = "\n".join(request.prompt_text for request in llm.chat_requests)
+    assert result.failed_channels == []
+    assert result.usage.calls >= 1
+    assert "Person-" in sent
+    assert not re.findall(r"(?i)ulla|berg|nieminen|strom|@ulla", sent)
+    _, insights = _stored_texts(migrated_engine, analysis_id)
+    assert insights[("UREACT", False)].startswith("Ulla (Ulla Strom) wrote 0 messages")
+    for slack_id, label in LABELS.items():
+        assert insights[(slack_id, True)].startswith(f"{label} wrote "), insights

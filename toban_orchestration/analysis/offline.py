@@ -1,9 +1,16 @@
 """The offline analyzer: every report field from the data alone (statistics, thread structure,
-frequent terms, most-reacted messages), deterministic, no model and no network."""
+frequent terms, most-reacted messages), deterministic, no model and no network.
+
+People are named by `labels` from the caller (`report.person_labels` of the analysis' people),
+so that namesakes read "Ulla (Ulla Berg)" and "Ulla (@ulla.n)" here as in the HTML report and
+the leaderboards. The labels are computed from the people of the whole analysis window, which
+one channel's window does not know; someone missing from them is named by the window's
+display name."""
 
 import re
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +63,23 @@ def reactions_by_message(window: ChannelWindow) -> Counter[uuid.UUID]:
     return Counter(r.message_id for r in window.reactions if r.user != by_author[r.message_id])
 
 
+def label_of(user: str, window: ChannelWindow, labels: Mapping[str, str]) -> str:
+    """How the report names `user`: their label, else the window's display name, else the id."""
+    return labels.get(user) or window.names.get(user) or user
+
+
 def channel_report(
     window: ChannelWindow,
     counts: ChannelCounts,
     signals: dict[str, UserSignals],
     scores: dict[str, Scores],
+    labels: Mapping[str, str],
 ) -> ChannelReport:
-    name = window.names
+    """`labels`: Slack id -> the name to show (see the module's docstring)."""
+
+    def name(user: str) -> str:
+        return label_of(user, window, labels)
+
     period = f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}"
     if not window.messages:
         empty = f"No messages in #{window.channel_name} from {period}."
@@ -79,7 +96,7 @@ def channel_report(
         f"{counts.participant_count} participants in {counts.thread_count} threads, with "
         f"{counts.reaction_count} reactions. {questions} questions were asked. The busiest day "
         f"was {busiest_day} ({busiest} messages); the most active writers were "
-        + ", ".join(f"{name.get(u, u)} ({n})" for n, u in writers[:3])
+        + ", ".join(f"{name(u)} ({n})" for n, u in writers[:3])
         + "."
     )
     terms = frequent_terms(window.messages)
@@ -95,7 +112,7 @@ def channel_report(
     )
     ranked = sorted(scores.items(), key=lambda item: (-item[1].total, item[0]))
     insights = " ".join(
-        f"{name.get(user, user)}: total {s.total:.1f} (problem solving {s.problem_solving:.1f}, "
+        f"{name(user)}: total {s.total:.1f} (problem solving {s.problem_solving:.1f}, "
         f"knowledge sharing {s.knowledge_sharing:.1f}, coordination {s.team_coordination:.1f}, "
         f"engagement {s.engagement:.1f})."
         for user, s in ranked[:5]
@@ -108,12 +125,9 @@ def channel_report(
         key=lambda m: (-m.reply_count, m.ts),
     )[:2]
     highlights = [
-        f"{n} reactions: {name.get(by_id[mid].author, by_id[mid].author)} - "
-        f'"{excerpt(by_id[mid].text)}"'
-        for mid, n in top
+        f'{n} reactions: {name(by_id[mid].author)} - "{excerpt(by_id[mid].text)}"' for mid, n in top
     ] + [
-        f"{m.reply_count}-reply thread started by {name.get(m.author, m.author)}: "
-        f'"{excerpt(m.text)}"'
+        f'{m.reply_count}-reply thread started by {name(m.author)}: "{excerpt(m.text)}"'
         for m in longest
     ]
     return ChannelReport(

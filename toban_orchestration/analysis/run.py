@@ -23,10 +23,11 @@ from toban_orchestration.analysis.llm import (
 from toban_orchestration.analysis.prompt import PROMPT_VERSION, build_chunks, build_transcript
 from toban_orchestration.analysis.pseudonyms import Pseudonyms, load_pseudonyms
 from toban_orchestration.analysis.pseudonyms import enabled as pseudonyms_enabled
-from toban_orchestration.analysis.report import md_text
+from toban_orchestration.analysis.report import md_text, person_labels
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
+from toban_orchestration.analysis.store import window_people
 from toban_orchestration.analysis.window import (
     ChannelWindow,
     includes_bots,
@@ -179,6 +180,11 @@ def run_analysis(
             return AnalysisResult(
                 analysis_id, excluded_channels=access.excluded, denied=access.error
             )
+        # Named from everyone the window names, before any channel is analyzed: each
+        # channel's text then tells the same namesakes apart as the window's HTML report.
+        labels = person_labels(
+            window_people(session.connection(), channel_ids, start, end, include_bots=include_bots)
+        )
         analysis.status = AnalysisStatus.RUNNING.value
         analysis.progress = 0.0
     result = AnalysisResult(analysis_id, excluded_channels=access.excluded)
@@ -191,7 +197,7 @@ def run_analysis(
                 window = load_channel_window(
                     connection, channel_id, start, end, include_bots=include_bots
                 )
-            _analyze_channel(engine, analysis_id, window, result, analyst, pseudonyms)
+            _analyze_channel(engine, analysis_id, window, result, analyst, labels, pseudonyms)
             for user, signals in user_signals(window).items():
                 _add(overall[user], signals)
             names |= window.names
@@ -203,10 +209,11 @@ def run_analysis(
                     .values(progress=round(100 * done / len(channel_ids), 1))
                 )
         scores = {user: score(s) for user, s in overall.items()}
-        _store_overall(engine, analysis_id, overall, scores, names, user_ids)
+        shown = names | labels
+        _store_overall(engine, analysis_id, overall, scores, shown, user_ids)
         result.participants = len(overall)
         result.leaderboard = [
-            {"name": names.get(user, user), "slack_id": user, **asdict(s)}
+            {"name": shown.get(user, user), "slack_id": user, **asdict(s)}
             for user, s in sorted(scores.items(), key=lambda item: (-item[1].total, item[0]))
         ]
     except Exception as error:
@@ -291,9 +298,13 @@ class ChannelOutcome:
 
 
 def offline_outcome(
-    window: ChannelWindow, signals: dict[str, UserSignals], scores: dict[str, Scores]
+    window: ChannelWindow,
+    signals: dict[str, UserSignals],
+    scores: dict[str, Scores],
+    labels: Mapping[str, str],
 ) -> ChannelOutcome:
-    report = offline.channel_report(window, channel_counts(window), signals, scores)
+    """`labels`: Slack id -> the name the text shows (`report.person_labels`)."""
+    report = offline.channel_report(window, channel_counts(window), signals, scores, labels)
     return ChannelOutcome(
         sections={
             "channel_summary": report.channel_summary,
@@ -308,7 +319,9 @@ def offline_outcome(
         scores=scores,
         notable={user: offline.notable_contributions(window, user) for user in signals},
         insights={
-            user: offline.user_insights(window.names.get(user, user), signals[user], scores[user])
+            user: offline.user_insights(
+                offline.label_of(user, window, labels), signals[user], scores[user]
+            )
             for user in signals
         },
     )
@@ -321,11 +334,13 @@ def model_outcome(
     analyst: ChannelAnalyst,
     cached: dict[str, Any] | None,
     usage: Usage,
+    labels: Mapping[str, str],
     pseudonyms: Pseudonyms | None = None,
 ) -> ChannelOutcome:
     """The model's report; its scores move each deterministic score by at most
     MODEL_WEIGHT x 10 points, and its evidence must cite messages of the transcript.
-    With `pseudonyms`, the model sees aliases only, and its text gets the names back."""
+    With `pseudonyms`, the model sees aliases only, and its text gets the names back.
+    `labels` name people in the text written without the model (never sent to it)."""
     shown = pseudonyms.window(window) if pseudonyms else window
     aliases = pseudonyms.known_aliases if pseudonyms else frozenset()
     transcript = replace(build_transcript(shown), aliases=aliases)
@@ -346,7 +361,7 @@ def model_outcome(
             llm = analyst.analyze_window(transcript, chunks)
         except AnalysisFailed as failure:
             usage += failure.usage
-            outcome = offline_outcome(window, signals, scores)
+            outcome = offline_outcome(window, signals, scores, labels)
             outcome.sections = dict.fromkeys(outcome.sections)
             outcome.model_used = analyst.model
             outcome.raw = {"input_hash": None, "prompt_version": PROMPT_VERSION}
@@ -392,7 +407,7 @@ def model_outcome(
         notable={u: notable.get(u) or offline.notable_contributions(window, u) for u in signals},
         insights={
             u: insights.get(u)
-            or offline.user_insights(window.names.get(u, u), signals[u], combined[u])
+            or offline.user_insights(offline.label_of(u, window, labels), signals[u], combined[u])
             for u in signals
         },
     )
@@ -416,13 +431,14 @@ def _analyze_channel(
     window: ChannelWindow,
     result: AnalysisResult,
     analyst: ChannelAnalyst | None,
+    labels: Mapping[str, str],
     pseudonyms: Pseudonyms | None = None,
 ) -> None:
     counts = channel_counts(window)
     signals = user_signals(window)
     scores = {user: score(s) for user, s in signals.items()}
     if analyst is None:
-        outcome = offline_outcome(window, signals, scores)
+        outcome = offline_outcome(window, signals, scores, labels)
     else:
         with engine.connect() as connection:
             cached = connection.execute(
@@ -432,7 +448,9 @@ def _analyze_channel(
                     channel_analysis_table.c.status == AnalysisStatus.COMPLETED.value,
                 )
             ).scalar_one_or_none()
-        outcome = model_outcome(window, signals, scores, analyst, cached, result.usage, pseudonyms)
+        outcome = model_outcome(
+            window, signals, scores, analyst, cached, result.usage, labels, pseudonyms
+        )
     now = datetime.now(UTC)
     with engine.begin() as connection:
         upsert(

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Date, and_, cast, distinct, func, or_, select
+from sqlalchemy import Connection, Date, and_, cast, distinct, func, or_, select, true, union
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from toban_orchestration.access.queries import readable_channels
 from toban_orchestration.analysis.window import analyzable, includes_bots
@@ -25,6 +25,7 @@ from toban_orchestration.db.models import (
     SlackChannelAnalysis,
     SlackContribution,
     SlackMessage,
+    SlackReaction,
     SlackUser,
     SlackWorkspace,
 )
@@ -483,6 +484,51 @@ def people_by_id(connection: Connection, user_ids: Collection[uuid.UUID]) -> lis
             SlackUser.display_name,
             SlackUser.real_name,
         ).where(SlackUser.id.in_(list(user_ids)))
+    )
+    return [Person(*row) for row in rows]
+
+
+def window_people(
+    connection: Connection,
+    channel_ids: Collection[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    *,
+    include_bots: bool = False,
+) -> list[Person]:
+    """Everyone an analysis of these channels over [start, end) names: the authors of the
+    messages it counts and who reacted to them (bots only with `include_bots`), as
+    `window.load_channel_window` reads them. The analysis runner labels people from them
+    before any channel is analyzed, so every channel's text tells the same namesakes apart."""
+    if not channel_ids:
+        return []
+    counted = (
+        select(SlackMessage.id, SlackMessage.user_id)
+        .join(SlackUser, SlackUser.id == SlackMessage.user_id)
+        .where(
+            SlackMessage.channel_id.in_(list(channel_ids)),
+            *analyzable(start, end, include_bots=include_bots),
+        )
+        .cte("counted")
+    )
+    reactor = aliased(SlackUser)
+    reactors = (
+        select(SlackReaction.user_id)
+        .join(counted, counted.c.id == SlackReaction.message_id)
+        .join(reactor, reactor.id == SlackReaction.user_id)
+        .where(true() if include_bots else reactor.is_bot.is_(False))
+    )
+    named = union(select(counted.c.user_id), reactors).subquery()
+    rows = connection.execute(
+        select(
+            SlackUser.id,
+            SlackUser.slack_id,
+            SlackUser.name,
+            SlackUser.display_name,
+            SlackUser.real_name,
+        )
+        .where(SlackUser.id.in_(select(named.c.user_id)))
+        .order_by(SlackUser.slack_id)
     )
     return [Person(*row) for row in rows]
 
