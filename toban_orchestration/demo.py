@@ -3,7 +3,8 @@ embedded database, with the reports and the leaderboard printed and shown in the
 
 The workspace is written as a Slack export (the modern format) so that it goes through the same
 ingestion as a real one; its people play known roles (a helper who answers questions in threads,
-askers, a coordinator who plans and mentions people, a reactor who only reacts)."""
+askers, a coordinator who plans and mentions people, a reactor who only reacts), and two of them
+share a first name, which the printed leaderboard and reports tell apart as every report does."""
 
 import json
 import logging
@@ -17,21 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.analysis import report
 from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
+from toban_orchestration.analysis.store import report_inputs, window_analysis_id
 from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.models import (
-    SlackAnalysis,
-    SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
-    SlackUser,
-)
 from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
@@ -50,13 +46,14 @@ from toban_orchestration.slack.workspaces import register_export_workspace
 
 DEMO_TEAM_ID = "TDEMO0001"
 DEMO_NAME = "Toban Demo"
-PEOPLE = {
-    "UDEMOANA": ("ana", "Ana Lima", "helper"),
-    "UDEMOBEN": ("ben", "Ben Okafor", "asker"),
-    "UDEMOCHL": ("chloe", "Chloe Martin", "coordinator"),
-    "UDEMODEV": ("dev", "Dev Patel", "reactor"),
-    "UDEMOEVA": ("eva", "Eva Rossi", "asker"),
-    "UDEMOFIN": ("finn", "Finn Berg", "helper"),
+PEOPLE = {  # Slack id -> (user name, display name, real name, role)
+    "UDEMOANA": ("ana", "Ana", "Ana Lima", "helper"),
+    "UDEMOBEN": ("ben", "Ben", "Ben Okafor", "asker"),
+    "UDEMOCHL": ("chloe", "Chloe", "Chloe Martin", "coordinator"),
+    "UDEMODEV": ("dev", "Dev", "Dev Patel", "reactor"),
+    # Ana Lima's namesake: the reports show "Ana (Ana Lima)" and "Ana (Ana Rossi)".
+    "UDEMOANR": ("ana.r", "Ana", "Ana Rossi", "asker"),
+    "UDEMOFIN": ("finn", "Finn", "Finn Berg", "helper"),
 }
 CHANNELS = {"CDEMOPLAT": "platform", "CDEMOPROD": "product", "CDEMORAND": "random"}
 QUESTIONS = [
@@ -80,7 +77,7 @@ PLANS = [
     "Let's schedule the release planning meeting tomorrow at 10, <@UDEMOANA> <@UDEMOBEN> "
     "please join.",
     "Reminder: the deadline for the ingestion milestone is Friday. <@UDEMOFIN> owns the backfill.",
-    "Plan for next week: <@UDEMOEVA> takes the analysis review, <@UDEMOANA> the sync fixes.",
+    "Plan for next week: <@UDEMOANR> takes the analysis review, <@UDEMOANA> the sync fixes.",
     "Standup moved to 9:30 tomorrow <!here>",
 ]
 CHATTER = [
@@ -163,9 +160,9 @@ def write_demo_export(root: Path, *, days: int = 14, today: date | None = None) 
             "team_id": DEMO_TEAM_ID,
             "name": name,
             "real_name": real,
-            "profile": {"display_name": name, "real_name": real, "title": role},
+            "profile": {"display_name": display, "real_name": real, "title": role},
         }
-        for user_id, (name, real, role) in PEOPLE.items()
+        for user_id, (name, display, real, role) in PEOPLE.items()
     ]
     (root / "users.json").write_text(json.dumps(users, indent=1))
     created = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()) - 86400
@@ -178,8 +175,8 @@ def write_demo_export(root: Path, *, days: int = 14, today: date | None = None) 
             indent=1,
         )
     )
-    helpers = [u for u, p in PEOPLE.items() if p[2] == "helper"]
-    askers = [u for u, p in PEOPLE.items() if p[2] == "asker"]
+    helpers = [u for u, p in PEOPLE.items() if p[3] == "helper"]
+    askers = [u for u, p in PEOPLE.items() if p[3] == "asker"]
     total = 0
     for channel in CHANNELS.values():
         (root / channel).mkdir(exist_ok=True)
@@ -327,9 +324,11 @@ def _ingest_and_analyze(
             f"({days} runs, {duration(steps.elapsed)})"
         )
         steps = progress.steps("Analyses: weekly windows", len(weeks), "weeks")
+        report_file = "no week analyzed"
         for week in weeks:
             key = dg.MultiPartitionKey({"date": week, "workspace": DEMO_TEAM_ID})
-            _materialize(instance, [weekly], key, resources, logs)
+            analyzed = _materialize(instance, [weekly], key, resources, logs)
+            report_file = _report_file(analyzed, weekly.node_def.name)
             # The week's trends (who moved most), so the UI shows them without waiting for
             # the automation sensor's first ticks.
             _materialize(instance, [slack_contributions_trends], key, resources, logs)
@@ -338,7 +337,7 @@ def _ingest_and_analyze(
             f"Analyses: {len(weeks)} weekly windows and their trends "
             f"({2 * len(weeks)} runs, {duration(steps.elapsed)})"
         )
-    return _printable(engine, weeks[-1] if weeks else None, export)
+    return _printable(engine, weeks[-1] if weeks else None, export, report_file)
 
 
 def _materialize(
@@ -347,7 +346,7 @@ def _materialize(
     partition_key: str,
     resources: dict[str, Any],
     logs: RunLogs,
-) -> None:
+) -> dg.ExecuteInProcessResult:
     """What `dg.materialize` does, with the demo's loggers: the event logs go to the log file,
     and to the terminal only when asked."""
     definitions = dg.Definitions(
@@ -361,6 +360,19 @@ def _materialize(
     )
     if not result.success:  # pragma: no cover - execute_in_process raises on failure
         raise DemoError(f"The demo run {partition_key} failed")
+    return result
+
+
+def _report_file(result: dg.ExecuteInProcessResult, node_name: str) -> str:
+    """Where the analysis' materialization wrote the window's HTML report (its `report`
+    metadata: the path, or why it was not written)."""
+    for materialization in result.asset_materializations_for_node(node_name):
+        value = materialization.metadata.get("report")
+        if isinstance(value, dg.PathMetadataValue):
+            return str(value.path)
+        if isinstance(value, dg.TextMetadataValue) and value.text:
+            return value.text
+    return "not written (the analysis recorded no report)"
 
 
 def _weeks_overlapping(first: date, last: date) -> list[str]:
@@ -376,59 +388,54 @@ def _weeks_overlapping(first: date, last: date) -> list[str]:
     return keys
 
 
-def _printable(engine: Engine, week: str | None, export: DemoExport) -> str:
+def _printable(engine: Engine, week: str | None, export: DemoExport, report_file: str) -> str:
+    """The week's channel reports and leaderboard, read from the stored analysis and named as
+    the HTML report names them (namesakes told apart, the workspace by its name)."""
     lines = [
         f"Demo workspace {DEMO_NAME} ({DEMO_TEAM_ID}): {export.messages} messages from "
         f"{export.first_day} to {export.last_day}, ingested from a generated Slack export.",
     ]
     if week is None:
         return "\n".join([*lines, "No complete week to analyze yet."])
-    with Session(engine) as session:
-        analysis = session.scalars(
-            select(SlackAnalysis).where(
-                SlackAnalysis.analysis_type == "weekly",
-                SlackAnalysis.start_date == datetime.fromisoformat(week).replace(tzinfo=UTC),
-            )
-        ).one()
-        lines.append(f"\nWeekly analysis from {week} ({analysis.llm_model}):")
-        lines.append(_who_wrote_the_text(analysis.llm_model) + "\n")
-        reports = session.execute(
-            select(SlackChannel.name, SlackChannelAnalysis)
-            .join(SlackChannel, SlackChannel.id == SlackChannelAnalysis.channel_id)
-            .where(SlackChannelAnalysis.analysis_id == analysis.id)
-            .order_by(SlackChannel.name)
-        ).all()
-        for name, report in reports:
-            if report.status != "completed":
-                lines += [f"## #{name}", f"Not analyzed by the model: {report.error_message}", ""]
-                continue
+    with engine.connect() as connection:
+        inputs = report_inputs(
+            connection,
+            window_analysis_id(connection, DEMO_TEAM_ID, "weekly", date.fromisoformat(week)),
+        )
+    labels = report.person_labels(report.all_people(inputs))
+    lines.append(
+        f"\n{report.workspace_label(inputs.workspace)}: {report.window_label(inputs)} "
+        f"({inputs.model}):"
+    )
+    lines.append(_who_wrote_the_text(inputs.model))
+    lines.append(f"The week's HTML report (charts, every score and what earned it): {report_file}")
+    lines.append(f"(`toban report --workspace {DEMO_TEAM_ID}` writes it again.)\n")
+    for channel in sorted(inputs.channels, key=lambda c: (c.name, c.slack_id)):
+        if channel.status != "completed":
             lines += [
-                f"## #{name}",
-                report.channel_summary or "",
-                report.topic_analysis or "",
-                report.key_highlights or "",
+                f"## #{channel.name}",
+                f"Not analyzed by the model: {channel.error_message}",
                 "",
             ]
-        lines.append("## Leaderboard (all channels)\n")
+            continue
+        lines += [
+            f"## #{channel.name}",
+            channel.summary or "",
+            channel.topics or "",
+            channel.highlights or "",
+            "",
+        ]
+    lines.append("## Leaderboard (all channels)\n")
+    lines.append(
+        "| # | contributor | total | problem solving | knowledge | coordination | engagement |"
+    )
+    lines.append("|---|---|---|---|---|---|---|")
+    for rank, row in enumerate(report.leaderboard(inputs), start=1):
         lines.append(
-            "| # | contributor | total | problem solving | knowledge | coordination | engagement |"
+            f"| {rank} | {labels[row.person.slack_id]} | {row.total:.1f} | "
+            f"{row.problem_solving:.1f} | {row.knowledge_sharing:.1f} | "
+            f"{row.team_coordination:.1f} | {row.engagement:.1f} |"
         )
-        lines.append("|---|---|---|---|---|---|---|")
-        rows = session.execute(
-            select(SlackUser.real_name, SlackUser.name, SlackContribution)
-            .join(SlackUser, SlackUser.id == SlackContribution.user_id)
-            .where(
-                SlackContribution.analysis_id == analysis.id,
-                SlackContribution.channel_id.is_(None),
-            )
-            .order_by(SlackContribution.total_score.desc(), SlackUser.name)
-        ).all()
-        for rank, (real_name, user_name, c) in enumerate(rows, start=1):
-            lines.append(
-                f"| {rank} | {real_name or user_name} | {c.total_score:.1f} | "
-                f"{c.problem_solving_score:.1f} | {c.knowledge_sharing_score:.1f} | "
-                f"{c.team_coordination_score:.1f} | {c.engagement_score:.1f} |"
-            )
     return "\n".join(lines)
 
 

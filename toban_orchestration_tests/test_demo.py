@@ -1,6 +1,7 @@
 """`toban demo`, the README's main command without the UI: a generated workspace ingested and
 analyzed through Dagster on a fresh embedded database, results printed."""
 
+import re
 from pathlib import Path
 
 from toban_orchestration_tests.helpers import run_toban
@@ -36,8 +37,21 @@ def test_demo_ingests_analyzes_and_prints_reports_and_a_leaderboard(tmp_path: Pa
         if line.startswith("| ") and line[2].isdigit()
     ]
     assert len(ranking) == 6
-    assert set(ranking[:2]) == {"Ana Lima", "Finn Berg"}  # the helpers
-    assert ranking[-1] == "Dev Patel"  # only reacts
+    # Display names; the two Anas told apart by their real names, as every report does.
+    assert set(ranking[:2]) == {"Ana (Ana Lima)", "Finn"}  # the helpers
+    assert "Ana (Ana Rossi)" in ranking
+    assert ranking[-1] == "Dev"  # only reacts
+    assert "Toban Demo (TDEMO0001): weekly analysis, " in out  # the workspace by its name
+    # Where the week's HTML report is, as its materialization wrote it.
+    reports = tmp_path / "reports" / "TDEMO0001"
+    found = re.search(r"The week's HTML report \(.*\): (\S+\.html)\n", out)
+    assert found, out
+    page = Path(found.group(1))
+    assert page.parent == reports
+    assert page.name.startswith("weekly-")
+    html = page.read_text()
+    assert "<h1>Toban Demo (TDEMO0001)</h1>" in html
+    assert "Ana (Ana Rossi)" in html
     assert "toban-offline-analyzer/v1" in out
     assert "The text below was written by the offline analyzer" in out  # and how to get a model
     assert "Set TOBAN_LLM_BASE_URL and TOBAN_LLM_MODEL" in out
