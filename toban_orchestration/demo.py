@@ -404,8 +404,8 @@ def _printable(engine: Engine, week: str | None, export: DemoExport, report_file
         )
     labels = report.person_labels(report.all_people(inputs))
     lines.append(
-        f"\n{report.workspace_label(inputs.workspace)}: {report.window_label(inputs)} "
-        f"({inputs.model}):"
+        f"\n{report.workspace_label(inputs.workspace)}: {report.window_label(inputs)}, "
+        f"by {inputs.model}:"
     )
     lines.append(_who_wrote_the_text(inputs.model))
     lines.append(f"The week's HTML report (charts, every score and what earned it): {report_file}")

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis import report
 from toban_orchestration.analysis.llm import ChannelAnalyst
+from toban_orchestration.analysis.report import all_people, person_labels
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.analysis.store import report_inputs
 from toban_orchestration.db.models import (
@@ -207,7 +207,7 @@ def test_counts_are_exact_against_the_database(analyzed: tuple[Engine, uuid.UUID
         assert analysis.completion_time is not None
         assert analysis.llm_model == "toban-offline-analyzer/v1"
         assert report.model_used == "toban-offline-analyzer/v1"
-        assert "#platform" in (report.channel_summary or "")
+        assert (report.channel_summary or "").startswith("#platform, 2026-11-02 to 2026-11-08: ")
         assert "reactions" in (report.key_highlights or "")
 
 
@@ -323,7 +323,7 @@ def test_namesakes_are_told_apart_as_the_reports_tell_them_apart(migrated_engine
     # The same names as the window's HTML report, the Dagster leaderboards and the trends.
     with migrated_engine.connect() as connection:
         inputs = report_inputs(connection, analysis_id)
-    assert report.person_labels(report.all_people(inputs)) == LABELS
+    assert person_labels(all_people(inputs)) == LABELS
 
 
 def test_a_pseudonymized_analysis_sends_no_label_to_the_model(migrated_engine: Engine) -> None:

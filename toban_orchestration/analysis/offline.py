@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores
@@ -80,7 +81,10 @@ def channel_report(
     def name(user: str) -> str:
         return label_of(user, window, labels)
 
-    period = f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}"
+    # The window ends before `end` (exclusive): the period names its last day, as the HTML
+    # report's title does.
+    last_day = (window.end - timedelta(microseconds=1)).date()
+    period = f"{window.start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
     if not window.messages:
         empty = f"No messages in #{window.channel_name} from {period}."
         return ChannelReport(empty, "No topics: no messages.", "No contributors.", "None.", {})
