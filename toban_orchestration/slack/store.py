@@ -52,7 +52,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
 from toban_orchestration.slack.events import InboxEvent
-from toban_orchestration.slack.normalize import Row
+from toban_orchestration.slack.normalize import Row, display_name
 
 ERASED_KEY = "erased_users"
 """`slack_workspace.workspace_metadata` key of the Slack ids erased on request
@@ -902,6 +902,179 @@ def upsert_channel_resources(
             .values(last_synced_at=func.now())
         )
     return counts
+
+
+# --- the sync's reads and bookkeeping (slack/sync.py, slack/ingest.py) ----------------------
+
+
+def record_workspace_info(
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    *,
+    name: str,
+    domain: str | None,
+    icon_url: str | None,
+) -> None:
+    """Slack's `team.info` answered with this token: the workspace's profile, and connected."""
+    connection.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(
+            name=name,
+            domain=domain,
+            icon_url=icon_url,
+            is_connected=True,
+            connection_status="active",
+            last_connected_at=datetime.now(UTC),
+        )
+    )
+
+
+def record_workspace_synced(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """The workspace's last sync time: now."""
+    connection.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(last_sync_at=datetime.now(UTC))
+    )
+
+
+@dataclass(frozen=True)
+class SelectedChannel:
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    type: str
+    readable: bool
+    """False for an archived channel the app is not in (nobody can add the app to it)."""
+
+
+def selected_channels(
+    connection: Connection, workspace_id: uuid.UUID, channel_types: Sequence[str]
+) -> list[SelectedChannel]:
+    """The workspace's channels selected for analysis, supported, of these types, by name."""
+    rows = connection.execute(
+        select(
+            SlackChannel.id,
+            SlackChannel.slack_id,
+            SlackChannel.name,
+            SlackChannel.type,
+            ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+        )
+        .where(
+            SlackChannel.workspace_id == workspace_id,
+            SlackChannel.is_selected_for_analysis,
+            SlackChannel.is_supported,
+            SlackChannel.type.in_(channel_types),
+        )
+        .order_by(SlackChannel.name)
+    )
+    return [SelectedChannel(*row[:4], readable=bool(row[4])) for row in rows]
+
+
+def user_display_names(connection: Connection, workspace_id: uuid.UUID) -> dict[str, str]:
+    """Slack user id -> the name a message shows for the user, of every stored user."""
+    return {
+        slack_id: display_name({"display_name": display, "real_name": real, "name": name})
+        for slack_id, display, real, name in connection.execute(
+            select(
+                SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name
+            ).where(SlackUser.workspace_id == workspace_id)
+        )
+    }
+
+
+def channel_names(connection: Connection, workspace_id: uuid.UUID) -> dict[str, str]:
+    """Slack channel id -> channel name, of every stored channel of the workspace."""
+    return dict(
+        connection.execute(
+            select(SlackChannel.slack_id, SlackChannel.name).where(
+                SlackChannel.workspace_id == workspace_id
+            )
+        ).all()
+    )
+
+
+def set_channel_fields(connection: Connection, channel_id: uuid.UUID, **values: Any) -> None:
+    """Change a stored channel's columns (SQL expressions allowed), by its row id."""
+    connection.execute(update(SlackChannel).where(SlackChannel.id == channel_id).values(values))
+
+
+def record_channel_synced(connection: Connection, channel_id: uuid.UUID, now: datetime) -> None:
+    """The channel's last sync time and the span of messages stored for it."""
+    stored = select(SlackMessage.slack_ts).where(SlackMessage.channel_id == channel_id)
+    set_channel_fields(
+        connection,
+        channel_id,
+        last_sync_at=now,
+        oldest_synced_ts=select(func.min(stored.subquery().c.slack_ts)).scalar_subquery(),
+        latest_synced_ts=select(func.max(stored.subquery().c.slack_ts)).scalar_subquery(),
+    )
+
+
+def is_channel_archived(connection: Connection, channel_id: uuid.UUID) -> bool:
+    archived = connection.execute(
+        select(SlackChannel.is_archived).where(SlackChannel.id == channel_id)
+    ).scalar()
+    return bool(archived)
+
+
+def user_count(connection: Connection, workspace_id: uuid.UUID) -> int:
+    """How many users of the workspace are stored."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackUser)
+            .where(SlackUser.workspace_id == workspace_id)
+        ).scalar_one()
+    )
+
+
+def channel_count(connection: Connection, workspace_id: uuid.UUID) -> int:
+    """How many channels of the workspace are stored."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackChannel)
+            .where(SlackChannel.workspace_id == workspace_id)
+        ).scalar_one()
+    )
+
+
+def _message_ids_between(workspace_id: uuid.UUID, start: datetime, end: datetime) -> Any:
+    """The ids of the workspace's messages sent in [start, end), as a subquery."""
+    return (
+        select(SlackMessage.id)
+        .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
+        .where(
+            SlackChannel.workspace_id == workspace_id,
+            SlackMessage.message_datetime >= start,
+            SlackMessage.message_datetime < end,
+        )
+        .subquery()
+    )
+
+
+def message_count_between(
+    connection: Connection, workspace_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    """How many stored messages of the workspace were sent in [start, end)."""
+    in_range = _message_ids_between(workspace_id, start, end)
+    return int(connection.execute(select(func.count()).select_from(in_range)).scalar_one())
+
+
+def reaction_count_between(
+    connection: Connection, workspace_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    """How many stored reactions are on the workspace's messages sent in [start, end)."""
+    in_range = _message_ids_between(workspace_id, start, end)
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackReaction)
+            .join(in_range, in_range.c.id == SlackReaction.message_id)
+        ).scalar_one()
+    )
 
 
 # --- Events API inbox ------------------------------------------------------------------------
