@@ -1077,6 +1077,62 @@ def reaction_count_between(
     )
 
 
+# --- day checks (slack/health.py) ------------------------------------------------------------
+
+_DAY_MESSAGES = (
+    "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
+    "JOIN slack_workspace w ON w.id = c.workspace_id WHERE w.slack_id = :slack_id "
+    "AND m.message_datetime >= :start AND m.message_datetime < :start + interval '1 day' "
+)
+
+
+def orphan_reply_count(connection: Connection, slack_id: str, start: datetime) -> int:
+    """Replies of the workspace's day starting at `start` whose parent is not stored (and not
+    deleted themselves)."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) " + _DAY_MESSAGES + "AND m.is_thread_reply "
+                "AND m.parent_id IS NULL AND NOT m.is_deleted"
+            ),
+            {"slack_id": slack_id, "start": start},
+        ).scalar_one()
+    )
+
+
+def authorless_message_count(connection: Connection, slack_id: str, start: datetime) -> int:
+    """Messages of the workspace's day starting at `start` with neither a user nor a bot,
+    system notices and deleted messages aside."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) " + _DAY_MESSAGES + "AND m.user_id IS NULL AND NOT m.is_deleted "
+                "AND coalesce(m.subtype, '') NOT IN ('tombstone', 'file_comment', 'channel_join', "
+                "'channel_leave', 'bot_add', 'bot_remove')"
+            ),
+            {"slack_id": slack_id, "start": start},
+        ).scalar_one()
+    )
+
+
+def incomplete_channel_names(
+    connection: Connection, slack_id: str, day: date
+) -> list[tuple[str, str]]:
+    """(name, slack id) of the workspace's selected, readable channels whose day is not
+    recorded as read to its last page, by name."""
+    rows = connection.execute(
+        text(
+            "SELECT c.name, c.slack_id FROM slack_channel c JOIN slack_workspace w "
+            "ON w.id = c.workspace_id LEFT JOIN slack_sync_day d ON d.channel_id = c.id "
+            "AND d.day = :day WHERE w.slack_id = :slack_id AND c.is_selected_for_analysis "
+            "AND c.is_supported AND NOT (c.is_archived AND NOT c.has_bot) "
+            "AND (d.complete IS NULL OR NOT d.complete) ORDER BY c.name, c.slack_id"
+        ),
+        {"slack_id": slack_id, "day": day},
+    ).all()
+    return [(name, channel_slack_id) for name, channel_slack_id in rows]
+
+
 # --- Events API inbox ------------------------------------------------------------------------
 
 inbox_table: Table = SlackEventInbox.__table__  # type: ignore[assignment]
@@ -1274,6 +1330,18 @@ def workspace_id_of(connection: Connection, slack_id: str) -> uuid.UUID | None:
     return connection.execute(
         select(SlackWorkspace.id).where(SlackWorkspace.slack_id == slack_id)
     ).scalar_one_or_none()
+
+
+def workspace_id_and_metadata(
+    connection: Connection, slack_id: str
+) -> tuple[uuid.UUID, dict[str, Any] | None] | None:
+    """The workspace's row id and `workspace_metadata`, or None when it is not stored."""
+    row = connection.execute(
+        select(SlackWorkspace.id, SlackWorkspace.workspace_metadata).where(
+            SlackWorkspace.slack_id == slack_id
+        )
+    ).one_or_none()
+    return None if row is None else (row.id, row.workspace_metadata)
 
 
 def remember_sync_setting(
