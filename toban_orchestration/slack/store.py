@@ -38,6 +38,7 @@ from toban_orchestration.db.enums import (
 from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
     Integration,
+    IntegrationCredential,
     IntegrationEvent,
     ServiceResource,
     SlackAnalysis,
@@ -1131,6 +1132,167 @@ def incomplete_channel_names(
         {"slack_id": slack_id, "day": day},
     ).all()
     return [(name, channel_slack_id) for name, channel_slack_id in rows]
+
+
+# --- integrations and sync planning (slack/planning.py) ----------------------------------------
+
+
+def slack_integration_statuses(
+    connection: Connection,
+) -> list[tuple[uuid.UUID, str, IntegrationStatus]]:
+    """(integration id, workspace Slack id, status) of every Slack integration linked to a
+    workspace, by integration id."""
+    rows = connection.execute(
+        select(Integration.id, Integration.workspace_id, Integration.status)
+        .where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id.isnot(None),
+        )
+        .order_by(Integration.id)
+    )
+    return [(integration_id, str(slack_id), status) for integration_id, slack_id, status in rows]
+
+
+def integrations_without_workspace(
+    connection: Connection, integration_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str, str | None, uuid.UUID]]:
+    """(owner team id, workspace Slack id, name, newest encrypted token, integration id) of
+    these integrations whose workspace has no row yet, by Slack id and then oldest first."""
+    newest_token = (
+        select(IntegrationCredential.encrypted_value)
+        .where(IntegrationCredential.integration_id == Integration.id)
+        .order_by(IntegrationCredential.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            Integration.owner_team_id,
+            Integration.workspace_id,
+            Integration.name,
+            newest_token,
+            Integration.id,
+        )
+        .where(
+            Integration.id.in_(integration_ids),
+            Integration.workspace_id.isnot(None),
+            ~select(SlackWorkspace.id)
+            .where(SlackWorkspace.slack_id == Integration.workspace_id)
+            .exists(),
+        )
+        .order_by(Integration.workspace_id, Integration.created_at)
+    ).all()
+    return [
+        (team, slack_id, name, token, integration)
+        for team, slack_id, name, token, integration in rows
+    ]
+
+
+def insert_new_workspaces(connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Workspace rows, in one statement; a Slack id already stored is left as it is."""
+    connection.execute(
+        insert(SlackWorkspace)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=[SlackWorkspace.slack_id])
+    )
+
+
+def insert_integration_events(
+    connection: Connection, events: Sequence[Mapping[str, object]]
+) -> None:
+    """IntegrationEvent rows, in one statement."""
+    connection.execute(insert(IntegrationEvent).values(list(events)))
+
+
+def reconnect_workspaces(connection: Connection, integration_ids: Sequence[uuid.UUID]) -> set[str]:
+    """Mark connected again the disconnected workspaces of these integrations that are ACTIVE;
+    returns their Slack ids."""
+    reconnected = connection.execute(
+        update(SlackWorkspace)
+        .where(
+            SlackWorkspace.is_connected.is_(False),
+            SlackWorkspace.slack_id.in_(
+                select(Integration.workspace_id).where(
+                    Integration.id.in_(integration_ids),
+                    Integration.status == IntegrationStatus.ACTIVE,
+                )
+            ),
+        )
+        .values(is_connected=True, connection_status="active", last_connected_at=func.now())
+        .returning(SlackWorkspace.slack_id)
+    ).scalars()
+    return set(reconnected)
+
+
+def integration_owners(
+    connection: Connection, integration_ids: Sequence[uuid.UUID], slack_ids: Iterable[str]
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(integration id, owner team id, workspace Slack id) of these integrations that belong to
+    these workspaces."""
+    rows = connection.execute(
+        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
+            Integration.id.in_(integration_ids), Integration.workspace_id.in_(list(slack_ids))
+        )
+    ).all()
+    return [(integration_id, team_id, str(slack_id)) for integration_id, team_id, slack_id in rows]
+
+
+def workspace_metadata_by_slack_id(
+    connection: Connection, slack_ids: Sequence[str]
+) -> dict[str, dict[str, Any] | None]:
+    """Slack id -> `workspace_metadata` of these stored workspaces."""
+    return {
+        slack_id: metadata
+        for slack_id, metadata in connection.execute(
+            select(SlackWorkspace.slack_id, SlackWorkspace.workspace_metadata).where(
+                SlackWorkspace.slack_id.in_(slack_ids)
+            )
+        )
+    }
+
+
+# Channels a sync reads: selected and supported; an archived channel the app is not in can
+# never be read, so it is not waited for.
+_READABLE_SELECTED_CHANNEL = (
+    SlackChannel.is_selected_for_analysis,
+    SlackChannel.is_supported,
+    ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+)
+
+
+def readable_channel_counts(
+    connection: Connection, slack_ids: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """(workspace Slack id, channel type, count) of the selected, readable channels of these
+    workspaces."""
+    rows = connection.execute(
+        select(SlackWorkspace.slack_id, SlackChannel.type, func.count(SlackChannel.id))
+        .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
+        .where(SlackWorkspace.slack_id.in_(slack_ids), *_READABLE_SELECTED_CHANNEL)
+        .group_by(SlackWorkspace.slack_id, SlackChannel.type)
+    )
+    return [(slack_id, channel_type, count) for slack_id, channel_type, count in rows]
+
+
+def complete_channel_day_counts(
+    connection: Connection, slack_ids: Sequence[str], first: date, last: date
+) -> list[tuple[str, date, str, int]]:
+    """(workspace Slack id, day, channel type, count) of the selected, readable channels of
+    these workspaces recorded as read completely on each day of [first, last]."""
+    rows = connection.execute(
+        select(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type, func.count())
+        .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
+        .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
+        .where(
+            SlackWorkspace.slack_id.in_(slack_ids),
+            *_READABLE_SELECTED_CHANNEL,
+            SlackSyncDay.complete,
+            SlackSyncDay.day >= first,
+            SlackSyncDay.day <= last,
+        )
+        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type)
+    )
+    return [(slack_id, day, channel_type, count) for slack_id, day, channel_type, count in rows]
 
 
 # --- Events API inbox ------------------------------------------------------------------------
