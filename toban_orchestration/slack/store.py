@@ -28,8 +28,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.orm import Session
 
 from toban_orchestration.db.enums import (
+    CredentialType,
     IntegrationEventType,
     IntegrationStatus,
     IntegrationType,
@@ -1293,6 +1295,62 @@ def complete_channel_day_counts(
         .group_by(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type)
     )
     return [(slack_id, day, channel_type, count) for slack_id, day, channel_type, count in rows]
+
+
+# --- workspaces as integrations (slack/workspaces.py), through an ORM session -------------------
+
+
+def stored_workspace(session: Session, slack_id: str) -> SlackWorkspace | None:
+    """The workspace's row, or None when it is not stored."""
+    return session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+
+
+def team_slack_integration(
+    session: Session, team_id: uuid.UUID, slack_id: str, *, first_only: bool = False
+) -> Integration | None:
+    """The team's Slack integration of the workspace, or None (`first_only`: read one row)."""
+    statement = select(Integration).where(
+        Integration.service_type == IntegrationType.SLACK,
+        Integration.workspace_id == slack_id,
+        Integration.owner_team_id == team_id,
+    )
+    return session.scalar(statement.limit(1) if first_only else statement)
+
+
+def newest_token_ciphertext(
+    session: Session, integration_id: uuid.UUID, credential_types: Sequence[CredentialType]
+) -> str | None:
+    """The encrypted value of the integration's newest credential of these types, or None."""
+    return session.scalar(
+        select(IntegrationCredential.encrypted_value)
+        .where(
+            IntegrationCredential.integration_id == integration_id,
+            IntegrationCredential.credential_type.in_(credential_types),
+        )
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+def newest_credential_expiry(session: Session, integration_id: uuid.UUID) -> datetime | None:
+    """When the integration's newest credential expires (None: it does not, or none)."""
+    return session.scalar(
+        select(IntegrationCredential.expires_at)
+        .where(IntegrationCredential.integration_id == integration_id)
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+def mark_workspace_disconnected(
+    session: Session, workspace_id: uuid.UUID, connection_status: str
+) -> None:
+    """The workspace's token stopped working; `connection_status` says why (cut to 50)."""
+    session.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(is_connected=False, connection_status=connection_status[:50])
+    )
 
 
 # --- Events API inbox ------------------------------------------------------------------------
