@@ -35,6 +35,7 @@ from toban_orchestration.slack.store import (
     channel_names,
     is_channel_archived,
     record_workspace_info,
+    relax_bulk_commit,
     selected_channels,
     set_channel_fields,
     upsert_channel_resources,
@@ -354,15 +355,8 @@ class ChannelSync:
         changed: dict[str, ThreadState],
     ) -> tuple[WriteCounts, WriteCounts]:
         with self.engine.begin() as connection:
-            # Pages are idempotent upserts and a crash loses a suffix of commits at worst (never
-            # one in the middle), which the next run re-reads: no need to wait for each fsync.
-            # A page's statements are point lookups that take milliseconds; with statistics that
-            # lag a bulk load the planner's estimates cross the JIT threshold, and compiling
-            # took 20 ms a statement.
-            connection.exec_driver_sql(
-                "SELECT set_config('synchronous_commit', 'off', true), "
-                "set_config('jit', 'off', true)"
-            )
+            # Pages are idempotent upserts of point lookups: no fsync wait, no JIT (its reasons).
+            relax_bulk_commit(connection)
             store = SlackStore(connection, self.workspace_id, self.cache)
             stored = store.stored_threads(self.channel.id, [row["slack_ts"] for row in parents])
             for row in parents:
