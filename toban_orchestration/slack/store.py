@@ -1,4 +1,6 @@
-"""Database writes of the Slack sync: bulk upserts on natural keys, counted.
+"""The Slack domain's SQL, all of it: the sync's bulk upserts on natural keys (counted), and the
+reads and bookkeeping of sync, ingest, planning, health, workspaces and the event applier, each
+on a connection or session whose transaction the caller owns.
 
 Every write is idempotent: an upsert only touches a row when a column really changed (so
 re-running a partition reports 0 updates and leaves `updated_at` alone), and deletions are
