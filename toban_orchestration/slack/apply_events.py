@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from toban_orchestration.db.enums import ChannelType
-from toban_orchestration.db.models import SlackWorkspace
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import SlackAuthError
 from toban_orchestration.slack.events import Change, bot_user_of, change_of
@@ -34,6 +33,7 @@ from toban_orchestration.slack.store import (
     finish_event,
     pending_events,
     teams_with_pending_events,
+    workspace_id_and_metadata,
 )
 from toban_orchestration.slack.sync import SyncOptions, name_lookup
 from toban_orchestration.slack.workspaces import record_auth_failure
@@ -90,15 +90,12 @@ class _Outcome:
 
 def _load_workspace(engine: Engine, team_id: str) -> _Workspace | None:
     with engine.connect() as connection:
-        workspace = connection.execute(
-            select(SlackWorkspace.id, SlackWorkspace.workspace_metadata).where(
-                SlackWorkspace.slack_id == team_id
-            )
-        ).one_or_none()
+        workspace = workspace_id_and_metadata(connection, team_id)
     if workspace is None:
         return None
-    options = SyncOptions.model_validate((workspace.workspace_metadata or {}).get("sync", {}))
-    return _Workspace(workspace.id, team_id, options, name_lookup(engine, workspace.id))
+    workspace_id, metadata = workspace
+    options = SyncOptions.model_validate((metadata or {}).get("sync", {}))
+    return _Workspace(workspace_id, team_id, options, name_lookup(engine, workspace_id))
 
 
 def _synced(channel: StoredChannel | None, options: SyncOptions) -> str | None:

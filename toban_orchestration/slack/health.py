@@ -3,8 +3,13 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from toban_orchestration.slack.store import (
+    authorless_message_count,
+    incomplete_channel_names,
+    orphan_reply_count,
+)
 from toban_orchestration.slack.sync import day_start
 
 
@@ -24,37 +29,10 @@ class DayHealth:
 
 
 def day_health(engine: Engine, slack_id: str, day: date) -> DayHealth:
-    params = {"slack_id": slack_id, "start": day_start(day), "day": day}
+    start = day_start(day)
     with engine.connect() as connection:
-        base = (
-            "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
-            "JOIN slack_workspace w ON w.id = c.workspace_id WHERE w.slack_id = :slack_id "
-            "AND m.message_datetime >= :start AND m.message_datetime < :start + interval '1 day' "
-        )
-        orphans = connection.execute(
-            text(
-                "SELECT count(*) " + base + "AND m.is_thread_reply AND m.parent_id IS NULL "
-                "AND NOT m.is_deleted"
-            ),
-            params,
-        ).scalar_one()
-        authorless = connection.execute(
-            text(
-                "SELECT count(*) " + base + "AND m.user_id IS NULL AND NOT m.is_deleted "
-                "AND coalesce(m.subtype, '') NOT IN ('tombstone', 'file_comment', 'channel_join', "
-                "'channel_leave', 'bot_add', 'bot_remove')"
-            ),
-            params,
-        ).scalar_one()
-        incomplete = connection.execute(
-            text(
-                "SELECT c.name, c.slack_id FROM slack_channel c JOIN slack_workspace w "
-                "ON w.id = c.workspace_id LEFT JOIN slack_sync_day d ON d.channel_id = c.id "
-                "AND d.day = :day WHERE w.slack_id = :slack_id AND c.is_selected_for_analysis "
-                "AND c.is_supported AND NOT (c.is_archived AND NOT c.has_bot) "
-                "AND (d.complete IS NULL OR NOT d.complete) ORDER BY c.name, c.slack_id"
-            ),
-            params,
-        ).all()
+        orphans = orphan_reply_count(connection, slack_id, start)
+        authorless = authorless_message_count(connection, slack_id, start)
+        incomplete = incomplete_channel_names(connection, slack_id, day)
     names = tuple(f"#{name} ({slack_id})" for name, slack_id in incomplete)
-    return DayHealth(int(orphans), int(authorless), len(names), names)
+    return DayHealth(orphans, authorless, len(names), names)

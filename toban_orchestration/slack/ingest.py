@@ -13,16 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.models import (
-    SlackChannel,
-    SlackMessage,
-    SlackReaction,
-    SlackUser,
-    SlackWorkspace,
-)
 from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.progress import Progress, duration
 from toban_orchestration.security.tokens import TokenCipher
@@ -35,11 +28,16 @@ from toban_orchestration.slack.store import (
     SlackStore,
     WorkspaceCache,
     analyze_message_tables,
+    channel_count,
     day_summaries,
+    message_count_between,
     planned_message_rows,
+    reaction_count_between,
+    record_workspace_synced,
     relax_bulk_commit,
     remember_sync_setting,
     upsert_channel_resources,
+    user_count,
     workspace_id_of,
 )
 from toban_orchestration.slack.sync import (
@@ -141,11 +139,6 @@ def _open(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> Iterator
             workspace.api.close()
 
 
-def _count(engine: Engine, statement: object) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(statement).scalar_one())  # type: ignore[call-overload]
-
-
 def refresh_workspace(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> IngestResult:
     result = IngestResult(row_count=1)
     with _open(engine, cipher, slack_id) as workspace:
@@ -167,10 +160,8 @@ def refresh_users(engine: Engine, cipher: TokenCipher | None, slack_id: str) -> 
                 result.report.users = SlackStore(connection, workspace.id).upsert_users(
                     normalize.user_row(raw) for raw in workspace.export.users()
                 )
-    result.row_count = _count(
-        engine,
-        select(func.count()).select_from(SlackUser).where(SlackUser.workspace_id == workspace.id),
-    )
+    with engine.connect() as connection:
+        result.row_count = user_count(connection, workspace.id)
     return result
 
 
@@ -185,12 +176,8 @@ def refresh_channels(engine: Engine, cipher: TokenCipher | None, slack_id: str) 
         else:
             assert workspace.export is not None
             result.report.channels = _export_channels(engine, workspace, workspace.export)
-    result.row_count = _count(
-        engine,
-        select(func.count())
-        .select_from(SlackChannel)
-        .where(SlackChannel.workspace_id == workspace.id),
-    )
+    with engine.connect() as connection:
+        result.row_count = channel_count(connection, workspace.id)
     return result
 
 
@@ -241,29 +228,12 @@ def sync_message_days(
                 engine, workspace, workspace.export, first, last, import_progress
             )
     with engine.begin() as connection:
-        connection.execute(
-            update(SlackWorkspace)
-            .where(SlackWorkspace.id == workspace.id)
-            .values(last_sync_at=datetime.now(UTC))
-        )
+        record_workspace_synced(connection, workspace.id)
     start, end = day_start(first), day_start(last + timedelta(1))
-    in_range = (
-        select(SlackMessage.id)
-        .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
-        .where(
-            SlackChannel.workspace_id == workspace.id,
-            SlackMessage.message_datetime >= start,
-            SlackMessage.message_datetime < end,
-        )
-        .subquery()
-    )
-    result.row_count = _count(engine, select(func.count()).select_from(in_range))
-    result.reaction_row_count = _count(
-        engine,
-        select(func.count())
-        .select_from(SlackReaction)
-        .join(in_range, in_range.c.id == SlackReaction.message_id),
-    )
+    with engine.connect() as connection:
+        result.row_count = message_count_between(connection, workspace.id, start, end)
+    with engine.connect() as connection:
+        result.reaction_row_count = reaction_count_between(connection, workspace.id, start, end)
     return result
 
 

@@ -7,17 +7,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection
 
-from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus, IntegrationType
-from toban_orchestration.db.models import (
-    Integration,
-    IntegrationCredential,
-    IntegrationEvent,
-    SlackChannel,
-    SlackSyncDay,
-    SlackWorkspace,
+from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus
+from toban_orchestration.slack.store import (
+    complete_channel_day_counts,
+    insert_integration_events,
+    insert_new_workspaces,
+    integration_owners,
+    integrations_without_workspace,
+    readable_channel_counts,
+    reconnect_workspaces,
+    slack_integration_statuses,
+    workspace_metadata_by_slack_id,
 )
 from toban_orchestration.slack.sync import SyncOptions, allowed_channel_types
 
@@ -39,15 +41,7 @@ class Changes:
 
 
 def slack_integrations(connection: Connection) -> list[IntegrationState]:
-    rows = connection.execute(
-        select(Integration.id, Integration.workspace_id, Integration.status)
-        .where(
-            Integration.service_type == IntegrationType.SLACK,
-            Integration.workspace_id.isnot(None),
-        )
-        .order_by(Integration.id)
-    )
-    return [IntegrationState(i, str(w), s) for i, w, s in rows]
+    return [IntegrationState(*row) for row in slack_integration_statuses(connection)]
 
 
 def active_slack_ids(connection: Connection) -> list[str]:
@@ -84,30 +78,7 @@ def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) 
     if not integration_ids:
         return 0
     _reconnect(connection, integration_ids)
-    newest_token = (
-        select(IntegrationCredential.encrypted_value)
-        .where(IntegrationCredential.integration_id == Integration.id)
-        .order_by(IntegrationCredential.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    missing = connection.execute(
-        select(
-            Integration.owner_team_id,
-            Integration.workspace_id,
-            Integration.name,
-            newest_token,
-            Integration.id,
-        )
-        .where(
-            Integration.id.in_(integration_ids),
-            Integration.workspace_id.isnot(None),
-            ~select(SlackWorkspace.id)
-            .where(SlackWorkspace.slack_id == Integration.workspace_id)
-            .exists(),
-        )
-        .order_by(Integration.workspace_id, Integration.created_at)
-    ).all()
+    missing = integrations_without_workspace(connection, integration_ids)
     rows: dict[str, dict[str, object]] = {}
     events: dict[str, dict[str, object]] = {}
     for team_id, slack_id, name, token, integration_id in missing:
@@ -118,12 +89,8 @@ def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) 
         )
         events.setdefault(slack_id, _event(integration_id, team_id, slack_id, "CONNECTED"))
     if rows:
-        connection.execute(
-            pg_insert(SlackWorkspace)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=[SlackWorkspace.slack_id])
-        )
-        connection.execute(pg_insert(IntegrationEvent).values(list(events.values())))
+        insert_new_workspaces(connection, list(rows.values()))
+        insert_integration_events(connection, list(events.values()))
     return len(rows)
 
 
@@ -141,32 +108,12 @@ def _event(
 
 def _reconnect(connection: Connection, integration_ids: list[uuid.UUID]) -> None:
     """An integration that is ACTIVE again (the app reconnected it) gets its workspace back."""
-    reconnected = connection.execute(
-        update(SlackWorkspace)
-        .where(
-            SlackWorkspace.is_connected.is_(False),
-            SlackWorkspace.slack_id.in_(
-                select(Integration.workspace_id).where(
-                    Integration.id.in_(integration_ids),
-                    Integration.status == IntegrationStatus.ACTIVE,
-                )
-            ),
-        )
-        .values(is_connected=True, connection_status="active", last_connected_at=func.now())
-        .returning(SlackWorkspace.slack_id)
-    ).scalars()
-    slack_ids = set(reconnected)
+    slack_ids = reconnect_workspaces(connection, integration_ids)
     if not slack_ids:
         return
-    owners = connection.execute(
-        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
-            Integration.id.in_(integration_ids), Integration.workspace_id.in_(slack_ids)
-        )
-    ).all()
-    connection.execute(
-        pg_insert(IntegrationEvent).values(
-            [_event(i, team, str(slack_id), "RECONNECTED") for i, team, slack_id in owners]
-        )
+    owners = integration_owners(connection, integration_ids, slack_ids)
+    insert_integration_events(
+        connection, [_event(i, team, slack_id, "RECONNECTED") for i, team, slack_id in owners]
     )
 
 
@@ -183,40 +130,15 @@ def days_to_sync(
         slack_id: set(
             allowed_channel_types(SyncOptions.model_validate((metadata or {}).get("sync", {})))
         )
-        for slack_id, metadata in connection.execute(
-            select(SlackWorkspace.slack_id, SlackWorkspace.workspace_metadata).where(
-                SlackWorkspace.slack_id.in_(slack_ids)
-            )
-        )
+        for slack_id, metadata in workspace_metadata_by_slack_id(connection, slack_ids).items()
     }
-    read = (
-        SlackChannel.is_selected_for_analysis,
-        SlackChannel.is_supported,
-        # An archived channel the app is not in can never be read: it is not waited for.
-        ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
-    )
     channels: dict[str, int] = defaultdict(int)
-    for slack_id, channel_type, count in connection.execute(
-        select(SlackWorkspace.slack_id, SlackChannel.type, func.count(SlackChannel.id))
-        .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
-        .where(SlackWorkspace.slack_id.in_(slack_ids), *read)
-        .group_by(SlackWorkspace.slack_id, SlackChannel.type)
-    ):
+    for slack_id, channel_type, count in readable_channel_counts(connection, slack_ids):
         if channel_type in allowed.get(slack_id, ()):
             channels[slack_id] += count
     synced: dict[tuple[str, date], int] = defaultdict(int)
-    for slack_id, day, channel_type, count in connection.execute(
-        select(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type, func.count())
-        .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
-        .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
-        .where(
-            SlackWorkspace.slack_id.in_(slack_ids),
-            *read,
-            SlackSyncDay.complete,
-            SlackSyncDay.day >= first,
-            SlackSyncDay.day <= last,
-        )
-        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type)
+    for slack_id, day, channel_type, count in complete_channel_day_counts(
+        connection, slack_ids, first, last
     ):
         if channel_type in allowed.get(slack_id, ()):
             synced[slack_id, day] += count

@@ -1,4 +1,6 @@
-"""Database writes of the Slack sync: bulk upserts on natural keys, counted.
+"""The Slack domain's SQL, all of it: the sync's bulk upserts on natural keys (counted), and the
+reads and bookkeeping of sync, ingest, planning, health, workspaces and the event applier, each
+on a connection or session whose transaction the caller owns.
 
 Every write is idempotent: an upsert only touches a row when a column really changed (so
 re-running a partition reports 0 updates and leaves `updated_at` alone), and deletions are
@@ -28,8 +30,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.orm import Session
 
 from toban_orchestration.db.enums import (
+    CredentialType,
     IntegrationEventType,
     IntegrationStatus,
     IntegrationType,
@@ -38,6 +42,7 @@ from toban_orchestration.db.enums import (
 from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
     Integration,
+    IntegrationCredential,
     IntegrationEvent,
     ServiceResource,
     SlackAnalysis,
@@ -52,7 +57,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
 from toban_orchestration.slack.events import InboxEvent
-from toban_orchestration.slack.normalize import Row
+from toban_orchestration.slack.normalize import Row, display_name
 
 ERASED_KEY = "erased_users"
 """`slack_workspace.workspace_metadata` key of the Slack ids erased on request
@@ -904,6 +909,452 @@ def upsert_channel_resources(
     return counts
 
 
+# --- the sync's reads and bookkeeping (slack/sync.py, slack/ingest.py) ----------------------
+
+
+def record_workspace_info(
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    *,
+    name: str,
+    domain: str | None,
+    icon_url: str | None,
+) -> None:
+    """Slack's `team.info` answered with this token: the workspace's profile, and connected."""
+    connection.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(
+            name=name,
+            domain=domain,
+            icon_url=icon_url,
+            is_connected=True,
+            connection_status="active",
+            last_connected_at=datetime.now(UTC),
+        )
+    )
+
+
+def record_workspace_synced(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """The workspace's last sync time: now."""
+    connection.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(last_sync_at=datetime.now(UTC))
+    )
+
+
+@dataclass(frozen=True)
+class SelectedChannel:
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    type: str
+    readable: bool
+    """False for an archived channel the app is not in (nobody can add the app to it)."""
+
+
+def selected_channels(
+    connection: Connection, workspace_id: uuid.UUID, channel_types: Sequence[str]
+) -> list[SelectedChannel]:
+    """The workspace's channels selected for analysis, supported, of these types, by name."""
+    rows = connection.execute(
+        select(
+            SlackChannel.id,
+            SlackChannel.slack_id,
+            SlackChannel.name,
+            SlackChannel.type,
+            ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+        )
+        .where(
+            SlackChannel.workspace_id == workspace_id,
+            SlackChannel.is_selected_for_analysis,
+            SlackChannel.is_supported,
+            SlackChannel.type.in_(channel_types),
+        )
+        .order_by(SlackChannel.name)
+    )
+    return [SelectedChannel(*row[:4], readable=bool(row[4])) for row in rows]
+
+
+def user_display_names(connection: Connection, workspace_id: uuid.UUID) -> dict[str, str]:
+    """Slack user id -> the name a message shows for the user, of every stored user."""
+    return {
+        slack_id: display_name({"display_name": display, "real_name": real, "name": name})
+        for slack_id, display, real, name in connection.execute(
+            select(
+                SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name
+            ).where(SlackUser.workspace_id == workspace_id)
+        )
+    }
+
+
+def channel_names(connection: Connection, workspace_id: uuid.UUID) -> dict[str, str]:
+    """Slack channel id -> channel name, of every stored channel of the workspace."""
+    return dict(
+        connection.execute(
+            select(SlackChannel.slack_id, SlackChannel.name).where(
+                SlackChannel.workspace_id == workspace_id
+            )
+        ).all()
+    )
+
+
+def set_channel_fields(connection: Connection, channel_id: uuid.UUID, **values: Any) -> None:
+    """Change a stored channel's columns (SQL expressions allowed), by its row id."""
+    connection.execute(update(SlackChannel).where(SlackChannel.id == channel_id).values(values))
+
+
+def record_channel_synced(connection: Connection, channel_id: uuid.UUID, now: datetime) -> None:
+    """The channel's last sync time and the span of messages stored for it."""
+    stored = select(SlackMessage.slack_ts).where(SlackMessage.channel_id == channel_id)
+    set_channel_fields(
+        connection,
+        channel_id,
+        last_sync_at=now,
+        oldest_synced_ts=select(func.min(stored.subquery().c.slack_ts)).scalar_subquery(),
+        latest_synced_ts=select(func.max(stored.subquery().c.slack_ts)).scalar_subquery(),
+    )
+
+
+def is_channel_archived(connection: Connection, channel_id: uuid.UUID) -> bool:
+    archived = connection.execute(
+        select(SlackChannel.is_archived).where(SlackChannel.id == channel_id)
+    ).scalar()
+    return bool(archived)
+
+
+def user_count(connection: Connection, workspace_id: uuid.UUID) -> int:
+    """How many users of the workspace are stored."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackUser)
+            .where(SlackUser.workspace_id == workspace_id)
+        ).scalar_one()
+    )
+
+
+def channel_count(connection: Connection, workspace_id: uuid.UUID) -> int:
+    """How many channels of the workspace are stored."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackChannel)
+            .where(SlackChannel.workspace_id == workspace_id)
+        ).scalar_one()
+    )
+
+
+def _message_ids_between(workspace_id: uuid.UUID, start: datetime, end: datetime) -> Any:
+    """The ids of the workspace's messages sent in [start, end), as a subquery."""
+    return (
+        select(SlackMessage.id)
+        .join(SlackChannel, SlackChannel.id == SlackMessage.channel_id)
+        .where(
+            SlackChannel.workspace_id == workspace_id,
+            SlackMessage.message_datetime >= start,
+            SlackMessage.message_datetime < end,
+        )
+        .subquery()
+    )
+
+
+def message_count_between(
+    connection: Connection, workspace_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    """How many stored messages of the workspace were sent in [start, end)."""
+    in_range = _message_ids_between(workspace_id, start, end)
+    return int(connection.execute(select(func.count()).select_from(in_range)).scalar_one())
+
+
+def reaction_count_between(
+    connection: Connection, workspace_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    """How many stored reactions are on the workspace's messages sent in [start, end)."""
+    in_range = _message_ids_between(workspace_id, start, end)
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(SlackReaction)
+            .join(in_range, in_range.c.id == SlackReaction.message_id)
+        ).scalar_one()
+    )
+
+
+# --- day checks (slack/health.py) ------------------------------------------------------------
+
+_DAY_MESSAGES = (
+    "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
+    "JOIN slack_workspace w ON w.id = c.workspace_id WHERE w.slack_id = :slack_id "
+    "AND m.message_datetime >= :start AND m.message_datetime < :start + interval '1 day' "
+)
+
+
+def orphan_reply_count(connection: Connection, slack_id: str, start: datetime) -> int:
+    """Replies of the workspace's day starting at `start` whose parent is not stored (and not
+    deleted themselves)."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) " + _DAY_MESSAGES + "AND m.is_thread_reply "
+                "AND m.parent_id IS NULL AND NOT m.is_deleted"
+            ),
+            {"slack_id": slack_id, "start": start},
+        ).scalar_one()
+    )
+
+
+def authorless_message_count(connection: Connection, slack_id: str, start: datetime) -> int:
+    """Messages of the workspace's day starting at `start` with neither a user nor a bot,
+    system notices and deleted messages aside."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) " + _DAY_MESSAGES + "AND m.user_id IS NULL AND NOT m.is_deleted "
+                "AND coalesce(m.subtype, '') NOT IN ('tombstone', 'file_comment', 'channel_join', "
+                "'channel_leave', 'bot_add', 'bot_remove')"
+            ),
+            {"slack_id": slack_id, "start": start},
+        ).scalar_one()
+    )
+
+
+def incomplete_channel_names(
+    connection: Connection, slack_id: str, day: date
+) -> list[tuple[str, str]]:
+    """(name, slack id) of the workspace's selected, readable channels whose day is not
+    recorded as read to its last page, by name."""
+    rows = connection.execute(
+        text(
+            "SELECT c.name, c.slack_id FROM slack_channel c JOIN slack_workspace w "
+            "ON w.id = c.workspace_id LEFT JOIN slack_sync_day d ON d.channel_id = c.id "
+            "AND d.day = :day WHERE w.slack_id = :slack_id AND c.is_selected_for_analysis "
+            "AND c.is_supported AND NOT (c.is_archived AND NOT c.has_bot) "
+            "AND (d.complete IS NULL OR NOT d.complete) ORDER BY c.name, c.slack_id"
+        ),
+        {"slack_id": slack_id, "day": day},
+    ).all()
+    return [(name, channel_slack_id) for name, channel_slack_id in rows]
+
+
+# --- integrations and sync planning (slack/planning.py) ----------------------------------------
+
+
+def slack_integration_statuses(
+    connection: Connection,
+) -> list[tuple[uuid.UUID, str, IntegrationStatus]]:
+    """(integration id, workspace Slack id, status) of every Slack integration linked to a
+    workspace, by integration id."""
+    rows = connection.execute(
+        select(Integration.id, Integration.workspace_id, Integration.status)
+        .where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id.isnot(None),
+        )
+        .order_by(Integration.id)
+    )
+    return [(integration_id, str(slack_id), status) for integration_id, slack_id, status in rows]
+
+
+def integrations_without_workspace(
+    connection: Connection, integration_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str, str | None, uuid.UUID]]:
+    """(owner team id, workspace Slack id, name, newest encrypted token, integration id) of
+    these integrations whose workspace has no row yet, by Slack id and then oldest first."""
+    newest_token = (
+        select(IntegrationCredential.encrypted_value)
+        .where(IntegrationCredential.integration_id == Integration.id)
+        .order_by(IntegrationCredential.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            Integration.owner_team_id,
+            Integration.workspace_id,
+            Integration.name,
+            newest_token,
+            Integration.id,
+        )
+        .where(
+            Integration.id.in_(integration_ids),
+            Integration.workspace_id.isnot(None),
+            ~select(SlackWorkspace.id)
+            .where(SlackWorkspace.slack_id == Integration.workspace_id)
+            .exists(),
+        )
+        .order_by(Integration.workspace_id, Integration.created_at)
+    ).all()
+    return [
+        (team, slack_id, name, token, integration)
+        for team, slack_id, name, token, integration in rows
+    ]
+
+
+def insert_new_workspaces(connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Workspace rows, in one statement; a Slack id already stored is left as it is."""
+    connection.execute(
+        insert(SlackWorkspace)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=[SlackWorkspace.slack_id])
+    )
+
+
+def insert_integration_events(
+    connection: Connection, events: Sequence[Mapping[str, object]]
+) -> None:
+    """IntegrationEvent rows, in one statement."""
+    connection.execute(insert(IntegrationEvent).values(list(events)))
+
+
+def reconnect_workspaces(connection: Connection, integration_ids: Sequence[uuid.UUID]) -> set[str]:
+    """Mark connected again the disconnected workspaces of these integrations that are ACTIVE;
+    returns their Slack ids."""
+    reconnected = connection.execute(
+        update(SlackWorkspace)
+        .where(
+            SlackWorkspace.is_connected.is_(False),
+            SlackWorkspace.slack_id.in_(
+                select(Integration.workspace_id).where(
+                    Integration.id.in_(integration_ids),
+                    Integration.status == IntegrationStatus.ACTIVE,
+                )
+            ),
+        )
+        .values(is_connected=True, connection_status="active", last_connected_at=func.now())
+        .returning(SlackWorkspace.slack_id)
+    ).scalars()
+    return set(reconnected)
+
+
+def integration_owners(
+    connection: Connection, integration_ids: Sequence[uuid.UUID], slack_ids: Iterable[str]
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(integration id, owner team id, workspace Slack id) of these integrations that belong to
+    these workspaces."""
+    rows = connection.execute(
+        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
+            Integration.id.in_(integration_ids), Integration.workspace_id.in_(list(slack_ids))
+        )
+    ).all()
+    return [(integration_id, team_id, str(slack_id)) for integration_id, team_id, slack_id in rows]
+
+
+def workspace_metadata_by_slack_id(
+    connection: Connection, slack_ids: Sequence[str]
+) -> dict[str, dict[str, Any] | None]:
+    """Slack id -> `workspace_metadata` of these stored workspaces."""
+    return {
+        slack_id: metadata
+        for slack_id, metadata in connection.execute(
+            select(SlackWorkspace.slack_id, SlackWorkspace.workspace_metadata).where(
+                SlackWorkspace.slack_id.in_(slack_ids)
+            )
+        )
+    }
+
+
+# Channels a sync reads: selected and supported; an archived channel the app is not in can
+# never be read, so it is not waited for.
+_READABLE_SELECTED_CHANNEL = (
+    SlackChannel.is_selected_for_analysis,
+    SlackChannel.is_supported,
+    ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
+)
+
+
+def readable_channel_counts(
+    connection: Connection, slack_ids: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """(workspace Slack id, channel type, count) of the selected, readable channels of these
+    workspaces."""
+    rows = connection.execute(
+        select(SlackWorkspace.slack_id, SlackChannel.type, func.count(SlackChannel.id))
+        .join(SlackChannel, SlackChannel.workspace_id == SlackWorkspace.id)
+        .where(SlackWorkspace.slack_id.in_(slack_ids), *_READABLE_SELECTED_CHANNEL)
+        .group_by(SlackWorkspace.slack_id, SlackChannel.type)
+    )
+    return [(slack_id, channel_type, count) for slack_id, channel_type, count in rows]
+
+
+def complete_channel_day_counts(
+    connection: Connection, slack_ids: Sequence[str], first: date, last: date
+) -> list[tuple[str, date, str, int]]:
+    """(workspace Slack id, day, channel type, count) of the selected, readable channels of
+    these workspaces recorded as read completely on each day of [first, last]."""
+    rows = connection.execute(
+        select(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type, func.count())
+        .join(SlackChannel, SlackChannel.id == SlackSyncDay.channel_id)
+        .join(SlackWorkspace, SlackWorkspace.id == SlackChannel.workspace_id)
+        .where(
+            SlackWorkspace.slack_id.in_(slack_ids),
+            *_READABLE_SELECTED_CHANNEL,
+            SlackSyncDay.complete,
+            SlackSyncDay.day >= first,
+            SlackSyncDay.day <= last,
+        )
+        .group_by(SlackWorkspace.slack_id, SlackSyncDay.day, SlackChannel.type)
+    )
+    return [(slack_id, day, channel_type, count) for slack_id, day, channel_type, count in rows]
+
+
+# --- workspaces as integrations (slack/workspaces.py), through an ORM session -------------------
+
+
+def stored_workspace(session: Session, slack_id: str) -> SlackWorkspace | None:
+    """The workspace's row, or None when it is not stored."""
+    return session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+
+
+def team_slack_integration(
+    session: Session, team_id: uuid.UUID, slack_id: str, *, first_only: bool = False
+) -> Integration | None:
+    """The team's Slack integration of the workspace, or None (`first_only`: read one row)."""
+    statement = select(Integration).where(
+        Integration.service_type == IntegrationType.SLACK,
+        Integration.workspace_id == slack_id,
+        Integration.owner_team_id == team_id,
+    )
+    return session.scalar(statement.limit(1) if first_only else statement)
+
+
+def newest_token_ciphertext(
+    session: Session, integration_id: uuid.UUID, credential_types: Sequence[CredentialType]
+) -> str | None:
+    """The encrypted value of the integration's newest credential of these types, or None."""
+    return session.scalar(
+        select(IntegrationCredential.encrypted_value)
+        .where(
+            IntegrationCredential.integration_id == integration_id,
+            IntegrationCredential.credential_type.in_(credential_types),
+        )
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+def newest_credential_expiry(session: Session, integration_id: uuid.UUID) -> datetime | None:
+    """When the integration's newest credential expires (None: it does not, or none)."""
+    return session.scalar(
+        select(IntegrationCredential.expires_at)
+        .where(IntegrationCredential.integration_id == integration_id)
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+def mark_workspace_disconnected(
+    session: Session, workspace_id: uuid.UUID, connection_status: str
+) -> None:
+    """The workspace's token stopped working; `connection_status` says why (cut to 50)."""
+    session.execute(
+        update(SlackWorkspace)
+        .where(SlackWorkspace.id == workspace_id)
+        .values(is_connected=False, connection_status=connection_status[:50])
+    )
+
+
 # --- Events API inbox ------------------------------------------------------------------------
 
 inbox_table: Table = SlackEventInbox.__table__  # type: ignore[assignment]
@@ -1101,6 +1552,18 @@ def workspace_id_of(connection: Connection, slack_id: str) -> uuid.UUID | None:
     return connection.execute(
         select(SlackWorkspace.id).where(SlackWorkspace.slack_id == slack_id)
     ).scalar_one_or_none()
+
+
+def workspace_id_and_metadata(
+    connection: Connection, slack_id: str
+) -> tuple[uuid.UUID, dict[str, Any] | None] | None:
+    """The workspace's row id and `workspace_metadata`, or None when it is not stored."""
+    row = connection.execute(
+        select(SlackWorkspace.id, SlackWorkspace.workspace_metadata).where(
+            SlackWorkspace.slack_id == slack_id
+        )
+    ).one_or_none()
+    return None if row is None else (row.id, row.workspace_metadata)
 
 
 def remember_sync_setting(

@@ -21,15 +21,27 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine
 
 from toban_orchestration.db.enums import ChannelType
-from toban_orchestration.db.models import SlackChannel, SlackMessage, SlackUser, SlackWorkspace
+from toban_orchestration.db.models import SlackWorkspace
 from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.progress import duration
 from toban_orchestration.slack import normalize
 from toban_orchestration.slack.client import SlackApi, SlackChannelError, SlackError
-from toban_orchestration.slack.store import SlackStore, WorkspaceCache, upsert_channel_resources
+from toban_orchestration.slack.store import (
+    SlackStore,
+    WorkspaceCache,
+    channel_names,
+    is_channel_archived,
+    record_workspace_info,
+    relax_bulk_commit,
+    selected_channels,
+    set_channel_fields,
+    upsert_channel_resources,
+    user_display_names,
+)
+from toban_orchestration.slack.store import record_channel_synced as store_channel_synced
 
 logger = logging.getLogger(__name__)
 
@@ -179,17 +191,12 @@ def sync_workspace_info(api: SlackApi, engine: Engine, workspace_id: uuid.UUID) 
     team = api.call("team.info")["team"]
     icon = (team.get("icon") or {}).get("image_132") or (team.get("icon") or {}).get("image_68")
     with engine.begin() as connection:
-        connection.execute(
-            update(SlackWorkspace)
-            .where(SlackWorkspace.id == workspace_id)
-            .values(
-                name=normalize.clean_text(team.get("name")) or team["id"],
-                domain=team.get("domain"),
-                icon_url=icon,
-                is_connected=True,
-                connection_status="active",
-                last_connected_at=datetime.now(UTC),
-            )
+        record_workspace_info(
+            connection,
+            workspace_id,
+            name=normalize.clean_text(team.get("name")) or team["id"],
+            domain=team.get("domain"),
+            icon_url=icon,
         )
 
 
@@ -254,23 +261,8 @@ def _selected_channels(
     all (an archived channel the app is not in cannot: nobody can add the app to it)."""
     allowed = allowed_channel_types(options)
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                SlackChannel.id,
-                SlackChannel.slack_id,
-                SlackChannel.name,
-                SlackChannel.type,
-                ~(SlackChannel.is_archived & ~SlackChannel.has_bot),
-            )
-            .where(
-                SlackChannel.workspace_id == workspace_id,
-                SlackChannel.is_selected_for_analysis,
-                SlackChannel.is_supported,
-                SlackChannel.type.in_(allowed),
-            )
-            .order_by(SlackChannel.name)
-        )
-        return [(ChannelRef(*row[:4]), bool(row[4])) for row in rows]
+        selected = selected_channels(connection, workspace_id, allowed)
+    return [(ChannelRef(c.id, c.slack_id, c.name, c.type), c.readable) for c in selected]
 
 
 def channels_to_sync(
@@ -287,23 +279,8 @@ def channels_to_sync(
 
 def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup:
     with engine.connect() as connection:
-        users = {
-            slack_id: normalize.display_name(
-                {"display_name": display, "real_name": real, "name": name}
-            )
-            for slack_id, display, real, name in connection.execute(
-                select(
-                    SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name
-                ).where(SlackUser.workspace_id == workspace_id)
-            )
-        }
-        channels = dict(
-            connection.execute(
-                select(SlackChannel.slack_id, SlackChannel.name).where(
-                    SlackChannel.workspace_id == workspace_id
-                )
-            ).all()
-        )
+        users = user_display_names(connection, workspace_id)
+        channels = channel_names(connection, workspace_id)
     return normalize.NameLookup(users=users, channels=channels)
 
 
@@ -378,15 +355,8 @@ class ChannelSync:
         changed: dict[str, ThreadState],
     ) -> tuple[WriteCounts, WriteCounts]:
         with self.engine.begin() as connection:
-            # Pages are idempotent upserts and a crash loses a suffix of commits at worst (never
-            # one in the middle), which the next run re-reads: no need to wait for each fsync.
-            # A page's statements are point lookups that take milliseconds; with statistics that
-            # lag a bulk load the planner's estimates cross the JIT threshold, and compiling
-            # took 20 ms a statement.
-            connection.exec_driver_sql(
-                "SELECT set_config('synchronous_commit', 'off', true), "
-                "set_config('jit', 'off', true)"
-            )
+            # Pages are idempotent upserts of point lookups: no fsync wait, no JIT (its reasons).
+            relax_bulk_commit(connection)
             store = SlackStore(connection, self.workspace_id, self.cache)
             stored = store.stored_threads(self.channel.id, [row["slack_ts"] for row in parents])
             for row in parents:
@@ -639,19 +609,13 @@ def channels_done(done: int, total: int, elapsed: float) -> str:
 
 def record_channel_synced(engine: Engine, channel_id: uuid.UUID, now: datetime) -> None:
     """The channel's last sync time and the span of messages stored for it."""
-    stored = select(SlackMessage.slack_ts).where(SlackMessage.channel_id == channel_id)
-    _set_channel(
-        engine,
-        channel_id,
-        last_sync_at=now,
-        oldest_synced_ts=select(func.min(stored.subquery().c.slack_ts)).scalar_subquery(),
-        latest_synced_ts=select(func.max(stored.subquery().c.slack_ts)).scalar_subquery(),
-    )
+    with engine.begin() as connection:
+        store_channel_synced(connection, channel_id, now)
 
 
 def _set_channel(engine: Engine, channel_id: uuid.UUID, **values: Any) -> None:
     with engine.begin() as connection:
-        connection.execute(update(SlackChannel).where(SlackChannel.id == channel_id).values(values))
+        set_channel_fields(connection, channel_id, **values)
 
 
 _UNSUPPORTED = "marked unsupported: it is no longer synced"
@@ -704,10 +668,7 @@ def _skip(engine: Engine, channel: ChannelRef, error: SlackChannelError) -> tupl
 
 def _is_archived(engine: Engine, channel_id: uuid.UUID) -> bool:
     with engine.connect() as connection:
-        archived = connection.execute(
-            select(SlackChannel.is_archived).where(SlackChannel.id == channel_id)
-        ).scalar()
-    return bool(archived)
+        return is_channel_archived(connection, channel_id)
 
 
 def expected_duration(channels: int, first: date, last: date, options: SyncOptions) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from toban_orchestration.db.enums import (
@@ -30,6 +30,13 @@ from toban_orchestration.security.token_refresh import (
 )
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
+from toban_orchestration.slack.store import (
+    mark_workspace_disconnected,
+    newest_credential_expiry,
+    newest_token_ciphertext,
+    stored_workspace,
+    team_slack_integration,
+)
 from toban_orchestration.slack.sync import SyncOptions
 
 SOURCE_API = "api"
@@ -72,21 +79,13 @@ class WorkspaceSource:
 
 
 def load_workspace(session: Session, slack_id: str) -> WorkspaceSource:
-    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    workspace = stored_workspace(session, slack_id)
     if workspace is None:
         raise WorkspaceNotFoundError(
             f"No Slack workspace {slack_id} is registered; add it with `toban slack add` or "
             "`toban slack import`."
         )
-    integration = session.scalar(
-        select(Integration)
-        .where(
-            Integration.service_type == IntegrationType.SLACK,
-            Integration.workspace_id == slack_id,
-            Integration.owner_team_id == workspace.team_id,
-        )
-        .limit(1)
-    )
+    integration = team_slack_integration(session, workspace.team_id, slack_id, first_only=True)
     return WorkspaceSource(workspace, integration)
 
 
@@ -99,13 +98,7 @@ def _upsert_integration(
     metadata: dict[str, Any],
     actor: str,
 ) -> tuple[Integration, SlackWorkspace]:
-    integration = session.scalar(
-        select(Integration).where(
-            Integration.owner_team_id == team_id,
-            Integration.workspace_id == slack_id,
-            Integration.service_type == IntegrationType.SLACK,
-        )
-    )
+    integration = team_slack_integration(session, team_id, slack_id)
     event = IntegrationEventType.UPDATED
     if integration is None:
         integration = Integration(
@@ -121,7 +114,7 @@ def _upsert_integration(
         event = IntegrationEventType.RECONNECTED
     integration.status = IntegrationStatus.ACTIVE
     integration.integration_metadata = {**(integration.integration_metadata or {}), **metadata}
-    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    workspace = stored_workspace(session, slack_id)
     if workspace is None:
         workspace = SlackWorkspace(team_id=team_id, slack_id=slack_id, name=name)
         session.add(workspace)
@@ -226,15 +219,7 @@ def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> S
             f"Slack workspace {source.workspace.slack_id} has no integration to read a token from."
         )
     _refresh_before_use(session, source, cipher)
-    encrypted = session.scalar(
-        select(IntegrationCredential.encrypted_value)
-        .where(
-            IntegrationCredential.integration_id == source.integration.id,
-            IntegrationCredential.credential_type.in_(TOKEN_CREDENTIALS),
-        )
-        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
-        .limit(1)
-    )
+    encrypted = newest_token_ciphertext(session, source.integration.id, TOKEN_CREDENTIALS)
     encrypted = encrypted or source.workspace.access_token
     if not encrypted:
         raise WorkspaceNotFoundError(
@@ -277,12 +262,7 @@ def _refresh_before_use(session: Session, source: WorkspaceSource, cipher: Token
 
 def _still_valid(session: Session, source: WorkspaceSource) -> bool:
     assert source.integration is not None
-    expires_at = session.scalar(
-        select(IntegrationCredential.expires_at)
-        .where(IntegrationCredential.integration_id == source.integration.id)
-        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
-        .limit(1)
-    )
+    expires_at = newest_credential_expiry(session, source.integration.id)
     return expires_at is None or expires_at > datetime.now(UTC)
 
 
@@ -294,11 +274,7 @@ def record_auth_failure(engine: Engine, slack_id: str, error: SlackAuthError) ->
     )
     with Session(engine) as session, session.begin():
         source = load_workspace(session, slack_id)
-        session.execute(
-            update(SlackWorkspace)
-            .where(SlackWorkspace.id == source.workspace.id)
-            .values(is_connected=False, connection_status=error.error[:50])
-        )
+        mark_workspace_disconnected(session, source.workspace.id, error.error)
         if source.integration is not None:
             previous = source.integration.status
             source.integration.status = status
