@@ -110,19 +110,18 @@ def run_analysis(
             and pseudonyms_enabled(analysis.parameters, workspace.workspace_metadata)
             else None
         )
-        analysis.error_message = None
-        analysis.llm_model = analyst.model if analyst else offline.MODEL_NAME
+        model = analyst.model if analyst else offline.MODEL_NAME
         if access.error is not None:
-            analysis.status = AnalysisStatus.FAILED.value
-            analysis.error_message = f"Not analyzed: {access.error}"[:2000]
-            analysis.progress = 100.0
-            analysis.completion_time = datetime.now(UTC)
-            analysis.result_summary = {"channels": 0, "messages": 0, **access.summary()}
+            store.mark_analysis_denied(
+                analysis,
+                model,
+                f"Not analyzed: {access.error}",
+                {"channels": 0, "messages": 0, **access.summary()},
+            )
             return AnalysisResult(
                 analysis_id, excluded_channels=access.excluded, denied=access.error
             )
-        analysis.status = AnalysisStatus.RUNNING.value
-        analysis.progress = 0.0
+        store.mark_analysis_running(analysis, model)
     result = AnalysisResult(analysis_id, excluded_channels=access.excluded)
     overall: dict[str, UserSignals] = defaultdict(UserSignals)
     names: dict[str, str] = {}

@@ -816,6 +816,28 @@ def delete_rows_outside_channels(
         )
 
 
+def mark_analysis_running(analysis: SlackAnalysis, model: str) -> None:
+    """A run starts: status running at no progress, with `model` and no error (saved when the
+    analysis' session commits)."""
+    analysis.status = AnalysisStatus.RUNNING.value
+    analysis.progress = 0.0
+    analysis.llm_model = model
+    analysis.error_message = None
+
+
+def mark_analysis_denied(
+    analysis: SlackAnalysis, model: str, error: str, summary: dict[str, Any]
+) -> None:
+    """A run that may not go ahead ends at once: failed with `error` (cut to 2000 characters)
+    and `summary` (saved when the analysis' session commits)."""
+    analysis.status = AnalysisStatus.FAILED.value
+    analysis.llm_model = model
+    analysis.error_message = error[:2000]
+    analysis.progress = 100.0
+    analysis.completion_time = datetime.now(UTC)
+    analysis.result_summary = summary
+
+
 def set_analysis_progress(connection: Connection, analysis_id: uuid.UUID, progress: float) -> None:
     connection.execute(
         update(SlackAnalysis).where(SlackAnalysis.id == analysis_id).values(progress=progress)
