@@ -18,7 +18,7 @@ from benchmarks.common import fresh_database, machine, make_team
 from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.analysis.prompt import CHARS_PER_TOKEN, build_transcript
 from toban_orchestration.analysis.run import run_analysis, window_analysis
-from toban_orchestration.analysis.window import load_channel_window
+from toban_orchestration.analysis.store import load_channel_window
 from toban_orchestration.demo import DEMO_TEAM_ID, write_demo_export
 from toban_orchestration.settings import Settings
 from toban_orchestration.slack.ingest import import_export_workspace

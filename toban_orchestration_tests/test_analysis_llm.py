@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.analysis.prompt import build_transcript
 from toban_orchestration.analysis.run import run_analysis, window_analysis
-from toban_orchestration.analysis.window import load_channel_window
+from toban_orchestration.analysis.store import load_channel_window
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannel,

@@ -3,15 +3,10 @@
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from toban_orchestration.analysis.window import count_analyzable_messages, includes_bots
-from toban_orchestration.db.models import (
-    SlackAnalysis,
-    SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
-)
+from toban_orchestration.analysis import store
+from toban_orchestration.analysis.window import includes_bots
 
 
 @dataclass(frozen=True)
@@ -46,43 +41,17 @@ class AnalysisHealth:
 
 def analysis_health(engine: Engine, analysis_id: uuid.UUID) -> AnalysisHealth:
     with engine.connect() as connection:
-        analysis = connection.execute(
-            select(
-                SlackAnalysis.start_date, SlackAnalysis.end_date, SlackAnalysis.parameters
-            ).where(SlackAnalysis.id == analysis_id)
-        ).one()
-        start, end, parameters = analysis
-        reports = connection.execute(
-            select(
-                SlackChannelAnalysis.channel_id,
-                SlackChannel.name,
-                SlackChannelAnalysis.message_count,
-            )
-            .join(SlackChannel, SlackChannel.id == SlackChannelAnalysis.channel_id)
-            .where(SlackChannelAnalysis.analysis_id == analysis_id)
-            .order_by(SlackChannel.name)
-        ).all()
+        start, end, parameters = store.analysis_window(connection, analysis_id)
+        reports = store.channel_report_message_counts(connection, analysis_id)
         channel_ids = [row[0] for row in reports]
-        now = count_analyzable_messages(
+        now = store.count_analyzable_messages(
             connection,
             channel_ids,
             start,
             end,
             include_bots=includes_bots(parameters),
         )
-        sums = dict(
-            connection.execute(
-                select(
-                    SlackContribution.channel_id,
-                    func.coalesce(func.sum(SlackContribution.message_count), 0),
-                )
-                .where(
-                    SlackContribution.analysis_id == analysis_id,
-                    SlackContribution.channel_id.in_(channel_ids),
-                )
-                .group_by(SlackContribution.channel_id)
-            ).all()
-        )
+        sums = store.contribution_message_sums(connection, analysis_id, channel_ids)
     stale: list[CountMismatch] = []
     inconsistent: list[CountMismatch] = []
     for channel_id, name, stored in reports:

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from toban_orchestration.analysis import store
 from toban_orchestration.analysis.window import ChannelWindow
-from toban_orchestration.db.models import SlackUser
 
 SETTING = "pseudonymize_authors"
 PRIVACY_KEY = "privacy"
@@ -171,13 +171,8 @@ def workspace_key(workspace_id: uuid.UUID) -> bytes:
 
 def load_pseudonyms(connection: Connection, workspace_id: uuid.UUID) -> Pseudonyms:
     """Every user of the workspace (not only the window's authors: a message may name anyone)."""
-    rows = connection.execute(
-        select(SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name)
-        .where(SlackUser.workspace_id == workspace_id)
-        .order_by(SlackUser.slack_id)
-    )
     people = []
-    for slack_id, display, real, name in rows:
+    for slack_id, display, real, name in store.workspace_user_names(connection, workspace_id):
         variants = tuple(v.strip() for v in (display, real, name) if v and v.strip())
         people.append(Person(slack_id, variants[0] if variants else slack_id, variants))
     return Pseudonyms(workspace_key(workspace_id), people)

@@ -4,23 +4,12 @@ ones (`is_scheduled`, `schedule_frequency`, `next_run_at`)."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from toban_orchestration.access.queries import analysis_team, readable_channels
+from toban_orchestration.analysis import store
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
-from toban_orchestration.db.models import SlackAnalysis, SlackChannel, slack_analysis_channels
-
-
-def pending_requests(session: Session, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
-    """Requested (not scheduled) analyses still pending, created after `after`, oldest first."""
-    query = select(SlackAnalysis.id, SlackAnalysis.created_at).where(
-        SlackAnalysis.status == AnalysisStatus.PENDING.value,
-        SlackAnalysis.is_scheduled.is_(False),
-    )
-    if after is not None:
-        query = query.where(SlackAnalysis.created_at > after)
-    return [(i, c) for i, c in session.execute(query.order_by(SlackAnalysis.created_at))]
+from toban_orchestration.db.models import SlackAnalysis
 
 
 def last_window(frequency: ScheduleFrequency, due: datetime) -> tuple[datetime, datetime]:
@@ -48,13 +37,7 @@ def _selected_readable(session: Session, run: SlackAnalysis) -> list[uuid.UUID]:
     """The workspace's selected channels that the run's team may read now. A schedule without
     channels of its own means "what we can see", so channels out of reach are not even linked;
     the run checks again when it starts (README, "Who may see what")."""
-    selected = session.scalars(
-        select(SlackChannel.id).where(
-            SlackChannel.workspace_id == run.workspace_id,
-            SlackChannel.is_selected_for_analysis,
-            SlackChannel.is_supported,
-        )
-    ).all()
+    selected = store.selected_channel_ids(session, run.workspace_id)
     team = analysis_team(session, run)
     if team.team_id is None:
         return list(selected)  # the run fails with the reason when it starts
@@ -66,15 +49,7 @@ def start_due_schedules(session: Session, now: datetime) -> list[uuid.UUID]:
     """For each scheduled analysis that is due: a new analysis row for its last window (with the
     schedule's channels, or the workspace's selected ones), and `next_run_at` moved on. Done in
     the caller's transaction, so a tick never starts one twice."""
-    due = session.scalars(
-        select(SlackAnalysis)
-        .where(
-            SlackAnalysis.is_scheduled,
-            SlackAnalysis.next_run_at.isnot(None),
-            SlackAnalysis.next_run_at <= now,
-        )
-        .with_for_update(skip_locked=True)
-    ).all()
+    due = store.due_schedules_locked(session, now)
     started: list[uuid.UUID] = []
     for schedule in due:
         frequency = ScheduleFrequency(schedule.schedule_frequency or ScheduleFrequency.WEEKLY)
@@ -91,18 +66,11 @@ def start_due_schedules(session: Session, now: datetime) -> list[uuid.UUID]:
             analysis_type=frequency.value,
             status=AnalysisStatus.PENDING.value,
         )
-        session.add(run)
-        session.flush()
-        channels = session.scalars(
-            select(slack_analysis_channels.c.channel_id).where(
-                slack_analysis_channels.c.analysis_id == schedule.id
-            )
-        ).all() or _selected_readable(session, run)
-        if channels:
-            session.execute(
-                insert(slack_analysis_channels),
-                [{"analysis_id": run.id, "channel_id": c} for c in channels],
-            )
+        store.add_analysis(session, run)
+        channels = store.linked_channel_ids(session, schedule.id) or _selected_readable(
+            session, run
+        )
+        store.link_channels(session, run.id, channels)
         next_run = schedule.next_run_at
         while next_run <= now:  # after downtime, skip to the next future slot
             next_run = advance(frequency, next_run)

@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from toban_orchestration.access.queries import analysis_access
-from toban_orchestration.analysis import offline
+from toban_orchestration.analysis import offline, store
 from toban_orchestration.analysis.llm import (
     AnalysisFailed,
     ChannelAnalyst,
@@ -27,29 +27,12 @@ from toban_orchestration.analysis.report import md_text, person_labels
 from toban_orchestration.analysis.scoring import RUBRIC_VERSION, Scores, score
 from toban_orchestration.analysis.scoring import total as total_score
 from toban_orchestration.analysis.signals import UserSignals, channel_counts, user_signals
-from toban_orchestration.analysis.store import window_people
-from toban_orchestration.analysis.window import (
-    ChannelWindow,
-    includes_bots,
-    load_channel_window,
-)
+from toban_orchestration.analysis.window import ChannelWindow, includes_bots
 from toban_orchestration.db.enums import AnalysisStatus
-from toban_orchestration.db.models import (
-    SlackAnalysis,
-    SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
-    SlackWorkspace,
-    slack_analysis_channels,
-)
-from toban_orchestration.db.upsert import upsert
 from toban_orchestration.settings import get_settings
 
 # How much the model's judgement counts against the deterministic signals (README, "Scoring").
 MODEL_WEIGHT = 0.3
-
-channel_analysis_table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
-contribution_table: Table = SlackContribution.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -94,46 +77,9 @@ def window_analysis(
     """The SlackAnalysis row of one workspace and window (a partition), created on first use,
     linked to the workspace's channels selected for analysis."""
     with Session(engine) as session, session.begin():
-        workspace = session.scalars(
-            select(SlackWorkspace).where(SlackWorkspace.slack_id == workspace_slack_id)
-        ).one()
-        analysis = session.scalars(
-            select(SlackAnalysis).where(
-                SlackAnalysis.workspace_id == workspace.id,
-                SlackAnalysis.analysis_type == analysis_type,
-                SlackAnalysis.start_date == start,
-                SlackAnalysis.end_date == end,
-            )
-        ).first()
-        if analysis is None:
-            analysis = SlackAnalysis(
-                workspace_id=workspace.id,
-                name=f"{analysis_type} {start:%Y-%m-%d}",
-                analysis_type=analysis_type,
-                start_date=start,
-                end_date=end,
-                parameters={},
-            )
-            session.add(analysis)
-            session.flush()
-        channels = session.scalars(
-            select(SlackChannel.id).where(
-                SlackChannel.workspace_id == workspace.id,
-                SlackChannel.is_selected_for_analysis,
-                SlackChannel.is_supported,
-            )
-        ).all()
-        session.execute(
-            delete(slack_analysis_channels).where(
-                slack_analysis_channels.c.analysis_id == analysis.id
-            )
+        return store.window_analysis_with_selected_channels(
+            session, workspace_slack_id, analysis_type, start, end
         )
-        if channels:
-            session.execute(
-                insert(slack_analysis_channels),
-                [{"analysis_id": analysis.id, "channel_id": c} for c in channels],
-            )
-        return analysis.id
 
 
 def run_analysis(
@@ -146,47 +92,43 @@ def run_analysis(
     if analyst is None and settings.llm_configured:
         analyst = ChannelAnalyst(settings)
     with Session(engine) as session, session.begin():
-        analysis = session.get_one(SlackAnalysis, analysis_id)
+        analysis = store.analysis_row(session, analysis_id)
         start, end = analysis.start_date, analysis.end_date
         include_bots = includes_bots(analysis.parameters)
-        channel_ids = list(
-            session.scalars(
-                select(slack_analysis_channels.c.channel_id)
-                .join(SlackChannel, SlackChannel.id == slack_analysis_channels.c.channel_id)
-                .where(slack_analysis_channels.c.analysis_id == analysis_id)
-                .order_by(SlackChannel.name)
-            )
-        )
+        channel_ids = store.analysis_channel_ids_by_name(session, analysis_id)
         # Access is decided now, not when the analysis was requested: a share revoked or a
         # grant removed in between leaves those channels out (README, "Who may see what").
         access = analysis_access(session, analysis, channel_ids)
         channel_ids = access.channels
-        _drop_rows_outside(session, analysis_id, channel_ids)
-        workspace = session.get_one(SlackWorkspace, analysis.workspace_id)
+        # Rows an earlier run stored for channels this run may not read go: a report must not
+        # keep what its team can no longer see. (The overall rows are rewritten after the run.)
+        store.delete_rows_outside_channels(session, analysis_id, channel_ids)
+        workspace = store.workspace_row(session, analysis.workspace_id)
         pseudonyms = (
             load_pseudonyms(session.connection(), workspace.id)
             if analyst is not None
             and pseudonyms_enabled(analysis.parameters, workspace.workspace_metadata)
             else None
         )
-        analysis.error_message = None
-        analysis.llm_model = analyst.model if analyst else offline.MODEL_NAME
+        model = analyst.model if analyst else offline.MODEL_NAME
         if access.error is not None:
-            analysis.status = AnalysisStatus.FAILED.value
-            analysis.error_message = f"Not analyzed: {access.error}"[:2000]
-            analysis.progress = 100.0
-            analysis.completion_time = datetime.now(UTC)
-            analysis.result_summary = {"channels": 0, "messages": 0, **access.summary()}
+            store.mark_analysis_denied(
+                analysis,
+                model,
+                f"Not analyzed: {access.error}",
+                {"channels": 0, "messages": 0, **access.summary()},
+            )
             return AnalysisResult(
                 analysis_id, excluded_channels=access.excluded, denied=access.error
             )
         # Named from everyone the window names, before any channel is analyzed: each
         # channel's text then tells the same namesakes apart as the window's HTML report.
         labels = person_labels(
-            window_people(session.connection(), channel_ids, start, end, include_bots=include_bots)
+            store.window_people(
+                session.connection(), channel_ids, start, end, include_bots=include_bots
+            )
         )
-        analysis.status = AnalysisStatus.RUNNING.value
-        analysis.progress = 0.0
+        store.mark_analysis_running(analysis, model)
     result = AnalysisResult(analysis_id, excluded_channels=access.excluded)
     overall: dict[str, UserSignals] = defaultdict(UserSignals)
     names: dict[str, str] = {}
@@ -194,19 +136,20 @@ def run_analysis(
     try:
         for done, channel_id in enumerate(channel_ids, start=1):
             with engine.connect() as connection:
-                window = load_channel_window(
+                window = store.load_channel_window(
                     connection, channel_id, start, end, include_bots=include_bots
                 )
-            _analyze_channel(engine, analysis_id, window, result, analyst, labels, pseudonyms)
-            for user, signals in user_signals(window).items():
-                _add(overall[user], signals)
+            signals = user_signals(window)
+            _analyze_channel(
+                engine, analysis_id, window, signals, result, analyst, labels, pseudonyms
+            )
+            for user, user_part in signals.items():
+                _add(overall[user], user_part)
             names |= window.names
             user_ids |= window.user_ids
             with engine.begin() as connection:
-                connection.execute(
-                    update(SlackAnalysis)
-                    .where(SlackAnalysis.id == analysis_id)
-                    .values(progress=round(100 * done / len(channel_ids), 1))
+                store.set_analysis_progress(
+                    connection, analysis_id, round(100 * done / len(channel_ids), 1)
                 )
         scores = {user: score(s) for user, s in overall.items()}
         shown = names | labels
@@ -218,60 +161,28 @@ def run_analysis(
         ]
     except Exception as error:
         with engine.begin() as connection:
-            connection.execute(
-                update(SlackAnalysis)
-                .where(SlackAnalysis.id == analysis_id)
-                .values(status=AnalysisStatus.FAILED.value, error_message=str(error)[:2000])
-            )
+            store.mark_analysis_failed(connection, analysis_id, str(error))
         raise
     with engine.begin() as connection:
-        connection.execute(
-            update(SlackAnalysis)
-            .where(SlackAnalysis.id == analysis_id)
-            .values(
-                status=AnalysisStatus.FAILED.value
-                if result.failed_channels
-                else AnalysisStatus.COMPLETED.value,
-                error_message="; ".join(result.failed_channels)[:2000] or None,
-                progress=100.0,
-                completion_time=datetime.now(UTC),
-                result_summary={
-                    "channels": result.channels,
-                    "messages": result.messages,
-                    "participants": result.participants,
-                    "rubric": RUBRIC_VERSION,
-                    "llm_calls": result.usage.calls,
-                    "cache_hits": result.usage.cache_hits,
-                    "failed_channels": result.failed_channels,
-                    "top_contributors": result.leaderboard[:5],
-                    "pseudonymized": pseudonyms is not None,
-                    **access.summary(),
-                },
-            )
+        store.finish_analysis(
+            connection,
+            analysis_id,
+            AnalysisStatus.FAILED if result.failed_channels else AnalysisStatus.COMPLETED,
+            "; ".join(result.failed_channels) or None,
+            {
+                "channels": result.channels,
+                "messages": result.messages,
+                "participants": result.participants,
+                "rubric": RUBRIC_VERSION,
+                "llm_calls": result.usage.calls,
+                "cache_hits": result.usage.cache_hits,
+                "failed_channels": result.failed_channels,
+                "top_contributors": result.leaderboard[:5],
+                "pseudonymized": pseudonyms is not None,
+                **access.summary(),
+            },
         )
     return result
-
-
-def _drop_rows_outside(session: Session, analysis_id: uuid.UUID, channels: list[uuid.UUID]) -> None:
-    """Rows an earlier run stored for channels this run may not read go: a report must not
-    keep what its team can no longer see. (The overall rows are rewritten after the run.)"""
-    session.execute(
-        delete(channel_analysis_table).where(
-            channel_analysis_table.c.analysis_id == analysis_id,
-            channel_analysis_table.c.channel_id.not_in(channels),
-        )
-    )
-    session.execute(
-        delete(contribution_table).where(
-            contribution_table.c.analysis_id == analysis_id,
-            contribution_table.c.channel_id.isnot(None),
-            contribution_table.c.channel_id.not_in(channels),
-        )
-    )
-    if not channels:
-        session.execute(
-            delete(contribution_table).where(contribution_table.c.analysis_id == analysis_id)
-        )
 
 
 def _add(total: UserSignals, part: UserSignals) -> None:
@@ -429,54 +340,46 @@ def _analyze_channel(
     engine: Engine,
     analysis_id: uuid.UUID,
     window: ChannelWindow,
+    signals: dict[str, UserSignals],
     result: AnalysisResult,
     analyst: ChannelAnalyst | None,
     labels: Mapping[str, str],
     pseudonyms: Pseudonyms | None = None,
 ) -> None:
+    """Analyzes one channel's window (`signals`: its `user_signals`, computed once by the
+    caller, which also adds them to the overall scores) and stores its report and rows."""
     counts = channel_counts(window)
-    signals = user_signals(window)
     scores = {user: score(s) for user, s in signals.items()}
     if analyst is None:
         outcome = offline_outcome(window, signals, scores, labels)
     else:
         with engine.connect() as connection:
-            cached = connection.execute(
-                select(channel_analysis_table.c.raw_response).where(
-                    channel_analysis_table.c.analysis_id == analysis_id,
-                    channel_analysis_table.c.channel_id == window.channel_id,
-                    channel_analysis_table.c.status == AnalysisStatus.COMPLETED.value,
-                )
-            ).scalar_one_or_none()
+            cached = store.completed_channel_response(connection, analysis_id, window.channel_id)
         outcome = model_outcome(
             window, signals, scores, analyst, cached, result.usage, labels, pseudonyms
         )
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        upsert(
+        store.save_channel_report(
             connection,
-            channel_analysis_table,
-            [
-                {
-                    "analysis_id": analysis_id,
-                    "channel_id": window.channel_id,
-                    "start_date": window.start,
-                    "end_date": window.end,
-                    "message_count": counts.message_count,
-                    "participant_count": counts.participant_count,
-                    "thread_count": counts.thread_count,
-                    "reaction_count": counts.reaction_count,
-                    **outcome.sections,
-                    "model_used": outcome.model_used,
-                    "generated_at": now,
-                    "raw_response": outcome.raw,
-                    "status": outcome.status,
-                    "error_message": outcome.error,
-                }
-            ],
-            ("analysis_id", "channel_id"),
+            {
+                "analysis_id": analysis_id,
+                "channel_id": window.channel_id,
+                "start_date": window.start,
+                "end_date": window.end,
+                "message_count": counts.message_count,
+                "participant_count": counts.participant_count,
+                "thread_count": counts.thread_count,
+                "reaction_count": counts.reaction_count,
+                **outcome.sections,
+                "model_used": outcome.model_used,
+                "generated_at": now,
+                "raw_response": outcome.raw,
+                "status": outcome.status,
+                "error_message": outcome.error,
+            },
         )
-        _replace_contributions(
+        store.replace_contributions(
             connection,
             analysis_id,
             window.channel_id,
@@ -534,28 +437,6 @@ def _contribution_row(
     }
 
 
-def _replace_contributions(
-    connection: Any,
-    analysis_id: uuid.UUID,
-    channel_id: uuid.UUID | None,
-    rows: list[dict[str, Any]],
-) -> None:
-    """The contributions of one channel (or the overall ones) become exactly `rows`."""
-    channel_filter = (
-        contribution_table.c.channel_id.is_(None)
-        if channel_id is None
-        else contribution_table.c.channel_id == channel_id
-    )
-    connection.execute(
-        delete(contribution_table).where(
-            contribution_table.c.analysis_id == analysis_id,
-            channel_filter,
-            contribution_table.c.user_id.not_in([row["user_id"] for row in rows]),
-        )
-    )
-    upsert(connection, contribution_table, rows, ("analysis_id", "user_id", "channel_id"))
-
-
 def _store_overall(
     engine: Engine,
     analysis_id: uuid.UUID,
@@ -565,7 +446,7 @@ def _store_overall(
     user_ids: dict[str, uuid.UUID],
 ) -> None:
     with engine.begin() as connection:
-        _replace_contributions(
+        store.replace_contributions(
             connection,
             analysis_id,
             None,

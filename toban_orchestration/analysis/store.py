@@ -1,9 +1,10 @@
 """The reader and writer of the analysis tables (slack_analysis, slack_channel_analysis,
-slack_contribution) for what is built on top of the analyses: reports, charts and trends.
+slack_contribution, slack_analysis_channels), and of the messages and users an analysis reads:
+the one module of the analysis domain that issues SQL (issue 18).
 
-Each function takes a SQLAlchemy connection and returns plain rows or dataclasses, so the
-rendering above it stays pure. (The analysis runner's own writes still live in `run.py`; they
-move here as the layering of issue 18 goes on.)
+Each function takes the caller's SQLAlchemy connection or session (the caller owns the
+transaction) and returns plain rows, dataclasses or model objects, so the state machine,
+scoring and rendering above it stay plain code.
 """
 
 import uuid
@@ -12,12 +13,34 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Date, and_, cast, distinct, func, or_, select, true, union
+from sqlalchemy import (
+    Connection,
+    Date,
+    Table,
+    and_,
+    cast,
+    delete,
+    distinct,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    union,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from toban_orchestration.access.queries import readable_channels
-from toban_orchestration.analysis.window import analyzable, includes_bots
+from toban_orchestration.analysis.window import (
+    ChannelWindow,
+    WindowMessage,
+    WindowReaction,
+    analyzable,
+    includes_bots,
+    person_name,
+)
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
 from toban_orchestration.db.models import (
     SlackAnalysis,
@@ -28,7 +51,9 @@ from toban_orchestration.db.models import (
     SlackReaction,
     SlackUser,
     SlackWorkspace,
+    slack_analysis_channels,
 )
+from toban_orchestration.db.upsert import upsert
 
 # --- reports and charts (issue 19) ------------------------------------------------------------
 # What a window's report shows, read in one go: the analysis and its workspace, each channel's
@@ -549,3 +574,442 @@ def team_weeks(
     rows = channel_week_rows(connection, analyses, readable)
     people = people_by_id(connection, {row.user_id for row in rows})
     return TeamWeeks(list(weeks), set(analyses.values()), rows, people)
+
+
+# --- the analysis runner's reads and writes (issue 18) ---------------------------------------
+# run.py keeps the state machine and the scoring; it opens the transactions (one per step, so
+# progress shows while a run goes on) and hands them to these functions.
+
+channel_analysis_table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
+contribution_table: Table = SlackContribution.__table__  # type: ignore[assignment]
+
+
+def count_analyzable_messages(
+    connection: Connection,
+    channel_ids: list[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    *,
+    include_bots: bool = False,
+) -> dict[uuid.UUID, int]:
+    """Per channel, how many messages `load_channel_window` would read now."""
+    rows = connection.execute(
+        select(SlackMessage.channel_id, func.count())
+        .join(SlackUser, SlackUser.id == SlackMessage.user_id)
+        .where(
+            SlackMessage.channel_id.in_(channel_ids),
+            *analyzable(start, end, include_bots=include_bots),
+        )
+        .group_by(SlackMessage.channel_id)
+    )
+    counts = dict.fromkeys(channel_ids, 0)
+    for channel_id, count in rows:
+        counts[channel_id] = int(count)
+    return counts
+
+
+def load_channel_window(
+    connection: Connection,
+    channel_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    include_bots: bool = False,
+) -> ChannelWindow:
+    """One channel's analyzable messages of [start, end) and their reactions."""
+    channel_name = connection.execute(
+        select(SlackChannel.name).where(SlackChannel.id == channel_id)
+    ).scalar_one()
+    window = ChannelWindow(channel_id, channel_name, start, end)
+    parent = aliased(SlackMessage)
+    parent_user = aliased(SlackUser)
+    conditions = [
+        SlackMessage.channel_id == channel_id,
+        *analyzable(start, end, include_bots=include_bots),
+    ]
+    rows = connection.execute(
+        select(
+            SlackMessage.id,
+            SlackMessage.slack_ts,
+            SlackMessage.message_datetime,
+            SlackUser.slack_id,
+            SlackUser.id,
+            SlackUser.display_name,
+            SlackUser.real_name,
+            SlackUser.name,
+            SlackMessage.processed_text,
+            SlackMessage.thread_ts,
+            SlackMessage.is_thread_reply,
+            parent_user.slack_id,
+            parent.processed_text.contains("?"),
+            SlackMessage.reply_count,
+        )
+        .join(SlackUser, SlackUser.id == SlackMessage.user_id)
+        .outerjoin(
+            parent,
+            and_(
+                parent.channel_id == SlackMessage.channel_id,
+                parent.slack_ts == SlackMessage.thread_ts,
+                SlackMessage.is_thread_reply,
+            ),
+        )
+        .outerjoin(parent_user, parent_user.id == parent.user_id)
+        .where(*conditions)
+        .order_by(SlackMessage.slack_ts)
+    )
+    for row in rows:
+        (mid, ts, at, author, author_id, display, real, name, text, thread_ts, is_reply,
+         parent_author, parent_is_question, reply_count) = row  # fmt: skip
+        window.names[author] = person_name(display, real, name)
+        window.user_ids[author] = author_id
+        window.messages.append(
+            WindowMessage(
+                id=mid,
+                ts=ts,
+                at=at,
+                author=author,
+                text=text or "",
+                thread_ts=thread_ts,
+                is_reply=is_reply,
+                parent_author=parent_author,
+                parent_is_question=bool(parent_is_question),
+                reply_count=reply_count,
+            )
+        )
+    message_ids = [m.id for m in window.messages]
+    if message_ids:
+        reactions = connection.execute(
+            select(
+                SlackReaction.message_id,
+                SlackUser.slack_id,
+                SlackUser.id,
+                SlackUser.display_name,
+                SlackUser.real_name,
+                SlackUser.name,
+                SlackReaction.emoji_name,
+                SlackUser.is_bot,
+            )
+            .join(SlackUser, SlackUser.id == SlackReaction.user_id)
+            .where(SlackReaction.message_id.in_(message_ids))
+            .order_by(SlackReaction.message_id, SlackUser.slack_id, SlackReaction.emoji_name)
+        )
+        for message_id, user, user_id, display, real, name, emoji, is_bot in reactions:
+            if is_bot and not include_bots:
+                continue
+            window.names.setdefault(user, person_name(display, real, name))
+            window.user_ids.setdefault(user, user_id)
+            window.reactions.append(WindowReaction(message_id, user, emoji))
+    return window
+
+
+def workspace_user_names(
+    connection: Connection, workspace_id: uuid.UUID
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    """Every user of the workspace as (Slack id, display name, real name, username), by Slack
+    id."""
+    rows = connection.execute(
+        select(SlackUser.slack_id, SlackUser.display_name, SlackUser.real_name, SlackUser.name)
+        .where(SlackUser.workspace_id == workspace_id)
+        .order_by(SlackUser.slack_id)
+    )
+    return [(slack_id, display, real, name) for slack_id, display, real, name in rows]
+
+
+def selected_channel_ids(session: Session, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    """The workspace's channels selected for analysis (and supported)."""
+    return list(
+        session.scalars(
+            select(SlackChannel.id).where(
+                SlackChannel.workspace_id == workspace_id,
+                SlackChannel.is_selected_for_analysis,
+                SlackChannel.is_supported,
+            )
+        ).all()
+    )
+
+
+def linked_channel_ids(session: Session, analysis_id: uuid.UUID) -> list[uuid.UUID]:
+    """The channels linked to an analysis (slack_analysis_channels), in no particular order."""
+    return list(
+        session.scalars(
+            select(slack_analysis_channels.c.channel_id).where(
+                slack_analysis_channels.c.analysis_id == analysis_id
+            )
+        ).all()
+    )
+
+
+def analysis_channel_ids_by_name(session: Session, analysis_id: uuid.UUID) -> list[uuid.UUID]:
+    """The channels linked to an analysis, ordered by channel name (the order a run takes)."""
+    return list(
+        session.scalars(
+            select(slack_analysis_channels.c.channel_id)
+            .join(SlackChannel, SlackChannel.id == slack_analysis_channels.c.channel_id)
+            .where(slack_analysis_channels.c.analysis_id == analysis_id)
+            .order_by(SlackChannel.name)
+        )
+    )
+
+
+def link_channels(
+    session: Session, analysis_id: uuid.UUID, channel_ids: Collection[uuid.UUID]
+) -> None:
+    """Adds links from the analysis to these channels (none: nothing happens)."""
+    if channel_ids:
+        session.execute(
+            insert(slack_analysis_channels),
+            [{"analysis_id": analysis_id, "channel_id": c} for c in channel_ids],
+        )
+
+
+def window_analysis_with_selected_channels(
+    session: Session, workspace_slack_id: str, analysis_type: str, start: datetime, end: datetime
+) -> uuid.UUID:
+    """The id of the SlackAnalysis row of one workspace and window (a partition), created on
+    first use, its channel links replaced by the workspace's channels selected for analysis."""
+    workspace = session.scalars(
+        select(SlackWorkspace).where(SlackWorkspace.slack_id == workspace_slack_id)
+    ).one()
+    analysis = session.scalars(
+        select(SlackAnalysis).where(
+            SlackAnalysis.workspace_id == workspace.id,
+            SlackAnalysis.analysis_type == analysis_type,
+            SlackAnalysis.start_date == start,
+            SlackAnalysis.end_date == end,
+        )
+    ).first()
+    if analysis is None:
+        analysis = SlackAnalysis(
+            workspace_id=workspace.id,
+            name=f"{analysis_type} {start:%Y-%m-%d}",
+            analysis_type=analysis_type,
+            start_date=start,
+            end_date=end,
+            parameters={},
+        )
+        add_analysis(session, analysis)
+    channels = selected_channel_ids(session, workspace.id)
+    session.execute(
+        delete(slack_analysis_channels).where(slack_analysis_channels.c.analysis_id == analysis.id)
+    )
+    link_channels(session, analysis.id, channels)
+    return analysis.id
+
+
+def add_analysis(session: Session, analysis: SlackAnalysis) -> None:
+    """Inserts a new analysis row now, so that its id can be linked in the same transaction."""
+    session.add(analysis)
+    session.flush()
+
+
+def analysis_row(session: Session, analysis_id: uuid.UUID) -> SlackAnalysis:
+    """The analysis, as an object of the session: changes to it are saved when the session's
+    transaction commits."""
+    return session.get_one(SlackAnalysis, analysis_id)
+
+
+def workspace_row(session: Session, workspace_id: uuid.UUID) -> SlackWorkspace:
+    return session.get_one(SlackWorkspace, workspace_id)
+
+
+def pending_requests(session: Session, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
+    """Requested (not scheduled) analyses still pending, created after `after`, oldest first."""
+    query = select(SlackAnalysis.id, SlackAnalysis.created_at).where(
+        SlackAnalysis.status == AnalysisStatus.PENDING.value,
+        SlackAnalysis.is_scheduled.is_(False),
+    )
+    if after is not None:
+        query = query.where(SlackAnalysis.created_at > after)
+    return [(i, c) for i, c in session.execute(query.order_by(SlackAnalysis.created_at))]
+
+
+def due_schedules_locked(session: Session, now: datetime) -> list[SlackAnalysis]:
+    """Scheduled analyses due at `now`, locked for the session's transaction; rows another
+    transaction holds are skipped, so two ticks never start the same one."""
+    return list(
+        session.scalars(
+            select(SlackAnalysis)
+            .where(
+                SlackAnalysis.is_scheduled,
+                SlackAnalysis.next_run_at.isnot(None),
+                SlackAnalysis.next_run_at <= now,
+            )
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def delete_rows_outside_channels(
+    session: Session, analysis_id: uuid.UUID, channels: list[uuid.UUID]
+) -> None:
+    """Deletes the channel reports and per-channel contributions an analysis holds for other
+    channels than these; with no channels, every contribution of it (the overall rows too)."""
+    session.execute(
+        delete(channel_analysis_table).where(
+            channel_analysis_table.c.analysis_id == analysis_id,
+            channel_analysis_table.c.channel_id.not_in(channels),
+        )
+    )
+    session.execute(
+        delete(contribution_table).where(
+            contribution_table.c.analysis_id == analysis_id,
+            contribution_table.c.channel_id.isnot(None),
+            contribution_table.c.channel_id.not_in(channels),
+        )
+    )
+    if not channels:
+        session.execute(
+            delete(contribution_table).where(contribution_table.c.analysis_id == analysis_id)
+        )
+
+
+def mark_analysis_running(analysis: SlackAnalysis, model: str) -> None:
+    """A run starts: status running at no progress, with `model` and no error (saved when the
+    analysis' session commits)."""
+    analysis.status = AnalysisStatus.RUNNING.value
+    analysis.progress = 0.0
+    analysis.llm_model = model
+    analysis.error_message = None
+
+
+def mark_analysis_denied(
+    analysis: SlackAnalysis, model: str, error: str, summary: dict[str, Any]
+) -> None:
+    """A run that may not go ahead ends at once: failed with `error` (cut to 2000 characters)
+    and `summary` (saved when the analysis' session commits)."""
+    analysis.status = AnalysisStatus.FAILED.value
+    analysis.llm_model = model
+    analysis.error_message = error[:2000]
+    analysis.progress = 100.0
+    analysis.completion_time = datetime.now(UTC)
+    analysis.result_summary = summary
+
+
+def set_analysis_progress(connection: Connection, analysis_id: uuid.UUID, progress: float) -> None:
+    connection.execute(
+        update(SlackAnalysis).where(SlackAnalysis.id == analysis_id).values(progress=progress)
+    )
+
+
+def mark_analysis_failed(connection: Connection, analysis_id: uuid.UUID, error: str) -> None:
+    """Status failed with `error` (cut to the column's 2000 characters)."""
+    connection.execute(
+        update(SlackAnalysis)
+        .where(SlackAnalysis.id == analysis_id)
+        .values(status=AnalysisStatus.FAILED.value, error_message=error[:2000])
+    )
+
+
+def finish_analysis(
+    connection: Connection,
+    analysis_id: uuid.UUID,
+    status: AnalysisStatus,
+    error: str | None,
+    summary: dict[str, Any],
+) -> None:
+    """The run's end: its status, error (cut to 2000 characters), summary, full progress and
+    completion time."""
+    connection.execute(
+        update(SlackAnalysis)
+        .where(SlackAnalysis.id == analysis_id)
+        .values(
+            status=status.value,
+            error_message=error[:2000] if error else error,
+            progress=100.0,
+            completion_time=datetime.now(UTC),
+            result_summary=summary,
+        )
+    )
+
+
+def completed_channel_response(
+    connection: Connection, analysis_id: uuid.UUID, channel_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The stored raw model response of a channel's completed report (a cache), or None."""
+    raw: dict[str, Any] | None = connection.execute(
+        select(channel_analysis_table.c.raw_response).where(
+            channel_analysis_table.c.analysis_id == analysis_id,
+            channel_analysis_table.c.channel_id == channel_id,
+            channel_analysis_table.c.status == AnalysisStatus.COMPLETED.value,
+        )
+    ).scalar_one_or_none()
+    return raw
+
+
+def save_channel_report(connection: Connection, row: Mapping[str, Any]) -> None:
+    """Inserts or replaces a channel's report row (keyed by analysis and channel)."""
+    upsert(connection, channel_analysis_table, [row], ("analysis_id", "channel_id"))
+
+
+def replace_contributions(
+    connection: Connection,
+    analysis_id: uuid.UUID,
+    channel_id: uuid.UUID | None,
+    rows: list[dict[str, Any]],
+) -> None:
+    """The contributions of one channel (or the overall ones) become exactly `rows`."""
+    channel_filter = (
+        contribution_table.c.channel_id.is_(None)
+        if channel_id is None
+        else contribution_table.c.channel_id == channel_id
+    )
+    connection.execute(
+        delete(contribution_table).where(
+            contribution_table.c.analysis_id == analysis_id,
+            channel_filter,
+            contribution_table.c.user_id.not_in([row["user_id"] for row in rows]),
+        )
+    )
+    upsert(connection, contribution_table, rows, ("analysis_id", "user_id", "channel_id"))
+
+
+# --- health checks ---------------------------------------------------------------------------
+
+
+def analysis_window(
+    connection: Connection, analysis_id: uuid.UUID
+) -> tuple[datetime, datetime, dict[str, Any] | None]:
+    """The analysis' start, end and parameters."""
+    start, end, parameters = connection.execute(
+        select(SlackAnalysis.start_date, SlackAnalysis.end_date, SlackAnalysis.parameters).where(
+            SlackAnalysis.id == analysis_id
+        )
+    ).one()
+    return start, end, parameters
+
+
+def channel_report_message_counts(
+    connection: Connection, analysis_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str, int | None]]:
+    """Each channel report's (channel id, channel name, message_count), by channel name."""
+    rows = connection.execute(
+        select(
+            SlackChannelAnalysis.channel_id,
+            SlackChannel.name,
+            SlackChannelAnalysis.message_count,
+        )
+        .join(SlackChannel, SlackChannel.id == SlackChannelAnalysis.channel_id)
+        .where(SlackChannelAnalysis.analysis_id == analysis_id)
+        .order_by(SlackChannel.name)
+    )
+    return [(channel_id, name, count) for channel_id, name, count in rows]
+
+
+def contribution_message_sums(
+    connection: Connection, analysis_id: uuid.UUID, channel_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Per channel, the sum of `message_count` over its contribution rows (channels without
+    rows are missing)."""
+    rows = connection.execute(
+        select(
+            SlackContribution.channel_id,
+            func.coalesce(func.sum(SlackContribution.message_count), 0),
+        )
+        .where(
+            SlackContribution.analysis_id == analysis_id,
+            SlackContribution.channel_id.in_(channel_ids),
+        )
+        .group_by(SlackContribution.channel_id)
+    )
+    # (The filter on channel_ids leaves out the overall rows, whose channel_id is NULL.)
+    return {channel_id: int(total) for channel_id, total in rows if channel_id is not None}

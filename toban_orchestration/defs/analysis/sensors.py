@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import dagster as dg
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.requests import pending_requests, start_due_schedules
+from toban_orchestration.analysis.requests import start_due_schedules
+from toban_orchestration.analysis.store import pending_requests
 from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.settings import get_settings
