@@ -50,8 +50,8 @@ from toban_orchestration_tests.slack_server import (
     FakeWorkspace,
     generate_workspace,
 )
+from toban_orchestration_tests.support.event_receiver import SIGNING_SECRET
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 RECEIVER_VARIABLES = (
     *TOBAN_VARIABLES,
     "TOBAN_SLACK_APP_TOKEN",
