@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from toban_orchestration_tests.llm_server import ParsedRequest, message_text
+from toban_orchestration_tests.fakes.llm_server import ParsedRequest, message_text
 
 _AUTHOR = re.compile(r"^(u\d+) = (.+)$", re.MULTILINE)
 _LINE = re.compile(r"^(?:  > )?(m\d+) (u\d+) \d\d:\d\d ?(.*)$", re.MULTILINE)

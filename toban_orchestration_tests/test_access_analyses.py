@@ -28,8 +28,8 @@ from toban_orchestration.db.models import (
     SlackUser,
     slack_analysis_channels,
 )
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, ParsedRequest
 from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, ParsedRequest
 from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
 from toban_orchestration_tests.support.shared_teams import (
     CHANNELS,

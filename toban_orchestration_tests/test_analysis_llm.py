@@ -32,8 +32,8 @@ from toban_orchestration.db.models import (
 from toban_orchestration.slack.normalize import NameLookup
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, Fault, Reply
 from toban_orchestration_tests.llm_answers import good_answer, thorough_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, Fault, Reply
 from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
 from toban_orchestration_tests.support.roles_workspace import END, START, seed_roles_workspace
 

@@ -37,9 +37,9 @@ from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 from toban_orchestration_tests.helpers import report_pages
 from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer
 from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
 from toban_orchestration_tests.support.roles_workspace import (
     END,

@@ -26,8 +26,8 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, ParsedRequest
 from toban_orchestration_tests.llm_answers import good_answer, merging_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, ParsedRequest
 from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
 from toban_orchestration_tests.support.roles_workspace import END, START, seed_roles_workspace
 

@@ -27,7 +27,7 @@ from toban_orchestration.slack.client import (
 )
 from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.sync import SyncOptions
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     Channel,
     FakeSlackServer,
     FakeWorkspace,

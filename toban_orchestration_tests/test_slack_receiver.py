@@ -44,12 +44,12 @@ from toban_orchestration.slack.receiver import (
     ReceiverError,
     database_error_summary,
 )
-from toban_orchestration_tests.helpers import TOBAN_SCRIPT, TOBAN_VARIABLES, run_toban
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     FakeSlackServer,
     FakeWorkspace,
     generate_workspace,
 )
+from toban_orchestration_tests.helpers import TOBAN_SCRIPT, TOBAN_VARIABLES, run_toban
 from toban_orchestration_tests.support.event_receiver import SIGNING_SECRET
 
 RECEIVER_VARIABLES = (

@@ -22,7 +22,7 @@ from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
 from toban_orchestration.slack.health import DayHealth, day_health
 from toban_orchestration.slack.sync import SyncOptions
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     FakeSlackServer,
     FakeWorkspace,
     Fault,

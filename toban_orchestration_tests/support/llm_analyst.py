@@ -3,7 +3,7 @@ logs and rows."""
 
 from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.settings import Settings
-from toban_orchestration_tests.llm_server import FakeLLMServer
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 
 API_KEY = "sk-test-secret-4242"
 

@@ -12,7 +12,7 @@ from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
-from toban_orchestration_tests.slack_server import Channel, FakeSlackServer, FakeWorkspace
+from toban_orchestration_tests.fakes.slack_server import Channel, FakeSlackServer, FakeWorkspace
 
 TOKEN = "xoxb-sync-test-0123456789"
 START = date(2026, 11, 1)
