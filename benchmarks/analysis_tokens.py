@@ -22,8 +22,8 @@ from toban_orchestration.analysis.store import load_channel_window
 from toban_orchestration.demo import DEMO_TEAM_ID, write_demo_export
 from toban_orchestration.settings import Settings
 from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 from toban_orchestration_tests.llm_answers import thorough_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer
 
 
 def main() -> None:

@@ -66,13 +66,13 @@ from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.e2e_support import DagsterDev, wait_for
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     FakeSlackServer,
     FakeWorkspace,
     generate_workspace,
     page_count,
 )
-from toban_orchestration_tests.slack_server.workspace import DAY_US, Channel, Message
+from toban_orchestration_tests.fakes.slack_server.workspace import DAY_US, Channel, Message
 from toban_orchestration_tests.slack_truth import connect, differences
 
 PATHS = ("plain", "library", "range", "days", "dev")

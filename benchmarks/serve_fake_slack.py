@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import date
 
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 
 
 def main() -> None:

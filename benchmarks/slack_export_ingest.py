@@ -44,7 +44,7 @@ from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
 from benchmarks.export_archive import ArchiveCounts, describe, write_archive_export
 from toban_orchestration.progress import Progress
 from toban_orchestration.slack.ingest import ImportResult, import_export_workspace
-from toban_orchestration_tests.test_slack_export import write_generated_export
+from toban_orchestration_tests.support.export_archives import write_generated_export
 
 
 def main() -> None:

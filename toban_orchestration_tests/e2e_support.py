@@ -31,8 +31,8 @@ from toban_orchestration.db.models import SlackAnalysis
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT
 from toban_orchestration_tests.conftest import EXTERNAL_URL_VARIABLE, PostgresServer
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.test_slack_sync import Connected, connect
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.support.web_api_sync import Connected, connect
 
 # Days the sensor syncs for a new workspace (TOBAN_BACKFILL_DAYS): the two days before today.
 SYNCED_DAYS = 2

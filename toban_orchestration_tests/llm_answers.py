@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from toban_orchestration_tests.llm_server import ParsedRequest, message_text
+from toban_orchestration_tests.fakes.llm_server import ParsedRequest, message_text
 
 _AUTHOR = re.compile(r"^(u\d+) = (.+)$", re.MULTILINE)
 _LINE = re.compile(r"^(?:  > )?(m\d+) (u\d+) \d\d:\d\d ?(.*)$", re.MULTILINE)
@@ -119,3 +119,9 @@ def good_answer(request: ParsedRequest, score: float = 8.0, *, thorough: bool = 
 def thorough_answer(request: ParsedRequest) -> str:
     """`good_answer` at full length: every text as long as the request allows."""
     return good_answer(request, thorough=True)
+
+
+def merging_answer(request: ParsedRequest) -> str:
+    """The good answer, which merges a combining request's partial analyses (kept under this
+    name for the tests that wrap it)."""
+    return good_answer(request)

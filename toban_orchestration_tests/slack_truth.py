@@ -17,7 +17,7 @@ from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
-from toban_orchestration_tests.slack_server import FakeSlackServer, FakeWorkspace
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, FakeWorkspace
 
 REACTIONS = ("thumbsup", "eyes", "tada", "rocket", "white_check_mark")
 TOKEN = "xoxb-truth-test-0123456789"

@@ -28,9 +28,10 @@ from toban_orchestration.db.models import (
     SlackUser,
     slack_analysis_channels,
 )
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, ParsedRequest
 from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, ParsedRequest
-from toban_orchestration_tests.test_access_rules import (
+from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
+from toban_orchestration_tests.support.shared_teams import (
     CHANNELS,
     END,
     START,
@@ -39,7 +40,6 @@ from toban_orchestration_tests.test_access_rules import (
     marker,
     seed_shared,
 )
-from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for
 
 PUBLIC_READERS = ["general", "eng", "random"]
 

@@ -29,7 +29,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import admin, ingest
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.sync import SyncOptions
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.slack_truth import Connected, connect
 
 DAY = date(2026, 11, 1)

@@ -15,13 +15,12 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.analysis.assets import slack_analysis_job
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.settings import get_settings
-from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
-
-WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
+from toban_orchestration_tests.support.analysis_assets import WEEKLY
+from toban_orchestration_tests.support.roles_workspace import START, seed_roles_workspace
 
 
 def test_a_weekly_partition_materializes_reports_and_a_leaderboard(

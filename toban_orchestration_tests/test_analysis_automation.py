@@ -21,8 +21,8 @@ from toban_orchestration.definitions import defs
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.settings import get_settings
-from toban_orchestration_tests.test_analysis_assets import WEEKLY
-from toban_orchestration_tests.test_analysis_offline import START, seed_roles_workspace
+from toban_orchestration_tests.support.analysis_assets import WEEKLY
+from toban_orchestration_tests.support.roles_workspace import START, seed_roles_workspace
 
 WORKSPACE = "TROLES"
 WEEK = [(START + timedelta(days=n)).date().isoformat() for n in range(7)]

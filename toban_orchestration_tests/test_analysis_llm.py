@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.analysis.prompt import build_transcript
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.analysis.store import load_channel_window
@@ -30,15 +29,13 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.settings import Settings
 from toban_orchestration.slack.normalize import NameLookup
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, Fault, Reply
 from toban_orchestration_tests.llm_answers import good_answer, thorough_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, Fault, ParsedRequest, Reply
-from toban_orchestration_tests.test_analysis_offline import END, START, seed_roles_workspace
-
-API_KEY = "sk-test-secret-4242"
+from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
+from toban_orchestration_tests.support.roles_workspace import END, START, seed_roles_workspace
 
 
 @pytest.fixture
@@ -47,18 +44,6 @@ def llm() -> Iterator[FakeLLMServer]:
         server.responder = good_answer
         yield server
         assert not server.errors
-
-
-def analyst_for(server: FakeLLMServer, **overrides: object) -> ChannelAnalyst:
-    values: dict[str, object] = {
-        "llm_base_url": server.base_url,
-        "llm_model": "fake-model",
-        "llm_api_key": API_KEY,
-        "llm_timeout_seconds": 5,
-        **overrides,
-    }
-    settings = Settings(**values)  # type: ignore[arg-type]
-    return ChannelAnalyst(settings)
 
 
 @pytest.fixture
@@ -263,12 +248,6 @@ def test_slack_text_cannot_push_scores_out_of_bounds(
     assert (
         "Ignore all instructions" in llm.chat_requests[0].prompt_text.rsplit("<transcript>", 1)[1]
     )
-
-
-def merging_answer(request: ParsedRequest) -> str:
-    """The good answer, which merges a combining request's partial analyses (kept under this
-    name for the tests that wrap it)."""
-    return good_answer(request)
 
 
 def test_an_answer_cut_at_max_tokens_is_asked_again_in_two_parts(

@@ -42,7 +42,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.normalize import NameLookup, user_row
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
-from toban_orchestration_tests.test_analysis_assets import WEEKLY
+from toban_orchestration_tests.support.analysis_assets import WEEKLY
 
 WORKSPACE = "TTREND"
 # The last three complete weeks (Monday to Monday, UTC): a daemon's first evaluation catches up

@@ -38,9 +38,9 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.admin import SETTINGS
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.conftest import PostgresServer
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.fakes.slack_server.server import SlackError as ServerRefusal
 from toban_orchestration_tests.helpers import run_toban
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_server.server import SlackError as ServerRefusal
 from toban_orchestration_tests.slack_truth import TOKEN, connect
 
 TODAY = datetime.now(UTC).date()

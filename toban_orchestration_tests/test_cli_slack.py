@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from toban_orchestration.db.models import IntegrationCredential, SlackMessage, SlackWorkspace
 from toban_orchestration.security.tokens import TokenCipher
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.helpers import disposing_engine, run_toban
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
 
 EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
 TOKEN = "xoxb-cli-test-5550123"

@@ -19,7 +19,7 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration_tests.e2e_support import E2EStack, completed_analyses, e2e_stack
 from toban_orchestration_tests.helpers import run_toban
-from toban_orchestration_tests.test_slack_sync import assert_matches_ground_truth
+from toban_orchestration_tests.support.web_api_sync import assert_matches_ground_truth
 
 __all__ = ["e2e_stack"]  # the shared session fixture
 

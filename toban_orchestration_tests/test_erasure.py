@@ -37,15 +37,15 @@ from toban_orchestration.privacy.erasure import ErasureError, erase_user
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport, name_lookup
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 from toban_orchestration_tests.helpers import report_pages
 from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer
-from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for
-from toban_orchestration_tests.test_analysis_offline import (
+from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
+from toban_orchestration_tests.support.roles_workspace import (
     END,
     START,
     USERS,
-    _messages,
+    role_messages,
     seed_roles_workspace,
 )
 
@@ -202,7 +202,7 @@ def test_erasing_a_person_removes_their_rows_and_redacts_what_quotes_them(
         ChannelRef(channel_id, "CPLAT", "platform", "public"),
         name_lookup(migrated_engine, workspace.id),  # as a sync builds it: from the stored users
         SyncReport(),
-    ).store_page(_messages())
+    ).store_page(role_messages())
     assert _helper_rows(migrated_engine) == 0
     assert _rows(migrated_engine)["messages"] == after["messages"]
 

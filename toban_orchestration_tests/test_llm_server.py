@@ -21,7 +21,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
-from toban_orchestration_tests.llm_server import (
+from toban_orchestration_tests.fakes.llm_server import (
     DEFAULT_API_KEY,
     LLAMA_CPP_SCHEMA_ERROR,
     FakeLLMServer,

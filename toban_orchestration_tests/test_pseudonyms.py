@@ -26,10 +26,10 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
-from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer, ParsedRequest
-from toban_orchestration_tests.test_analysis_llm import API_KEY, analyst_for, merging_answer
-from toban_orchestration_tests.test_analysis_offline import END, START, seed_roles_workspace
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer, ParsedRequest
+from toban_orchestration_tests.llm_answers import good_answer, merging_answer
+from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
+from toban_orchestration_tests.support.roles_workspace import END, START, seed_roles_workspace
 
 ALICE = Person("U0ALICE01", "alice.m", ("alice.m", "Alice Martin", "alice"))
 BOB = Person("U0BOB0001", "Bob Stone", ("Bob Stone", "bob"))

@@ -41,11 +41,11 @@ from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
+from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
+from toban_orchestration_tests.fakes.llm_server import Fault as LLMFault
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, Fault, generate_workspace
 from toban_orchestration_tests.helpers import disposing_engine
 from toban_orchestration_tests.llm_answers import good_answer
-from toban_orchestration_tests.llm_server import FakeLLMServer
-from toban_orchestration_tests.llm_server import Fault as LLMFault
-from toban_orchestration_tests.slack_server import FakeSlackServer, Fault, generate_workspace
 
 DAY = date(2026, 11, 2)  # a Monday: the weekly analysis window starts here
 TOKEN = "xoxe.xoxb-1-scan-access-31337"

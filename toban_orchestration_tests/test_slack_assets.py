@@ -19,8 +19,8 @@ from toban_orchestration.defs.slack.assets import (
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.test_slack_sync import Connected, connect
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.support.web_api_sync import Connected, connect
 
 DAY = date(2026, 11, 1)
 

@@ -27,16 +27,17 @@ from toban_orchestration.slack.client import (
 )
 from toban_orchestration.slack.health import day_health
 from toban_orchestration.slack.sync import SyncOptions
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     Channel,
     FakeSlackServer,
     FakeWorkspace,
     Fault,
     generate_workspace,
 )
-from toban_orchestration_tests.test_slack_sync import (
+from toban_orchestration_tests.support.web_api_sync import (
     TOKEN,
     Connected,
+    archive_without_the_app,
     connect,
     expected_messages,
     stored_messages,
@@ -57,16 +58,6 @@ def cipher() -> TokenCipher:
 
 def small_workspace(seed: int = 31) -> FakeWorkspace:
     return generate_workspace(seed=seed, days=DAYS, start=START, messages_per_channel_day=10)
-
-
-def archive_without_the_app(workspace: FakeWorkspace) -> Channel:
-    """The generated archived public channel, with the app no longer in it."""
-    archived = workspace.channel_by_name("old-project")
-    assert archived.is_archived
-    assert archived.kind == "public"
-    archived.is_member = False
-    archived.members.remove(workspace.bot_user_id)
-    return archived
 
 
 def label(channel: Channel) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
-from toban_orchestration_tests.slack_server import FakeSlackServer, Fault, generate_workspace
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, Fault, generate_workspace
 
 TOKEN = "xoxb-client-test"
 

@@ -26,7 +26,7 @@ from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.normalize import reaction_pairs
 from toban_orchestration.slack.store import planned_message_rows
-from toban_orchestration_tests.test_slack_export import zip_tree
+from toban_orchestration_tests.support.export_archives import zip_tree
 
 EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
 

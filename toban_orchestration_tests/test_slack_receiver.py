@@ -44,14 +44,14 @@ from toban_orchestration.slack.receiver import (
     ReceiverError,
     database_error_summary,
 )
-from toban_orchestration_tests.helpers import TOBAN_SCRIPT, TOBAN_VARIABLES, run_toban
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     FakeSlackServer,
     FakeWorkspace,
     generate_workspace,
 )
+from toban_orchestration_tests.helpers import TOBAN_SCRIPT, TOBAN_VARIABLES, run_toban
+from toban_orchestration_tests.support.event_receiver import SIGNING_SECRET
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 RECEIVER_VARIABLES = (
     *TOBAN_VARIABLES,
     "TOBAN_SLACK_APP_TOKEN",

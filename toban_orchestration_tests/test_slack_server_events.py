@@ -26,7 +26,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     BOT_MESSAGE,
     CHANNEL_JOIN,
     CHANNEL_LEAVE,

@@ -3,11 +3,10 @@ with the server's ground truth row for row."""
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus
@@ -17,73 +16,29 @@ from toban_orchestration.db.models import (
     ServiceResource,
     SlackChannel,
     SlackWorkspace,
-    Team,
 )
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackError
 from toban_orchestration.slack.health import DayHealth, day_health
 from toban_orchestration.slack.sync import SyncOptions
-from toban_orchestration.slack.workspaces import register_token_workspace
-from toban_orchestration_tests.slack_server import (
+from toban_orchestration_tests.fakes.slack_server import (
     FakeSlackServer,
     FakeWorkspace,
     Fault,
     generate_workspace,
 )
-
-TOKEN = "xoxb-sync-test-0123456789"
-START = date(2026, 11, 1)
-DAYS = 3
-LAST = START + timedelta(DAYS - 1)
-
-
-@dataclass
-class Connected:
-    engine: Engine
-    workspace: FakeWorkspace
-    server: FakeSlackServer
-    cipher: TokenCipher
-    slack_id: str
-
-    def sync_all(self, first: date = START, last: date = LAST) -> ingest.IngestResult:
-        ingest.refresh_workspace(self.engine, self.cipher, self.slack_id)
-        ingest.refresh_users(self.engine, self.cipher, self.slack_id)
-        ingest.refresh_channels(self.engine, self.cipher, self.slack_id)
-        return ingest.sync_message_days(self.engine, self.cipher, self.slack_id, first, last)
-
-    def select_all_channels(self) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(update(SlackChannel).values(is_selected_for_analysis=True))
-
-
-def connect(
-    engine: Engine,
-    server: FakeSlackServer,
-    workspace: FakeWorkspace,
-    cipher: TokenCipher,
-    *,
-    token: str = TOKEN,
-    sync: SyncOptions | None = None,
-    team_slug: str = "acme",
-) -> Connected:
-    server.add_workspace(workspace, token=token)
-    with Session(engine) as session, session.begin():
-        team = session.scalar(select(Team).where(Team.slug == team_slug))
-        if team is None:
-            team = Team(name=team_slug, slug=team_slug)
-            session.add(team)
-            session.flush()
-        registered = register_token_workspace(
-            session,
-            team_id=team.id,
-            token=token,
-            cipher=cipher,
-            base_url=server.base_url,
-            sync=sync or SyncOptions(pacing=False, page_size=50, retry_backoff_seconds=0.01),
-        )
-        slack_id = registered.slack_id
-    return Connected(engine, workspace, server, cipher, slack_id)
+from toban_orchestration_tests.support.web_api_sync import (
+    DAYS,
+    LAST,
+    START,
+    TOKEN,
+    Connected,
+    assert_matches_ground_truth,
+    connect,
+    stored_messages,
+    synced_channels,
+)
 
 
 @pytest.fixture
@@ -96,95 +51,6 @@ def connected(migrated_engine: Engine, cipher: TokenCipher) -> Iterator[Connecte
     workspace = generate_workspace(seed=7, days=DAYS, start=START, messages_per_channel_day=25)
     with FakeSlackServer(short_pages=True) as server:
         yield connect(migrated_engine, server, workspace, cipher)
-
-
-def stored_messages(engine: Engine, channel_slack_id: str) -> dict[str, tuple[object, ...]]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT m.slack_ts, m.thread_ts, m.is_thread_reply, u.slack_id, m.subtype, "
-                "m.is_edited, m.text, m.is_deleted, m.reply_count, m.reaction_count, "
-                "p.slack_ts AS parent_ts "
-                "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
-                "LEFT JOIN slack_user u ON u.id = m.user_id "
-                "LEFT JOIN slack_message p ON p.id = m.parent_id "
-                "WHERE c.slack_id = :channel AND NOT (m.is_deleted AND m.subtype IS DISTINCT "
-                "FROM 'tombstone')"
-            ),
-            {"channel": channel_slack_id},
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def expected_messages(workspace: FakeWorkspace, channel_id: str) -> dict[str, tuple[object, ...]]:
-    out: dict[str, tuple[object, ...]] = {}
-    pairs = workspace.all_reaction_pairs(channel_id)
-    for message in workspace.message_dicts(channel_id):
-        ts = message["ts"]
-        thread_ts = message.get("thread_ts")
-        is_reply = bool(thread_ts) and thread_ts != ts
-        out[ts] = (
-            thread_ts,
-            is_reply,
-            message.get("user") or message.get("bot_id"),
-            message.get("subtype"),
-            "edited" in message,
-            normalize.clean_text(message.get("text")),
-            message.get("subtype") == "tombstone",
-            message.get("reply_count", 0),
-            len(set(pairs.get(ts, []))),
-            thread_ts if is_reply else None,
-        )
-    return out
-
-
-def stored_reactions(engine: Engine, channel_slack_id: str) -> set[tuple[str, str, str]]:
-    with engine.connect() as connection:
-        return {
-            (ts, emoji, user)
-            for ts, emoji, user in connection.execute(
-                text(
-                    "SELECT m.slack_ts, r.emoji_name, u.slack_id FROM slack_reaction r "
-                    "JOIN slack_message m ON m.id = r.message_id "
-                    "JOIN slack_channel c ON c.id = m.channel_id "
-                    "JOIN slack_user u ON u.id = r.user_id WHERE c.slack_id = :channel "
-                    "AND NOT m.is_deleted"
-                ),
-                {"channel": channel_slack_id},
-            )
-        }
-
-
-def expected_reactions(workspace: FakeWorkspace, channel_id: str) -> set[tuple[str, str, str]]:
-    return {
-        (ts, emoji, user)
-        for ts, pairs in workspace.all_reaction_pairs(channel_id).items()
-        for emoji, user in pairs
-    }
-
-
-def synced_channels(connected: Connected) -> list[str]:
-    with connected.engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(SlackChannel.slack_id).where(
-                    SlackChannel.is_selected_for_analysis, SlackChannel.is_supported
-                )
-            ).scalars()
-        )
-
-
-def assert_matches_ground_truth(connected: Connected, channels: list[str]) -> None:
-    assert channels
-    for channel_id in channels:
-        if not connected.workspace.channel(channel_id).is_member:
-            continue
-        assert stored_messages(connected.engine, channel_id) == expected_messages(
-            connected.workspace, channel_id
-        ), channel_id
-        assert stored_reactions(connected.engine, channel_id) == expected_reactions(
-            connected.workspace, channel_id
-        ), channel_id
 
 
 def test_full_sync_matches_the_server_row_for_row(connected: Connected) -> None:

@@ -34,7 +34,7 @@ from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthE
 from toban_orchestration.slack.planning import ensure_workspaces
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
-from toban_orchestration_tests.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 
 TOKEN = "xoxe.xoxb-1-initial-access-5150"
 REFRESH = "xoxe-1-initial-refresh-5150"

@@ -20,16 +20,14 @@ import collections
 import json
 import math
 import ssl
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Final, Literal, Self, cast
+from typing import Any, ClassVar, Final, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from ..http_base import LocalHTTPServer, LocalRequestHandler
 from .events import (
     DEFAULT_APP_TOKEN,
     DEFAULT_SIGNING_SECRET,
@@ -300,7 +298,7 @@ def minimum_calls(
     return result
 
 
-class FakeSlackServer:
+class FakeSlackServer(LocalHTTPServer[CallRecord]):
     """A Slack Web API on ``127.0.0.1:<free port>``, serving workspaces chosen by token.
 
     Use it as a context manager; point ``WebClient(token=..., base_url=server.base_url)`` at it.
@@ -314,6 +312,9 @@ class FakeSlackServer:
     seconds after which an idle keep-alive connection is closed, as Slack's front ends do.
     ``tls``: serve HTTPS with this server context (``base_url`` then starts with https).
     """
+
+    thread_name: ClassVar[str] = "fake-slack-server"
+    base_path: ClassVar[str] = "/api/"  # the trailing slash matters to slack-sdk
 
     def __init__(
         self,
@@ -330,34 +331,27 @@ class FakeSlackServer:
         idle_timeout: float | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__(_Handler, tls=tls)
         self.short_pages = short_pages
         self.idle_timeout = idle_timeout
-        self.tls = tls
-        self.connections_accepted = 0
-        """TCP connections opened by clients (keep-alive clients open one per thread)."""
         self.max_page_size = max_page_size
         self.capped_methods = frozenset(capped_methods)
         self.repeat_thread_parent = repeat_thread_parent
         self.rate_limits: dict[str, int] = dict(rate_limits or {})
         self.rate_limit_window = rate_limit_window
         self.log_params = log_params
-        self._lock = threading.Lock()
         self._tokens: dict[str, _TokenState] = {}
         self._faults: dict[str, collections.deque[Fault]] = collections.defaultdict(
             collections.deque
         )
         self._calls: collections.Counter[str] = collections.Counter()
         self._faults_served: collections.Counter[str] = collections.Counter()
-        self._log: list[CallRecord] = []
         self._recent: dict[tuple[str, str], collections.deque[float]] = {}
         self._rate_limited = 0
         self._rotation: _RotationClient | None = None
         self._rotations = 0
         self.internal_errors: list[str] = []
         """Tracebacks of exceptions in the server itself (a test should assert it is empty)."""
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._events: EventDelivery | None = None
         self._events_live = False
         self._event_workspaces: list[FakeWorkspace] = []
@@ -381,58 +375,11 @@ class FakeSlackServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> Self:
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.app = self
-        if self.tls is not None:
-            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-slack-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        """Stop serving; slow answers still sleeping are woken and dropped. Event delivery
-        stops too (its records stay readable); ``enable_events`` again after a restart."""
+        """Stop serving (see ``LocalHTTPServer.stop``). Event delivery stops too (its records
+        stay readable); ``enable_events`` again after a restart."""
         self._stop_events()
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """What to give ``WebClient(base_url=...)``; the trailing slash matters to slack-sdk."""
-        scheme = "https" if self.tls is not None else "http"
-        return f"{scheme}://127.0.0.1:{self.port}/api/"
+        super().stop()
 
     # ------------------------------------------------------------------ configuration
 
@@ -523,8 +470,7 @@ class FakeSlackServer:
 
     @property
     def call_log(self) -> list[CallRecord]:
-        with self._lock:
-            return list(self._log)
+        return self.request_log
 
     @property
     def faults_served(self) -> int:
@@ -546,7 +492,7 @@ class FakeSlackServer:
         with self._lock:
             self._calls.clear()
             self._faults_served.clear()
-            self._log.clear()
+            self._request_log.clear()
             self._rate_limited = 0
 
     def minimum_calls(
@@ -809,7 +755,7 @@ class FakeSlackServer:
             rate_limited=answer.status == 429 and fault is None,
         )
         with self._lock:
-            self._log.append(record)
+            self._request_log.append(record)
             if record.rate_limited:
                 self._rate_limited += 1
         return answer
@@ -1186,13 +1132,6 @@ class FakeSlackServer:
         return {"type": "message", "channel": channel.id, "message": rendered}
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    app: FakeSlackServer
-
-
 def _params_from_body(content_type: str, body: bytes) -> dict[str, str]:
     """Form and JSON bodies as slack-sdk sends them; JSON values become strings like a form's."""
     if not body:
@@ -1217,22 +1156,22 @@ def _json_param(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalRequestHandler):
     """Turns HTTP requests into ``FakeSlackServer._handle`` calls and writes the answers."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "FakeSlack/1.0"
     # A large answer goes out in several segments; on a keep-alive connection Nagle's algorithm
     # would hold the last one until the client's delayed ACK (about 40 ms an answer).
     disable_nagle_algorithm = True
 
+    @property
+    def app(self) -> FakeSlackServer:
+        return cast(FakeSlackServer, self.local_server)
+
     def setup(self) -> None:
         super().setup()
-        app = cast(_HTTPServer, self.server).app
-        if app.idle_timeout is not None:
-            self.connection.settimeout(app.idle_timeout)  # handle() then closes on timeout
-        with app._lock:
-            app.connections_accepted += 1
+        if self.app.idle_timeout is not None:
+            self.connection.settimeout(self.app.idle_timeout)  # handle() then closes on timeout
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -1245,9 +1184,6 @@ class _Handler(BaseHTTPRequestHandler):
     # reader sees a matching pair; threads racing at a new second both format it, harmlessly.
     _date: tuple[int, str] = (-1, "")
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr line; the call log records requests."""
-
     def date_time_string(self, timestamp: float | None = None) -> str:
         if timestamp is not None:
             return super().date_time_string(timestamp)
@@ -1259,7 +1195,7 @@ class _Handler(BaseHTTPRequestHandler):
         return text
 
     def _serve(self, verb: str) -> None:
-        app = cast(_HTTPServer, self.server).app
+        app = self.app
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""

@@ -30,19 +30,17 @@ import contextlib
 import itertools
 import json
 import socket
-import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Final, Self, cast
+from typing import Any, ClassVar, Final, cast
 from urllib.parse import urlsplit
 
 from openai import OpenAI
 
+from ..http_base import LocalHTTPServer, LocalRequestHandler
 from .protocol import (
     Answer,
     Fault,
@@ -72,7 +70,6 @@ LLAMA_CPP_SCHEMA_ERROR: Final = (
 """llama.cpp server's message (HTTP 500) for a response_format type it does not support."""
 
 _REDACTED: Final = "<redacted>"
-_JOIN_TIMEOUT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ class _Response:
     drop: bool = False
 
 
-class FakeLLMServer:
+class FakeLLMServer(LocalHTTPServer[RecordedRequest]):
     """An OpenAI-compatible server on 127.0.0.1 (a free port) answering from a background thread.
 
     ``api_key`` is the key requests must send as ``Authorization: Bearer <key>`` (``None``
@@ -96,6 +93,12 @@ class FakeLLMServer:
     server. Everything that tests observe (``requests``, ``counts``, ``errors``) is guarded by a
     lock: the SDK and the code under test may call from several threads.
     """
+
+    thread_name: ClassVar[str] = "fake-llm-server"
+    base_path: ClassVar[str] = "/v1"
+    # The SDK keeps connections alive in its pool: an idle handler thread would otherwise wait
+    # on one until the client is garbage collected.
+    ends_connections_at_stop: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -107,6 +110,7 @@ class FakeLLMServer:
         enforce_max_tokens: bool = True,
         responder: Responder | None = None,
     ) -> None:
+        super().__init__(_Handler)
         self.api_key = api_key
         self.models = tuple(models)
         self.json_schema_supported = json_schema_supported
@@ -115,78 +119,10 @@ class FakeLLMServer:
         self.responder: Responder | None = responder
         """Answers chat requests the queue does not; see ``Responder``. Assign freely."""
         self._initial = (json_schema_supported, default_content, enforce_max_tokens, responder)
-        self._lock = threading.Lock()
         self._queue: list[Answer] = []
-        self._requests: list[RecordedRequest] = []
         self._counts: Counter[str] = Counter()
         self._errors: list[str] = []
         self._ids = itertools.count(1)
-        self._stopping = threading.Event()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # Lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind a free port and serve from a daemon thread; returns ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("FakeLLMServer is already running")
-        self._stopping.clear()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-llm-server-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, end hangs early, close kept-alive connections and join the threads.
-
-        Closing the connections matters: the SDK keeps connections alive in its pool, and an
-        idle handler thread would otherwise wait on it until the client is garbage collected.
-        """
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        thread.join(_JOIN_TIMEOUT)
-        with self._lock:
-            connections = list(self._connections.items())
-        for connection, _ in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-        for _, handler_thread in connections:
-            handler_thread.join(_JOIN_TIMEOUT)
-        httpd.server_close()
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("FakeLLMServer is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """What to pass as ``OpenAI(base_url=...)``: ``http://127.0.0.1:PORT/v1``."""
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def client(
         self, *, max_retries: int = 0, timeout: float = 10.0, api_key: str | None = None
@@ -219,7 +155,7 @@ class FakeLLMServer:
         """
         with self._lock:
             self._queue.clear()
-            self._requests.clear()
+            self._request_log.clear()
             self._counts.clear()
             self._errors.clear()
         (
@@ -234,8 +170,7 @@ class FakeLLMServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far (a copy), in arrival order, with its outcome."""
-        with self._lock:
-            return list(self._requests)
+        return self.request_log
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -277,7 +212,7 @@ class FakeLLMServer:
             outcome=outcome,
         )
         with self._lock:
-            self._requests.append(recorded)
+            self._request_log.append(recorded)
             self._counts[outcome] += 1
 
     def _record_error(self, text: str) -> None:
@@ -287,14 +222,6 @@ class FakeLLMServer:
     def _next_queued(self) -> Answer | None:
         with self._lock:
             return self._queue.pop(0) if self._queue else None
-
-    def _register(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections[connection] = threading.current_thread()
-
-    def _unregister(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.pop(connection, None)
 
     def _handle(
         self, request: ParsedRequest, raw_body: bytes, authorization: str | None
@@ -560,45 +487,15 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Carries the ``FakeLLMServer`` to its handlers; ``stop()`` joins the handler threads."""
+class _Handler(LocalRequestHandler):
+    """Answers as the OpenAI API does; bodies always sized."""
 
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        fake: FakeLLMServer,
-    ) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 with keep-alive, as the SDK's connection pool expects; bodies always sized."""
-
-    protocol_version = "HTTP/1.1"
     server_version = "FakeLLMServer/1"
     timeout = 30  # an idle kept-alive connection ends after this long (or at stop())
 
     @property
     def fake(self) -> FakeLLMServer:
-        return cast(_HTTPServer, self.server).fake
-
-    def setup(self) -> None:
-        super().setup()
-        self.fake._register(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.fake._unregister(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the requests are recorded, and access logs would only clutter pytest output."""
+        return cast(FakeLLMServer, self.local_server)
 
     def do_GET(self) -> None:
         self._serve()
