@@ -38,7 +38,7 @@ from toban_orchestration_tests.support.web_api_sync import Connected, connect
 SYNCED_DAYS = 2
 SENSOR_INTERVAL_SECONDS = 5
 STARTUP_TIMEOUT_SECONDS = 120
-RUNS_TIMEOUT_SECONDS = 180
+RUNS_TIMEOUT_SECONDS = 420
 SHUTDOWN_GRACE_SECONDS = 20
 FINISHED_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 SYNC_JOBS = frozenset(

@@ -24,8 +24,8 @@ from toban_orchestration_tests.support.web_api_sync import assert_matches_ground
 __all__ = ["e2e_stack"]  # the shared session fixture
 
 # The daemon looks at backfills every 30 s; the analysis automation is evaluated every 60 s.
-BACKFILL_TIMEOUT_SECONDS = 180
-ANALYSES_TIMEOUT_SECONDS = 180
+BACKFILL_TIMEOUT_SECONDS = 420
+ANALYSES_TIMEOUT_SECONDS = 420
 # The analysis automation may re-analyze a re-synced day meanwhile: it reuses the day's
 # slack_analysis row, so that count holds too; its reports are replaced, so they are not counted.
 COUNTED_TABLES = (

@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
 UI_TIMEOUT_MS = 60_000
 SCREENSHOTS = ARTIFACTS / "ui"
 # The analysis automation is evaluated once a minute (test_end_to_end waits for it too).
-ANALYSES_TIMEOUT_SECONDS = 180
+ANALYSES_TIMEOUT_SECONDS = 420
 LOADED_WIDTHS = "images => images.map(image => (image.complete ? image.naturalWidth : 0))"
 
 if not CHROMIUM.exists():
