@@ -60,6 +60,7 @@ from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import APP_DRIVER, DAGSTER_DRIVER, forget_app_engine
 from toban_orchestration.db.models import SlackMessage
 from toban_orchestration.definitions import defs
+from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.defs.slack.sensors import message_partition_key
 from toban_orchestration.security.tokens import TokenCipher, generate_key
@@ -474,10 +475,16 @@ class Bench:
                 ) as instance,
             ):
                 instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
+                # The Definitions' resources were built from the settings at import, before
+                # these databases existed: the runs get resources built from `values`.
+                resources = build_resources(get_settings())
                 started = time.perf_counter()
                 runs = [
                     snapshot_job.execute_in_process(
-                        partition_key=slack_id, instance=instance, run_config=QUIET
+                        partition_key=slack_id,
+                        instance=instance,
+                        run_config=QUIET,
+                        resources=resources,
                     )
                 ]
                 if path == "range":
@@ -485,6 +492,7 @@ class Bench:
                         range_job.execute_in_process(
                             run_config=QUIET | range_config(slack_id, self.first, self.last),
                             instance=instance,
+                            resources=resources,
                         )
                     )
                 else:
@@ -493,6 +501,7 @@ class Bench:
                             partition_key=message_partition_key(day.isoformat(), slack_id),
                             instance=instance,
                             run_config=QUIET,
+                            resources=resources,
                         )
                         for day in days
                     ]
@@ -980,7 +989,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sensor-interval",
         type=int,
-        help="TOBAN_SENSOR_INTERVAL_SECONDS of dagster dev (default: the product's, 30 s)",
+        help="TOBAN_SENSOR_INTERVAL_SECONDS of dagster dev (default: the product's, 10 s)",
     )
     parser.add_argument(
         "--slack-limits",

@@ -106,9 +106,11 @@ class Settings(BaseSettings):
     trend_weeks: int = Field(default=12, ge=2, le=104)
     """Weeks of weekly scores `slack_contributions_trends` shows per person: at least this week
     and the one before, at most two years (analysis/trends.py checks the same bounds)."""
-    sensor_interval_seconds: int = Field(default=30, ge=1)
+    sensor_interval_seconds: int = Field(default=10, ge=1)
     """Seconds between evaluations of the integration and analysis-request sensors (the analysis
-    automation sensor waits twice as long): how soon a new integration starts syncing."""
+    automation sensor waits twice as long): how soon a new integration starts syncing. Each
+    evaluation is one small query; Dagster's own default (30 s) made a new workspace wait
+    half a minute for its first call to Slack (docs/benchmarks.md, the `dev` path)."""
     dagster_executor: str = "default"
     """Where steps run: "default" (in the run's process) or "k8s" (a Kubernetes pod per step,
     see toban_orchestration/defs/platform/executor.py)."""

@@ -665,9 +665,9 @@ def _load_toml_requires_python() -> str:
 # --------------------------------------------------------------------------------------------
 # Steps in pods of their own (opt-in)
 # --------------------------------------------------------------------------------------------
-def test_step_executor_keeps_dagsters_default_unless_k8s_is_chosen() -> None:
-    assert step_executor(None) is None
-    assert step_executor("default") is None
+def test_steps_run_in_the_runs_process_unless_k8s_is_chosen() -> None:
+    assert step_executor(None) is dg.in_process_executor
+    assert step_executor("default") is dg.in_process_executor
     with pytest.raises(StepExecutorError, match="TOBAN_DAGSTER_EXECUTOR is 'celery'"):
         step_executor("celery")
 
@@ -688,5 +688,5 @@ def test_k8s_step_executor_applies_to_every_job_of_the_projects_definitions() ->
     )
     names = ["slack_messages_job", "slack_workspace_snapshot_job", "slack_analysis_job"]
     assert {per_step.resolve_job_def(name).executor_def.name for name in names} == {"k8s"}
-    # Without a choice, the same jobs keep the executor they have today.
-    assert defs.resolve_job_def("slack_messages_job").executor_def.name != "k8s"
+    # Without a choice, every job runs its steps in the run's own process.
+    assert {defs.resolve_job_def(name).executor_def.name for name in names} == {"in_process"}
