@@ -28,8 +28,10 @@ from toban_orchestration_tests.llm_answers import thorough_answer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--days", type=int, default=28, help="at least 7: whole weeks are analyzed")
     args = parser.parse_args()
+    if args.days < 7:
+        parser.error(f"--days {args.days}: the benchmark analyzes whole weeks, give at least 7")
     with tempfile.TemporaryDirectory() as folder, fresh_database() as engine:
         export = write_demo_export(Path(folder) / "export", days=args.days)
         import_export_workspace(engine, export.path, make_team(engine))

@@ -138,10 +138,12 @@ def main() -> None:
         ).render_as_string(hide_password=False)
         get_settings.cache_clear()
         forget_app_engine()
-        app_database = build_resources(get_settings())["app_database"]
-        assert isinstance(app_database, AppDatabase)
-        with app_database.engine().connect():  # open the pool before the clock starts
-            pass
+        # Dagster resolves the resources' EnvVars as a run or a tick does: the same engine.
+        with dg.build_resources(build_resources(get_settings())) as resolved:
+            app_database = resolved.app_database
+            assert isinstance(app_database, AppDatabase)
+            with app_database.engine().connect():  # open the pool before the clock starts
+                pass
         first, first_s = timed(lambda: tick(instance, None))
         second, second_s = timed(lambda: tick(instance, first.cursor))
         changed = ids[:10]
