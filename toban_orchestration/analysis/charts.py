@@ -9,11 +9,12 @@ they are kept to a few tens of kB each (small figures, 80 dpi, few colours).
 import base64
 import io
 from collections.abc import Mapping, Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from toban_orchestration.analysis.store import DayActivity, PersonScores, ReportChannel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 80
 TOP_CONTRIBUTORS = 10
@@ -37,7 +38,18 @@ def plain_label(text: str) -> str:
     return short.replace("$", r"\$")
 
 
-def _png(figure: Figure) -> bytes:
+def _figure(width: float, height: float) -> "Figure":
+    """A Figure of its own. matplotlib is imported here, not with the module: it takes about a
+    second to import, which every Dagster run process (a Slack sync too) paid before its first
+    step."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _png(figure: "Figure") -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     # No "Software"/date chunks: the same data gives the same bytes.
@@ -52,7 +64,7 @@ def contributors_chart(
     shown = list(leaderboard[:TOP_CONTRIBUTORS])
     if not shown:
         return None
-    figure = Figure(figsize=(8, 1.2 + 0.55 * len(shown)))
+    figure = _figure(8, 1.2 + 0.55 * len(shown))
     axes = figure.add_subplot()
     height = 0.2
     for offset, (field, (title, colour)) in enumerate(DIMENSION_COLOURS.items()):
@@ -79,7 +91,7 @@ def contributors_chart(
 def activity_chart(days: Sequence[DayActivity]) -> bytes | None:
     if not days:
         return None
-    figure = Figure(figsize=(8, 3))
+    figure = _figure(8, 3)
     axes = figure.add_subplot()
     positions = range(len(days))
     width = 0.4
@@ -102,7 +114,7 @@ def channels_chart(channels: Sequence[ReportChannel]) -> bytes | None:
     shown = sorted(channels, key=lambda c: (-c.message_count, c.name))[:TOP_CHANNELS]
     if not shown:
         return None
-    figure = Figure(figsize=(8, 1.2 + 0.45 * len(shown)))
+    figure = _figure(8, 1.2 + 0.45 * len(shown))
     axes = figure.add_subplot()
     height = 0.27
     series = (

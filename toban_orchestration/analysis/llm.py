@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import openai
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from toban_orchestration.analysis.prompt import (
@@ -480,6 +479,10 @@ class ChannelAnalyst:
             )
         self.model: str = self.settings.llm_model
         api_key = self.settings.llm_api_key.get_secret_value() if self.settings.llm_api_key else ""
+        # Imported here, not with the module: the SDK takes about a second to import, which
+        # every Dagster run process (a Slack sync too) paid before its first step.
+        import openai
+
         self._client = openai.OpenAI(
             base_url=self.settings.llm_base_url,
             api_key=api_key or "not-needed",
@@ -513,6 +516,8 @@ class ChannelAnalyst:
             "type": "json_schema",
             "json_schema": {"name": "channel_analysis", "schema": part_schema(task.part)},
         }
+        import openai  # loaded by __init__ already: a lookup in sys.modules
+
         if self._json_schema_supported is None:
             # The first request probes without the SDK's retries: servers that refuse
             # json_schema (llama.cpp) answer HTTP 500, which would otherwise be retried.

@@ -20,9 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from toban_orchestration.analysis.report import DIMENSIONS as REPORT_DIMENSIONS
 from toban_orchestration.analysis.report import md_text, person_labels
 from toban_orchestration.analysis.scoring import Scores, score
@@ -339,6 +336,10 @@ def trend_chart_png(trends: Trends, people: Sequence[PersonTrend], *, dpi: int =
     rows = math.ceil(len(people) / columns)
     # At least two panels wide: the legend's five entries need it.
     width, height = max(3.3 * columns, 6.6), 2.2 * rows + 0.6
+    # Imported here: matplotlib takes about a second to import (see charts._figure).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
     x = list(range(len(trends.weeks)))
