@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
+from toban_orchestration.db.enums import MessageKind
 from toban_orchestration.db.models import SlackChannel, Team
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest, normalize
@@ -85,7 +86,7 @@ def stored_messages(engine: Engine, channel_slack_id: str) -> dict[str, tuple[ob
     with engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT m.slack_ts, m.thread_ts, m.is_thread_reply, u.slack_id, m.subtype, "
+                "SELECT m.slack_ts, m.thread_ts, m.is_thread_reply, u.slack_id, m.subtype, m.kind, "
                 "m.is_edited, m.text, m.is_deleted, m.reply_count, m.reaction_count, "
                 "p.slack_ts AS parent_ts "
                 "FROM slack_message m JOIN slack_channel c ON c.id = m.channel_id "
@@ -97,6 +98,12 @@ def stored_messages(engine: Engine, channel_slack_id: str) -> dict[str, tuple[ob
             {"channel": channel_slack_id},
         )
         return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def expected_kind(subtype: str | None) -> str:
+    """`slack_message.kind` by the Python rule: a system notice, or somebody's message."""
+    notice = subtype in normalize.SYSTEM_SUBTYPES
+    return (MessageKind.NOTICE if notice else MessageKind.MESSAGE).value
 
 
 def expected_messages(workspace: FakeWorkspace, channel_id: str) -> dict[str, tuple[object, ...]]:
@@ -111,6 +118,7 @@ def expected_messages(workspace: FakeWorkspace, channel_id: str) -> dict[str, tu
             is_reply,
             message.get("user") or message.get("bot_id"),
             message.get("subtype"),
+            expected_kind(message.get("subtype")),
             "edited" in message,
             normalize.clean_text(message.get("text")),
             message.get("subtype") == "tombstone",

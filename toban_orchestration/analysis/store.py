@@ -39,7 +39,6 @@ from toban_orchestration.analysis.window import (
     WindowReaction,
     analyzable,
     includes_bots,
-    person_name,
 )
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
 from toban_orchestration.db.models import (
@@ -634,9 +633,7 @@ def load_channel_window(
             SlackMessage.message_datetime,
             SlackUser.slack_id,
             SlackUser.id,
-            SlackUser.display_name,
-            SlackUser.real_name,
-            SlackUser.name,
+            SlackUser.display_label,
             SlackMessage.processed_text,
             SlackMessage.thread_ts,
             SlackMessage.is_thread_reply,
@@ -658,9 +655,9 @@ def load_channel_window(
         .order_by(SlackMessage.slack_ts)
     )
     for row in rows:
-        (mid, ts, at, author, author_id, display, real, name, text, thread_ts, is_reply,
-         parent_author, parent_is_question, reply_count) = row  # fmt: skip
-        window.names[author] = person_name(display, real, name)
+        (mid, ts, at, author, author_id, label, text, thread_ts, is_reply, parent_author,
+         parent_is_question, reply_count) = row  # fmt: skip
+        window.names[author] = label
         window.user_ids[author] = author_id
         window.messages.append(
             WindowMessage(
@@ -683,9 +680,7 @@ def load_channel_window(
                 SlackReaction.message_id,
                 SlackUser.slack_id,
                 SlackUser.id,
-                SlackUser.display_name,
-                SlackUser.real_name,
-                SlackUser.name,
+                SlackUser.display_label,
                 SlackReaction.emoji_name,
                 SlackUser.is_bot,
             )
@@ -693,10 +688,10 @@ def load_channel_window(
             .where(SlackReaction.message_id.in_(message_ids))
             .order_by(SlackReaction.message_id, SlackUser.slack_id, SlackReaction.emoji_name)
         )
-        for message_id, user, user_id, display, real, name, emoji, is_bot in reactions:
+        for message_id, user, user_id, label, emoji, is_bot in reactions:
             if is_bot and not include_bots:
                 continue
-            window.names.setdefault(user, person_name(display, real, name))
+            window.names.setdefault(user, label)
             window.user_ids.setdefault(user, user_id)
             window.reactions.append(WindowReaction(message_id, user, emoji))
     return window

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
+from toban_orchestration.db.enums import MessageKind
 from toban_orchestration.db.models import SlackMessage, SlackUser
-from toban_orchestration.slack.normalize import SYSTEM_SUBTYPES, display_name
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class ChannelWindow:
     messages: list[WindowMessage] = field(default_factory=list)
     reactions: list[WindowReaction] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
-    """Slack id -> display name, for everyone who wrote or reacted."""
+    """Slack id -> display label (`slack_user.display_label`), for everyone who wrote or
+    reacted."""
     user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
     """Slack id -> slack_user.id."""
 
@@ -57,19 +58,16 @@ def includes_bots(parameters: dict[str, Any] | None) -> bool:
 
 
 def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
-    """The messages an analysis of [start, end) counts (joined with their SlackUser author)."""
+    """The messages an analysis of [start, end) counts (joined with their SlackUser author):
+    not deleted, with an author, of kind message (not a system notice), and not a bot's unless
+    `include_bots`."""
     conditions = [
         SlackMessage.message_datetime >= start,
         SlackMessage.message_datetime < end,
         SlackMessage.is_deleted.is_(False),
         SlackMessage.user_id.isnot(None),
-        (SlackMessage.subtype.is_(None)) | (SlackMessage.subtype.not_in(SYSTEM_SUBTYPES)),
+        SlackMessage.kind == MessageKind.MESSAGE.value,
     ]
     if not include_bots:
         conditions.append(SlackUser.is_bot.is_(False))
     return conditions
-
-
-def person_name(display: str | None, real: str | None, name: str | None) -> str:
-    """How a window shows a person: by the same rule the sync names them with."""
-    return display_name({"display_name": display, "real_name": real, "name": name})
