@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.store import team_for_slug
 from toban_orchestration.analysis import report as window_report
 from toban_orchestration.analysis.report_files import ReportPathError, page_charts, write_report
 from toban_orchestration.analysis.store import AnalysisNotFound, report_inputs, window_analysis_id
@@ -47,7 +48,6 @@ from toban_orchestration.db.engine import (
     resolve_database_targets,
 )
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.maintenance.dagster_history import (
     analysis_ids,
     forget_runs,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from toban_orchestration.access.queries import (
+from toban_orchestration.access.store import (
     analysis_team,
     may_see_analysis,
     readable_channels,

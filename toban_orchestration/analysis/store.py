@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
-from toban_orchestration.access.queries import readable_channels
+from toban_orchestration.access.store import readable_channels
 from toban_orchestration.analysis.window import (
     ChannelWindow,
     WindowMessage,
@@ -566,7 +566,7 @@ def team_weeks(
     at: datetime | None = None,
 ) -> TeamWeeks:
     """A team's view of the workspace's people in these weeks: the rows of the channels the
-    team may read at `at` (default: now, by the rules of `access/queries.py`), and so only the
+    team may read at `at` (default: now, by the rules of `access/store.py`), and so only the
     people with a contribution in one of them. A team without access sees nobody."""
     with Session(bind=connection) as session:
         readable = readable_channels(session, team_id, workspace_id, at)

@@ -1,5 +1,15 @@
-"""The access rules (`rules.py`) applied to the database: which integrations and channels a
-team may read now, which team an analysis is for, and whether its requester may ask for it.
+"""The access domain's one persistence seam (issue 18): the access rules (`rules.py`) applied to
+the database (which integrations and channels a team may read now, which team an analysis is
+for, and whether its requester may ask for it), and every read and write of the tables that say
+who holds what: team, team_member, integration, integration_credential, integration_event,
+integration_share, service_resource and resource_access.
+
+Why here, and why this package sits below `security` in the import layers: a Slack workspace is
+registered as an integration (slack/workspaces.py), its tokens are refreshed and re-encrypted
+(security/token_refresh.py, security/rotation.py) and privacy deletes its resources and audits
+what it did; all of them reach these tables, and only a package below all of them can own them.
+`access` needs nothing but `db`, so it can sit there; `security` stays the crypto and calls
+this store for the rows it reads and writes.
 
 Integration status does not matter here: it decides what is synced, not who may read what was
 stored. Everything is evaluated when asked (an analysis asks when it runs), so a share revoked
@@ -434,3 +444,16 @@ def may_see_analysis(
     )
     covered.discard(None)
     return covered <= access.readable
+
+
+# --- teams by slug (the handle commands and the demo use; was db/teams.py) ---
+
+
+def team_for_slug(session: Session, slug: str, name: str | None = None) -> uuid.UUID:
+    """The team with this slug, created on first use (named `name`, or the slug)."""
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None:
+        team = Team(name=name or slug, slug=slug)
+        session.add(team)
+        session.flush()
+    return team.id
