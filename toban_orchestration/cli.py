@@ -64,7 +64,6 @@ from toban_orchestration.privacy.retention import (
     purge_workspace,
 )
 from toban_orchestration.progress import Progress, duration, new_log_file
-from toban_orchestration.security.rotation import DEFAULT_BATCH_SIZE, rotate_all
 from toban_orchestration.security.tokens import (
     DecryptionError,
     EncryptionKeyError,
@@ -76,6 +75,7 @@ from toban_orchestration.slack import admin
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.key_rotation import DEFAULT_BATCH_SIZE, rotate_all
 from toban_orchestration.slack.receiver import (
     DATABASE_CONNECT_TIMEOUT_SECONDS,
     EventReceiver,

@@ -1780,3 +1780,91 @@ def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> d
         .group_by(SlackAnalysis.status)
     )
     return {status: int(count) for status, count in rows}
+
+
+# --- workspace rows of registration, token refresh and key rotation (issue 18) ---------------
+
+
+def connect_workspace(
+    session: Session, *, team_id: uuid.UUID, slack_id: str, name: str
+) -> SlackWorkspace:
+    """The workspace's row (added when new), marked connected now, and flushed so it has an id
+    and the integration registered beside it is written too."""
+    workspace = stored_workspace(session, slack_id)
+    if workspace is None:
+        workspace = SlackWorkspace(team_id=team_id, slack_id=slack_id, name=name)
+        session.add(workspace)
+    workspace.is_connected = True
+    workspace.connection_status = "active"
+    workspace.last_connected_at = datetime.now(UTC)
+    session.flush()
+    return workspace
+
+
+def store_workspace_token(
+    session: Session,
+    workspace: SlackWorkspace,
+    *,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime | None,
+    domain: str | None,
+    sync_settings: Mapping[str, Any] | None,
+) -> None:
+    """The workspace's copy of its (encrypted) token, its domain and, when given, its sync
+    settings; flushed."""
+    workspace.access_token = access_token
+    workspace.refresh_token = refresh_token
+    workspace.token_expires_at = expires_at
+    workspace.domain = domain
+    if sync_settings is not None:
+        workspace.workspace_metadata = {
+            **(workspace.workspace_metadata or {}),
+            "sync": dict(sync_settings),
+        }
+    session.flush()
+
+
+def mirror_refreshed_token(
+    session: Session,
+    slack_id: str,
+    *,
+    access_token: str,
+    refresh_token: str,
+    expires_at: datetime,
+) -> None:
+    """A refreshed token copied onto the workspace's row, if the workspace is stored."""
+    workspace = stored_workspace(session, slack_id)
+    if workspace is not None:
+        workspace.access_token = access_token
+        workspace.refresh_token = refresh_token
+        workspace.token_expires_at = expires_at
+
+
+WORKSPACE_TABLE = "slack_workspace"
+# The columns of slack_workspace that hold Fernet ciphertexts (key rotation).
+WORKSPACE_SECRET_COLUMNS = ("access_token", "refresh_token")
+
+
+def lock_workspace_secrets(session: Session, after: uuid.UUID | None, limit: int) -> Sequence[Any]:
+    """The next `limit` workspaces by id after `after`: (id, *WORKSPACE_SECRET_COLUMNS),
+    locked for this transaction only, so a refresh meanwhile waits instead of being
+    overwritten with the old token."""
+    table = SlackWorkspace.__table__
+    query = select(table.c.id, *(table.c[c] for c in WORKSPACE_SECRET_COLUMNS))
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return session.execute(query.order_by(table.c.id).limit(limit).with_for_update()).all()
+
+
+def write_workspace_secrets(
+    session: Session, workspace_id: uuid.UUID, values: Mapping[str, str]
+) -> None:
+    """New ciphertexts for some of WORKSPACE_SECRET_COLUMNS of one workspace."""
+    session.execute(
+        update(SlackWorkspace).where(SlackWorkspace.id == workspace_id).values(dict(values))
+    )
+
+
+def slack_id_of_workspace(session: Session, workspace_id: uuid.UUID) -> str | None:
+    return session.scalar(select(SlackWorkspace.slack_id).where(SlackWorkspace.id == workspace_id))

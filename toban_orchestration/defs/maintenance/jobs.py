@@ -7,8 +7,8 @@ from toban_orchestration.defs.maintenance.dagster_history import forget_runs, pu
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.privacy.retention import RetentionConfigError, purge_workspace
-from toban_orchestration.security.token_refresh import refresh_expiring
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack.token_refresh import refresh_expiring
 
 _settings = get_settings()
 
