@@ -21,6 +21,7 @@ import dagster as dg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.store import team_for_slug
 from toban_orchestration.analysis import report
 from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
 from toban_orchestration.analysis.store import report_inputs, window_analysis_id
@@ -28,7 +29,6 @@ from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
 from toban_orchestration.defs.analysis.trend_assets import slack_contributions_trends

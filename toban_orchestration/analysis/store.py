@@ -8,7 +8,7 @@ scoring and rendering above it stay plain code.
 """
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
-from toban_orchestration.access.queries import readable_channels
+from toban_orchestration.access.store import readable_channels
 from toban_orchestration.analysis.window import (
     ChannelWindow,
     WindowMessage,
@@ -565,7 +565,7 @@ def team_weeks(
     at: datetime | None = None,
 ) -> TeamWeeks:
     """A team's view of the workspace's people in these weeks: the rows of the channels the
-    team may read at `at` (default: now, by the rules of `access/queries.py`), and so only the
+    team may read at `at` (default: now, by the rules of `access/store.py`), and so only the
     people with a contribution in one of them. A team without access sees nobody."""
     with Session(bind=connection) as session:
         readable = readable_channels(session, team_id, workspace_id, at)
@@ -1008,3 +1008,176 @@ def contribution_message_sums(
     )
     # (The filter on channel_ids leaves out the overall rows, whose channel_id is NULL.)
     return {channel_id: int(total) for channel_id, total in rows if channel_id is not None}
+
+
+# --- erasure, retention and workspace deletion (privacy/) -------------------------------------
+# Privacy decides what goes and how text is redacted, and opens the one transaction; these are
+# its statements on the analysis tables, on the caller's connection.
+
+# The columns of a channel report and of a contribution row that may quote or name a person.
+CHANNEL_REPORT_TEXT_FIELDS = (
+    "channel_summary",
+    "topic_analysis",
+    "contributor_insights",
+    "key_highlights",
+    "raw_response",
+)
+CONTRIBUTION_TEXT_FIELDS = ("insights", "notable_contributions", "insights_data")
+
+
+def workspace_analysis_ids(connection: Connection, slack_id: str) -> list[str]:
+    """The workspace's analyses (to find their ad hoc Dagster runs; read before a deletion)."""
+    return [
+        str(i)
+        for i in connection.execute(
+            select(SlackAnalysis.id)
+            .join(SlackWorkspace, SlackWorkspace.id == SlackAnalysis.workspace_id)
+            .where(SlackWorkspace.slack_id == slack_id)
+        ).scalars()
+    ]
+
+
+def delete_user_contributions(connection: Connection, user_id: uuid.UUID) -> int:
+    """The user's own contribution rows; returns how many went."""
+    return int(
+        connection.execute(
+            delete(SlackContribution).where(SlackContribution.user_id == user_id)
+        ).rowcount
+    )
+
+
+def rewrite_channel_reports(
+    connection: Connection, workspace_id: uuid.UUID, rewrite: Callable[[Any], Any]
+) -> int:
+    """Each text field of the workspace's channel reports through `rewrite`; returns how many
+    rows changed."""
+    table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
+    return _rewrite_rows(
+        connection, table, CHANNEL_REPORT_TEXT_FIELDS, _analyses_of(workspace_id), rewrite
+    )
+
+
+def rewrite_contributions(
+    connection: Connection, workspace_id: uuid.UUID, rewrite: Callable[[Any], Any]
+) -> int:
+    """Each text field of the workspace's contribution rows through `rewrite`; returns how many
+    rows changed."""
+    table: Table = SlackContribution.__table__  # type: ignore[assignment]
+    return _rewrite_rows(
+        connection, table, CONTRIBUTION_TEXT_FIELDS, _analyses_of(workspace_id), rewrite
+    )
+
+
+def rewrite_result_summaries(
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]],
+) -> int:
+    """The workspace's analysis summaries through `rewrite`; returns how many changed."""
+    changed = 0
+    rows = connection.execute(
+        select(SlackAnalysis.id, SlackAnalysis.result_summary).where(
+            SlackAnalysis.workspace_id == workspace_id, SlackAnalysis.result_summary.isnot(None)
+        )
+    ).all()
+    for analysis_id, summary in rows:
+        rewritten = rewrite(summary)
+        if rewritten != summary:
+            connection.execute(
+                update(SlackAnalysis)
+                .where(SlackAnalysis.id == analysis_id)
+                .values(result_summary=rewritten)
+            )
+            changed += 1
+    return changed
+
+
+def _analyses_of(workspace_id: uuid.UUID) -> Any:
+    return select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace_id)
+
+
+def _rewrite_rows(
+    connection: Connection,
+    table: Table,
+    fields: Sequence[str],
+    analyses: Any,
+    rewrite: Callable[[Any], Any],
+) -> int:
+    """`fields` of the analyses' rows in `table` through `rewrite`, one UPDATE per changed row
+    (only the changed columns); returns how many rows changed."""
+    columns = [table.c[f] for f in fields]
+    changed = 0
+    rows = connection.execute(
+        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
+    ).all()
+    for row in rows:
+        values = {}
+        for column, value in zip(columns, row[1:], strict=True):
+            rewritten = rewrite(value)
+            if rewritten != value:
+                values[column.name] = rewritten
+        if values:
+            connection.execute(update(table).where(table.c.id == row[0]).values(values))
+            changed += 1
+    return changed
+
+
+def _analyses_before(workspace_id: uuid.UUID, cutoff: datetime) -> Any:
+    """The workspace's ad hoc analyses whose window starts before `cutoff` (scheduled
+    definitions stay)."""
+    return select(SlackAnalysis.id).where(
+        SlackAnalysis.workspace_id == workspace_id,
+        SlackAnalysis.is_scheduled.is_(False),
+        SlackAnalysis.start_date < cutoff,
+    )
+
+
+def _analysis_row_counts(connection: Connection, analyses: Any) -> dict[str, int]:
+    def count(model: type[Any], condition: Any) -> int:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(model).where(condition)
+            ).scalar_one()
+        )
+
+    return {
+        "analyses": count(SlackAnalysis, SlackAnalysis.id.in_(analyses)),
+        "channel_reports": count(
+            SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(analyses)
+        ),
+        "contributions": count(SlackContribution, SlackContribution.analysis_id.in_(analyses)),
+    }
+
+
+def counts_of_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> dict[str, int]:
+    """The analyses a purge before `cutoff` removes, with their channel reports and
+    contribution rows."""
+    return _analysis_row_counts(connection, _analyses_before(workspace_id, cutoff))
+
+
+def ids_of_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> list[str]:
+    return [str(i) for i in connection.execute(_analyses_before(workspace_id, cutoff)).scalars()]
+
+
+def delete_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> None:
+    """Those analyses (their reports, contributions and channel links cascade)."""
+    connection.execute(
+        delete(SlackAnalysis).where(SlackAnalysis.id.in_(_analyses_before(workspace_id, cutoff)))
+    )
+
+
+def workspace_analysis_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """All of the workspace's analyses, channel reports and contribution rows."""
+    return _analysis_row_counts(connection, _analyses_of(workspace_id))
+
+
+def delete_workspace_analyses(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """All of the workspace's analyses (their reports, contributions and channel links
+    cascade)."""
+    connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace_id))
