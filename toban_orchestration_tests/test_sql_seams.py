@@ -38,14 +38,7 @@ DB_MODELS = "db/models/"
 
 # Module -> why it still builds SQL outside a store. An entry here is debt, with its reason;
 # the test below fails when an entry no longer has SQL, so the list cannot go stale.
-NOT_MOVED_YET: dict[str, str] = {
-    # `analyzable` states which messages an analysis counts (no system notices, bots only when
-    # asked) as WHERE conditions that analysis/store.py composes into its queries. Its rule
-    # needs slack.normalize's SYSTEM_SUBTYPES, which the import contracts let only window.py
-    # read; moving it into the store needs a second exception there (or the rule split from
-    # its conditions), left for a change of its own.
-    "analysis/window.py": "builds the WHERE conditions of an analyzable message",
-}
+NOT_MOVED_YET: dict[str, str] = {}
 
 # What a module above a store may take from SQLAlchemy: the handles it passes down and opens
 # transactions on (a resource builds its session factory), and the URL it parses.

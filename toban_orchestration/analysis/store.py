@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Date,
     Table,
@@ -37,10 +38,9 @@ from toban_orchestration.analysis.window import (
     ChannelWindow,
     WindowMessage,
     WindowReaction,
-    analyzable,
     includes_bots,
 )
-from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
+from toban_orchestration.db.enums import AnalysisStatus, MessageKind, ScheduleFrequency
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannel,
@@ -154,6 +154,22 @@ class ReportInputs:
 
 class AnalysisNotFound(LookupError):
     """No stored analysis matches what was asked for."""
+
+
+def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
+    """The messages an analysis of [start, end) counts (joined with their SlackUser author):
+    not deleted, with an author, of kind message (not a system notice), and not a bot's unless
+    `include_bots`."""
+    conditions = [
+        SlackMessage.message_datetime >= start,
+        SlackMessage.message_datetime < end,
+        SlackMessage.is_deleted.is_(False),
+        SlackMessage.user_id.isnot(None),
+        SlackMessage.kind == MessageKind.MESSAGE.value,
+    ]
+    if not include_bots:
+        conditions.append(SlackUser.is_bot.is_(False))
+    return conditions
 
 
 def window_analysis_id(

@@ -1,17 +1,12 @@
 """What an analysis reads: one channel's messages and reactions in a time window, without what
 is not somebody's contribution (deleted messages, join/leave and other system notices, and bots
-unless asked for). The rules and the shape live here; `store.load_channel_window` reads them
-from the database."""
+unless asked for). The shape lives here; `store.load_channel_window` reads it from the database
+(`store.analyzable` states the rule as SQL conditions)."""
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import ColumnElement
-
-from toban_orchestration.db.enums import MessageKind
-from toban_orchestration.db.models import SlackMessage, SlackUser
 
 
 @dataclass(frozen=True)
@@ -55,19 +50,3 @@ class ChannelWindow:
 def includes_bots(parameters: dict[str, Any] | None) -> bool:
     """An analysis counts bots' messages only when its parameters ask for it."""
     return bool((parameters or {}).get("include_bots", False))
-
-
-def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
-    """The messages an analysis of [start, end) counts (joined with their SlackUser author):
-    not deleted, with an author, of kind message (not a system notice), and not a bot's unless
-    `include_bots`."""
-    conditions = [
-        SlackMessage.message_datetime >= start,
-        SlackMessage.message_datetime < end,
-        SlackMessage.is_deleted.is_(False),
-        SlackMessage.user_id.isnot(None),
-        SlackMessage.kind == MessageKind.MESSAGE.value,
-    ]
-    if not include_bots:
-        conditions.append(SlackUser.is_bot.is_(False))
-    return conditions
