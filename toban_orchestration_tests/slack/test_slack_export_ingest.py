@@ -28,7 +28,7 @@ from toban_orchestration.slack.normalize import reaction_pairs
 from toban_orchestration.slack.sample import zip_folder
 from toban_orchestration.slack.store import planned_message_rows
 
-EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+EXPORT = Path(__file__).parents[1] / "data" / "slack-export-houstondatavis"
 
 
 def _expected() -> dict[str, object]:

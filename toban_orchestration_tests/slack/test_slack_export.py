@@ -24,7 +24,7 @@ from toban_orchestration.slack.export import (
 )
 from toban_orchestration.slack.sample import zip_folder
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 HOUSTON = DATA / "slack-export-houstondatavis"
 MODERN = DATA / "export-modern"
 HOUSTON_ZIP_NAME = "Houston Data Vis Slack export Jun 5 2015 - Jul 31 2016.zip"
