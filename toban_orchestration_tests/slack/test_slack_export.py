@@ -23,6 +23,7 @@ from toban_orchestration.slack.export import (
     open_export,
 )
 from toban_orchestration.slack.sample import zip_folder
+from toban_orchestration_tests.fakes.slack_server import generate_workspace
 
 DATA = Path(__file__).parents[1] / "data"
 HOUSTON = DATA / "slack-export-houstondatavis"
@@ -597,6 +598,24 @@ def test_reading_is_fast(tmp_path: Path) -> None:
         assert count == total == 20_000
         # About 0.2 s on a 2-core machine; the bound only catches an accidental quadratic.
         assert seconds < 5, f"{path.name}: {count} messages in {seconds:.1f} s"
+
+
+def test_a_generated_workspace_reads_back_as_the_api_renders_it(tmp_path: Path) -> None:
+    """slack.sample's export adapter: every conversation kind in its list file and folder, and
+    every message and reply, in the day file of its own date, as the Web API renders it."""
+    workspace = generate_workspace(5, days=2, messages_per_channel_day=6)  # the server's view
+    written = sample.write_export(workspace, tmp_path / "export", kinds=sample.EXPORT_LISTS)
+    assert written.messages == workspace.message_count() == (4 + 2 + 3) * 2 * 6
+    with open_export(zip_folder(written.path, tmp_path / "export.zip")) as export:
+        assert export.team_id() == workspace.team_id
+        assert [u["id"] for u in export.users()] == [u.id for u in workspace.users]
+        assert sorted((c.raw["id"], c.kind) for c in export.channels()) == sorted(
+            (c.id, c.kind) for c in workspace.channels
+        )
+        assert export.unlisted_folders() == []
+        for channel in export.channels():
+            read = [m for day in export.days(channel) for m in export.messages(channel, day)]
+            assert read == workspace.message_dicts(channel.raw["id"]), channel.folder
 
 
 def test_a_zip_under_one_folder_with_strays_beside_it(tmp_path: Path) -> None:
