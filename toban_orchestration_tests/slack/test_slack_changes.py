@@ -26,7 +26,7 @@ from toban_orchestration.slack.receiver import EventReceiver, ReceiverConfig
 from toban_orchestration.slack.store import store_event_delivery
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_truth import (
+from toban_orchestration_tests.support.web_api_sync import (
     Connected,
     connect,
     differences,

@@ -25,10 +25,10 @@ from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.normalize import reaction_pairs
+from toban_orchestration.slack.sample import zip_folder
 from toban_orchestration.slack.store import planned_message_rows
-from toban_orchestration_tests.support.export_archives import zip_tree
 
-EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+EXPORT = Path(__file__).parents[1] / "data" / "slack-export-houstondatavis"
 
 
 def _expected() -> dict[str, object]:
@@ -157,7 +157,7 @@ def test_reimporting_the_same_export_changes_nothing(
     # The same export as the zip Slack hands out: its channels are read by several threads
     # from one zip file, and give the same rows.
     again = import_export_workspace(
-        migrated_engine, zip_tree(EXPORT, tmp_path / "houston.zip"), team_id
+        migrated_engine, zip_folder(EXPORT, tmp_path / "houston.zip"), team_id
     )
     report = again.messages.report
     assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)
