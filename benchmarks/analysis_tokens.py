@@ -19,9 +19,10 @@ from toban_orchestration.analysis.llm import ChannelAnalyst
 from toban_orchestration.analysis.prompt import CHARS_PER_TOKEN, build_transcript
 from toban_orchestration.analysis.run import run_analysis, window_analysis
 from toban_orchestration.analysis.store import load_channel_window
-from toban_orchestration.demo import DEMO_TEAM_ID, write_demo_export
+from toban_orchestration.demo import write_demo_export
 from toban_orchestration.settings import Settings
 from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.sample import DEMO_TEAM_ID
 from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 from toban_orchestration_tests.llm_answers import thorough_answer
 

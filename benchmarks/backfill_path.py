@@ -65,6 +65,7 @@ from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.defs.slack.sensors import message_partition_key
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import PROJECT_ROOT, get_settings
+from toban_orchestration.slack.sample import DAY_US, Channel, Message
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.e2e_support import DagsterDev, wait_for
 from toban_orchestration_tests.fakes.slack_server import (
@@ -73,8 +74,7 @@ from toban_orchestration_tests.fakes.slack_server import (
     generate_workspace,
     page_count,
 )
-from toban_orchestration_tests.fakes.slack_server.workspace import DAY_US, Channel, Message
-from toban_orchestration_tests.slack_truth import connect, differences
+from toban_orchestration_tests.support.web_api_sync import connect, differences
 
 PATHS = ("plain", "library", "range", "days", "dev")
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/postgres"

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import cProfile
 import dataclasses
+import datetime
 import io
 import json
 import os
@@ -43,8 +44,8 @@ from sqlalchemy import Engine, text
 from benchmarks.common import fresh_database, machine, make_team, peak_rss_mb
 from benchmarks.export_archive import ArchiveCounts, describe, write_archive_export
 from toban_orchestration.progress import Progress
+from toban_orchestration.slack import sample
 from toban_orchestration.slack.ingest import ImportResult, import_export_workspace
-from toban_orchestration_tests.support.export_archives import write_generated_export
 
 
 def main() -> None:
@@ -155,12 +156,29 @@ def _generated(export: Path, args: argparse.Namespace) -> tuple[int, ArchiveCoun
         )
         written = archive.messages
     else:
-        written = write_generated_export(
+        written = write_uniform_export(
             export, channels=shape["channels"], days=shape["days"], per_day=args.per_day
         )
     counts = dataclasses.asdict(archive) if archive else None
     record.write_text(json.dumps({"shape": shape, "messages": written, "archive": counts}))
     return written, archive
+
+
+def write_uniform_export(path: Path, *, channels: int, days: int, per_day: int) -> int:
+    """slack.sample's generated workspace with public channels only, every channel-day full
+    (`per_day` messages and replies), as an export; returns its message count."""
+    workspace = sample.generate(
+        2023,
+        users=50,
+        channels=channels,
+        private_channels=0,
+        archived=False,
+        direct=False,
+        days=days,
+        messages_per_channel_day=per_day,
+        start=datetime.date(2023, 1, 1),
+    )
+    return sample.write_export(workspace, path, indent=4).messages
 
 
 class _ThreadProfiles:

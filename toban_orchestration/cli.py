@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.store import team_for_slug
 from toban_orchestration.analysis import report as window_report
 from toban_orchestration.analysis.report_files import ReportPathError, page_charts, write_report
 from toban_orchestration.analysis.store import AnalysisNotFound, report_inputs, window_analysis_id
@@ -47,7 +48,6 @@ from toban_orchestration.db.engine import (
     resolve_database_targets,
 )
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.maintenance.dagster_history import (
     analysis_ids,
     forget_runs,
@@ -64,7 +64,6 @@ from toban_orchestration.privacy.retention import (
     purge_workspace,
 )
 from toban_orchestration.progress import Progress, duration, new_log_file
-from toban_orchestration.security.rotation import DEFAULT_BATCH_SIZE, rotate_all
 from toban_orchestration.security.tokens import (
     DecryptionError,
     EncryptionKeyError,
@@ -76,6 +75,7 @@ from toban_orchestration.slack import admin
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
+from toban_orchestration.slack.key_rotation import DEFAULT_BATCH_SIZE, rotate_all
 from toban_orchestration.slack.receiver import (
     DATABASE_CONNECT_TIMEOUT_SECONDS,
     EventReceiver,

@@ -1,15 +1,14 @@
 """The demo: a generated Slack workspace, ingested and analyzed through the real pipeline on the
 embedded database, with the reports and the leaderboard printed and shown in the Dagster UI.
 
-The workspace is written as a Slack export (the modern format) so that it goes through the same
-ingestion as a real one; its people play known roles (a helper who answers questions in threads,
-askers, a coordinator who plans and mentions people, a reactor who only reacts), and two of them
-share a first name, which the printed leaderboard and reports tell apart as every report does."""
+The workspace (toban_orchestration.slack.sample's demo workspace) is written as a Slack export
+(the modern format) so that it goes through the same ingestion as a real one; its people play
+known roles (a helper who answers questions in threads, askers, a coordinator who plans and
+mentions people, a reactor who only reacts), and two of them share a first name, which the
+printed leaderboard and reports tell apart as every report does."""
 
-import json
 import logging
 import os
-import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import dagster as dg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.store import team_for_slug
 from toban_orchestration.analysis import report
 from toban_orchestration.analysis.offline import MODEL_NAME as OFFLINE_ANALYZER
 from toban_orchestration.analysis.store import report_inputs, window_analysis_id
@@ -28,7 +28,6 @@ from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.db.teams import team_for_slug
 from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
 from toban_orchestration.defs.analysis.trend_assets import slack_contributions_trends
@@ -42,50 +41,13 @@ from toban_orchestration.defs.slack.assets import (
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.progress import Progress, duration, file_handler, python_logs_to
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack import sample
+from toban_orchestration.slack.sample import DEMO_NAME, DEMO_TEAM_ID
 from toban_orchestration.slack.workspaces import register_export_workspace
 
-DEMO_TEAM_ID = "TDEMO0001"
-DEMO_NAME = "Toban Demo"
-PEOPLE = {  # Slack id -> (user name, display name, real name, role)
-    "UDEMOANA": ("ana", "Ana", "Ana Lima", "helper"),
-    "UDEMOBEN": ("ben", "Ben", "Ben Okafor", "asker"),
-    "UDEMOCHL": ("chloe", "Chloe", "Chloe Martin", "coordinator"),
-    "UDEMODEV": ("dev", "Dev", "Dev Patel", "reactor"),
-    # Ana Lima's namesake: the reports show "Ana (Ana Lima)" and "Ana (Ana Rossi)".
-    "UDEMOANR": ("ana.r", "Ana", "Ana Rossi", "asker"),
-    "UDEMOFIN": ("finn", "Finn", "Finn Berg", "helper"),
-}
-CHANNELS = {"CDEMOPLAT": "platform", "CDEMOPROD": "product", "CDEMORAND": "random"}
-QUESTIONS = [
-    "How do I rotate the deploy token without downtime?",
-    "Why does the nightly backfill skip the last partition?",
-    "Is there a way to replay a failed sync for one channel?",
-    "What is the right page size for conversations.history?",
-    "Who owns the alerting for the ingestion lag?",
-    "Can we run the analysis for a custom date range?",
-]
-ANSWERS = [
-    "Put the new key first in TOBAN_ENCRYPTION_KEYS, run the rotation, then drop the old one.",
-    "The daily partitions end yesterday; today's is not complete yet. See "
-    "<https://docs.dagster.io/partitions|the partitions docs>.",
-    "Materialize that partition again from the UI: the upserts make it idempotent.",
-    "200 is a good default; in limited mode Slack caps it at 15. Use `page_size` in the sync "
-    "settings.",
-    "Rerun it with `toban slack import` and the counts will match, the store is idempotent.",
-]
-PLANS = [
-    "Let's schedule the release planning meeting tomorrow at 10, <@UDEMOANA> <@UDEMOBEN> "
-    "please join.",
-    "Reminder: the deadline for the ingestion milestone is Friday. <@UDEMOFIN> owns the backfill.",
-    "Plan for next week: <@UDEMOANR> takes the analysis review, <@UDEMOANA> the sync fixes.",
-    "Standup moved to 9:30 tomorrow <!here>",
-]
-CHATTER = [
-    "Morning all!",
-    "Coffee machine on floor 2 is fixed.",
-    "Great demo yesterday.",
-    "Anyone up for lunch?",
-]
+PEOPLE = sample.DEMO_PEOPLE
+CHANNELS = sample.DEMO_CHANNELS
+
 # The runs' job name: the one `dg.materialize` gives its runs (the UI shows them as ad hoc
 # materializations).
 RUN_JOB_NAME = "__ephemeral_asset_job__"
@@ -135,98 +97,13 @@ class DemoExport:
     messages: int
 
 
-class _DayWriter:
-    """The messages of one channel-day, with unique timestamps."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def post(self, at: datetime, **fields: Any) -> dict[str, Any]:
-        ts = f"{int(at.timestamp())}.{len(self.messages) + 1:06d}"
-        message = {"type": "message", "ts": ts, **fields}
-        self.messages.append(message)
-        return message
-
-
 def write_demo_export(root: Path, *, days: int = 14, today: date | None = None) -> DemoExport:
-    """A deterministic export covering the `days` days before `today` (UTC)."""
-    rng = random.Random(20261125)  # noqa: S311 - demo data, reproducible on purpose
+    """The demo workspace (slack.sample's) as a Slack export of the `days` days before `today`
+    (UTC)."""
     last = (today or datetime.now(UTC).date()) - timedelta(days=1)
     first = last - timedelta(days=days - 1)
-    root.mkdir(parents=True, exist_ok=True)
-    users = [
-        {
-            "id": user_id,
-            "team_id": DEMO_TEAM_ID,
-            "name": name,
-            "real_name": real,
-            "profile": {"display_name": display, "real_name": real, "title": role},
-        }
-        for user_id, (name, display, real, role) in PEOPLE.items()
-    ]
-    (root / "users.json").write_text(json.dumps(users, indent=1))
-    created = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()) - 86400
-    (root / "channels.json").write_text(
-        json.dumps(
-            [
-                {"id": cid, "name": name, "created": created, "members": list(PEOPLE)}
-                for cid, name in CHANNELS.items()
-            ],
-            indent=1,
-        )
-    )
-    helpers = [u for u, p in PEOPLE.items() if p[3] == "helper"]
-    askers = [u for u, p in PEOPLE.items() if p[3] == "asker"]
-    total = 0
-    for channel in CHANNELS.values():
-        (root / channel).mkdir(exist_ok=True)
-        day = first
-        while day <= last:
-            base = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
-            writer = _DayWriter()
-            post = writer.post
-
-            if channel != "random" and day.weekday() < 5:
-                asker = rng.choice(askers)
-                question = post(base, user=asker, text=rng.choice(QUESTIONS))
-                replies = []
-                for n, helper in enumerate(rng.sample(helpers, k=rng.randint(1, 2))):
-                    reply = post(
-                        base + timedelta(minutes=7 + 11 * n),
-                        user=helper,
-                        text=rng.choice(ANSWERS),
-                        thread_ts=question["ts"],
-                        parent_user_id=asker,
-                        reactions=[{"name": "pray", "users": [asker, "UDEMODEV"], "count": 2}],
-                    )
-                    replies.append(reply)
-                question.update(
-                    thread_ts=question["ts"],
-                    reply_count=len(replies),
-                    reply_users=sorted({r["user"] for r in replies}),
-                    reply_users_count=len({r["user"] for r in replies}),
-                    latest_reply=replies[-1]["ts"],
-                    reactions=[{"name": "eyes", "users": ["UDEMODEV"], "count": 1}],
-                )
-                post(
-                    base + timedelta(hours=2),
-                    user="UDEMOCHL",
-                    text=rng.choice(PLANS),
-                    reactions=[{"name": "+1", "users": ["UDEMODEV", "UDEMOANA"], "count": 2}],
-                )
-            if channel == "random":
-                post(
-                    base + timedelta(hours=3),
-                    user=rng.choice(list(PEOPLE)),
-                    text=rng.choice(CHATTER),
-                )
-            if writer.messages:
-                (root / channel / f"{day:%Y-%m-%d}.json").write_text(
-                    json.dumps(writer.messages, indent=1)
-                )
-                total += len(writer.messages)
-            day += timedelta(days=1)
-    return DemoExport(root, first, last, total)
+    written = sample.write_export(sample.demo_workspace(first, last), root)
+    return DemoExport(root, first, last, written.messages)
 
 
 def run_demo(

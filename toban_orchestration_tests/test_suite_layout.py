@@ -44,18 +44,20 @@ def imported_test_modules(source: str, package: str = SUITE) -> list[str]:
 
 
 def test_the_checker_sees_every_form_of_import() -> None:
-    assert imported_test_modules("from toban_orchestration_tests.test_ids import y") == [
-        "toban_orchestration_tests.test_ids"
+    ids = "toban_orchestration_tests.platform.test_ids"
+    assert imported_test_modules("from toban_orchestration_tests.platform.test_ids import y") == [
+        ids
     ]
-    assert imported_test_modules("import toban_orchestration_tests.test_ids as t") == [
-        "toban_orchestration_tests.test_ids"
-    ]
-    assert imported_test_modules("from toban_orchestration_tests import test_ids, helpers") == [
-        "toban_orchestration_tests.test_ids"
-    ]
-    assert imported_test_modules("from .test_ids import y") == [
-        "toban_orchestration_tests.test_ids"
-    ]
+    assert imported_test_modules("import toban_orchestration_tests.platform.test_ids as t") == [ids]
+    assert imported_test_modules(
+        "from toban_orchestration_tests.platform import test_ids, test_demo"
+    ) == [ids, "toban_orchestration_tests.platform.test_demo"]
+    assert imported_test_modules(
+        "from .test_ids import y", package="toban_orchestration_tests.platform"
+    ) == [ids]
+    assert imported_test_modules(
+        "from ..platform.test_ids import y", package="toban_orchestration_tests.slack"
+    ) == [ids]
     assert (
         imported_test_modules("from toban_orchestration_tests.support.web_api_sync import test_y")
         == []

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from toban_orchestration.access.queries import analysis_team, readable_channels
+from toban_orchestration.access.store import analysis_team, readable_channels
 from toban_orchestration.analysis import store
 from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
 from toban_orchestration.db.models import SlackAnalysis

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.access.queries import analysis_access
+from toban_orchestration.access.store import analysis_access
 from toban_orchestration.analysis import offline, store
 from toban_orchestration.analysis.llm import (
     AnalysisFailed,

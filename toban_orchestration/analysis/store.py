@@ -8,12 +8,13 @@ scoring and rendering above it stay plain code.
 """
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Date,
     Table,
@@ -32,16 +33,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
-from toban_orchestration.access.queries import readable_channels
+from toban_orchestration.access.store import readable_channels
 from toban_orchestration.analysis.window import (
     ChannelWindow,
     WindowMessage,
     WindowReaction,
-    analyzable,
     includes_bots,
-    person_name,
 )
-from toban_orchestration.db.enums import AnalysisStatus, ScheduleFrequency
+from toban_orchestration.db.enums import AnalysisStatus, MessageKind, ScheduleFrequency
 from toban_orchestration.db.models import (
     SlackAnalysis,
     SlackChannel,
@@ -155,6 +154,22 @@ class ReportInputs:
 
 class AnalysisNotFound(LookupError):
     """No stored analysis matches what was asked for."""
+
+
+def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
+    """The messages an analysis of [start, end) counts (joined with their SlackUser author):
+    not deleted, with an author, of kind message (not a system notice), and not a bot's unless
+    `include_bots`."""
+    conditions = [
+        SlackMessage.message_datetime >= start,
+        SlackMessage.message_datetime < end,
+        SlackMessage.is_deleted.is_(False),
+        SlackMessage.user_id.isnot(None),
+        SlackMessage.kind == MessageKind.MESSAGE.value,
+    ]
+    if not include_bots:
+        conditions.append(SlackUser.is_bot.is_(False))
+    return conditions
 
 
 def window_analysis_id(
@@ -566,7 +581,7 @@ def team_weeks(
     at: datetime | None = None,
 ) -> TeamWeeks:
     """A team's view of the workspace's people in these weeks: the rows of the channels the
-    team may read at `at` (default: now, by the rules of `access/queries.py`), and so only the
+    team may read at `at` (default: now, by the rules of `access/store.py`), and so only the
     people with a contribution in one of them. A team without access sees nobody."""
     with Session(bind=connection) as session:
         readable = readable_channels(session, team_id, workspace_id, at)
@@ -634,9 +649,7 @@ def load_channel_window(
             SlackMessage.message_datetime,
             SlackUser.slack_id,
             SlackUser.id,
-            SlackUser.display_name,
-            SlackUser.real_name,
-            SlackUser.name,
+            SlackUser.display_label,
             SlackMessage.processed_text,
             SlackMessage.thread_ts,
             SlackMessage.is_thread_reply,
@@ -658,9 +671,9 @@ def load_channel_window(
         .order_by(SlackMessage.slack_ts)
     )
     for row in rows:
-        (mid, ts, at, author, author_id, display, real, name, text, thread_ts, is_reply,
-         parent_author, parent_is_question, reply_count) = row  # fmt: skip
-        window.names[author] = person_name(display, real, name)
+        (mid, ts, at, author, author_id, label, text, thread_ts, is_reply, parent_author,
+         parent_is_question, reply_count) = row  # fmt: skip
+        window.names[author] = label
         window.user_ids[author] = author_id
         window.messages.append(
             WindowMessage(
@@ -683,9 +696,7 @@ def load_channel_window(
                 SlackReaction.message_id,
                 SlackUser.slack_id,
                 SlackUser.id,
-                SlackUser.display_name,
-                SlackUser.real_name,
-                SlackUser.name,
+                SlackUser.display_label,
                 SlackReaction.emoji_name,
                 SlackUser.is_bot,
             )
@@ -693,10 +704,10 @@ def load_channel_window(
             .where(SlackReaction.message_id.in_(message_ids))
             .order_by(SlackReaction.message_id, SlackUser.slack_id, SlackReaction.emoji_name)
         )
-        for message_id, user, user_id, display, real, name, emoji, is_bot in reactions:
+        for message_id, user, user_id, label, emoji, is_bot in reactions:
             if is_bot and not include_bots:
                 continue
-            window.names.setdefault(user, person_name(display, real, name))
+            window.names.setdefault(user, label)
             window.user_ids.setdefault(user, user_id)
             window.reactions.append(WindowReaction(message_id, user, emoji))
     return window
@@ -1013,3 +1024,176 @@ def contribution_message_sums(
     )
     # (The filter on channel_ids leaves out the overall rows, whose channel_id is NULL.)
     return {channel_id: int(total) for channel_id, total in rows if channel_id is not None}
+
+
+# --- erasure, retention and workspace deletion (privacy/) -------------------------------------
+# Privacy decides what goes and how text is redacted, and opens the one transaction; these are
+# its statements on the analysis tables, on the caller's connection.
+
+# The columns of a channel report and of a contribution row that may quote or name a person.
+CHANNEL_REPORT_TEXT_FIELDS = (
+    "channel_summary",
+    "topic_analysis",
+    "contributor_insights",
+    "key_highlights",
+    "raw_response",
+)
+CONTRIBUTION_TEXT_FIELDS = ("insights", "notable_contributions", "insights_data")
+
+
+def workspace_analysis_ids(connection: Connection, slack_id: str) -> list[str]:
+    """The workspace's analyses (to find their ad hoc Dagster runs; read before a deletion)."""
+    return [
+        str(i)
+        for i in connection.execute(
+            select(SlackAnalysis.id)
+            .join(SlackWorkspace, SlackWorkspace.id == SlackAnalysis.workspace_id)
+            .where(SlackWorkspace.slack_id == slack_id)
+        ).scalars()
+    ]
+
+
+def delete_user_contributions(connection: Connection, user_id: uuid.UUID) -> int:
+    """The user's own contribution rows; returns how many went."""
+    return int(
+        connection.execute(
+            delete(SlackContribution).where(SlackContribution.user_id == user_id)
+        ).rowcount
+    )
+
+
+def rewrite_channel_reports(
+    connection: Connection, workspace_id: uuid.UUID, rewrite: Callable[[Any], Any]
+) -> int:
+    """Each text field of the workspace's channel reports through `rewrite`; returns how many
+    rows changed."""
+    table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
+    return _rewrite_rows(
+        connection, table, CHANNEL_REPORT_TEXT_FIELDS, _analyses_of(workspace_id), rewrite
+    )
+
+
+def rewrite_contributions(
+    connection: Connection, workspace_id: uuid.UUID, rewrite: Callable[[Any], Any]
+) -> int:
+    """Each text field of the workspace's contribution rows through `rewrite`; returns how many
+    rows changed."""
+    table: Table = SlackContribution.__table__  # type: ignore[assignment]
+    return _rewrite_rows(
+        connection, table, CONTRIBUTION_TEXT_FIELDS, _analyses_of(workspace_id), rewrite
+    )
+
+
+def rewrite_result_summaries(
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]],
+) -> int:
+    """The workspace's analysis summaries through `rewrite`; returns how many changed."""
+    changed = 0
+    rows = connection.execute(
+        select(SlackAnalysis.id, SlackAnalysis.result_summary).where(
+            SlackAnalysis.workspace_id == workspace_id, SlackAnalysis.result_summary.isnot(None)
+        )
+    ).all()
+    for analysis_id, summary in rows:
+        rewritten = rewrite(summary)
+        if rewritten != summary:
+            connection.execute(
+                update(SlackAnalysis)
+                .where(SlackAnalysis.id == analysis_id)
+                .values(result_summary=rewritten)
+            )
+            changed += 1
+    return changed
+
+
+def _analyses_of(workspace_id: uuid.UUID) -> Any:
+    return select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace_id)
+
+
+def _rewrite_rows(
+    connection: Connection,
+    table: Table,
+    fields: Sequence[str],
+    analyses: Any,
+    rewrite: Callable[[Any], Any],
+) -> int:
+    """`fields` of the analyses' rows in `table` through `rewrite`, one UPDATE per changed row
+    (only the changed columns); returns how many rows changed."""
+    columns = [table.c[f] for f in fields]
+    changed = 0
+    rows = connection.execute(
+        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
+    ).all()
+    for row in rows:
+        values = {}
+        for column, value in zip(columns, row[1:], strict=True):
+            rewritten = rewrite(value)
+            if rewritten != value:
+                values[column.name] = rewritten
+        if values:
+            connection.execute(update(table).where(table.c.id == row[0]).values(values))
+            changed += 1
+    return changed
+
+
+def _analyses_before(workspace_id: uuid.UUID, cutoff: datetime) -> Any:
+    """The workspace's ad hoc analyses whose window starts before `cutoff` (scheduled
+    definitions stay)."""
+    return select(SlackAnalysis.id).where(
+        SlackAnalysis.workspace_id == workspace_id,
+        SlackAnalysis.is_scheduled.is_(False),
+        SlackAnalysis.start_date < cutoff,
+    )
+
+
+def _analysis_row_counts(connection: Connection, analyses: Any) -> dict[str, int]:
+    def count(model: type[Any], condition: Any) -> int:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(model).where(condition)
+            ).scalar_one()
+        )
+
+    return {
+        "analyses": count(SlackAnalysis, SlackAnalysis.id.in_(analyses)),
+        "channel_reports": count(
+            SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(analyses)
+        ),
+        "contributions": count(SlackContribution, SlackContribution.analysis_id.in_(analyses)),
+    }
+
+
+def counts_of_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> dict[str, int]:
+    """The analyses a purge before `cutoff` removes, with their channel reports and
+    contribution rows."""
+    return _analysis_row_counts(connection, _analyses_before(workspace_id, cutoff))
+
+
+def ids_of_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> list[str]:
+    return [str(i) for i in connection.execute(_analyses_before(workspace_id, cutoff)).scalars()]
+
+
+def delete_analyses_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> None:
+    """Those analyses (their reports, contributions and channel links cascade)."""
+    connection.execute(
+        delete(SlackAnalysis).where(SlackAnalysis.id.in_(_analyses_before(workspace_id, cutoff)))
+    )
+
+
+def workspace_analysis_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """All of the workspace's analyses, channel reports and contribution rows."""
+    return _analysis_row_counts(connection, _analyses_of(workspace_id))
+
+
+def delete_workspace_analyses(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """All of the workspace's analyses (their reports, contributions and channel links
+    cascade)."""
+    connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace_id))

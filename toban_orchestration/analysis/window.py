@@ -1,17 +1,12 @@
 """What an analysis reads: one channel's messages and reactions in a time window, without what
 is not somebody's contribution (deleted messages, join/leave and other system notices, and bots
-unless asked for). The rules and the shape live here; `store.load_channel_window` reads them
-from the database."""
+unless asked for). The shape lives here; `store.load_channel_window` reads it from the database
+(`store.analyzable` states the rule as SQL conditions)."""
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import ColumnElement
-
-from toban_orchestration.db.models import SlackMessage, SlackUser
-from toban_orchestration.slack.normalize import SYSTEM_SUBTYPES, display_name
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,8 @@ class ChannelWindow:
     messages: list[WindowMessage] = field(default_factory=list)
     reactions: list[WindowReaction] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
-    """Slack id -> display name, for everyone who wrote or reacted."""
+    """Slack id -> display label (`slack_user.display_label`), for everyone who wrote or
+    reacted."""
     user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
     """Slack id -> slack_user.id."""
 
@@ -54,22 +50,3 @@ class ChannelWindow:
 def includes_bots(parameters: dict[str, Any] | None) -> bool:
     """An analysis counts bots' messages only when its parameters ask for it."""
     return bool((parameters or {}).get("include_bots", False))
-
-
-def analyzable(start: datetime, end: datetime, *, include_bots: bool) -> list[ColumnElement[bool]]:
-    """The messages an analysis of [start, end) counts (joined with their SlackUser author)."""
-    conditions = [
-        SlackMessage.message_datetime >= start,
-        SlackMessage.message_datetime < end,
-        SlackMessage.is_deleted.is_(False),
-        SlackMessage.user_id.isnot(None),
-        (SlackMessage.subtype.is_(None)) | (SlackMessage.subtype.not_in(SYSTEM_SUBTYPES)),
-    ]
-    if not include_bots:
-        conditions.append(SlackUser.is_bot.is_(False))
-    return conditions
-
-
-def person_name(display: str | None, real: str | None, name: str | None) -> str:
-    """How a window shows a person: by the same rule the sync names them with."""
-    return display_name({"display_name": display, "real_name": real, "name": name})

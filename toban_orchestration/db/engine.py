@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -144,6 +145,13 @@ def check_connection(engine: Engine) -> None:
             connection.execute(text("SELECT 1"))
     except sqlalchemy.exc.OperationalError as error:
         raise connection_error(engine.url, error) from None
+
+
+def database_now(engine: Engine) -> datetime:
+    """The database's clock (`now()`), the one `created_at` and `updated_at` are set by."""
+    with engine.connect() as connection:
+        now: datetime = connection.exec_driver_sql("SELECT now()").scalar_one()
+    return now
 
 
 @cache

@@ -110,3 +110,44 @@ class ScheduleFrequency(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
     MONTHLY = "monthly"
+
+
+class MessageKind(StrEnum):
+    """`slack_message.kind` (added in 0004): whether a message is somebody's contribution, the
+    one thing about a message's Slack subtype that an analysis needs. The database derives it
+    from `subtype` (a generated column, `models.slack.MESSAGE_KIND_SQL`), so every writer
+    keeps it right. Replies, bots and deletions have columns of their own
+    (`is_thread_reply`, the author's `is_bot`, `is_deleted`)."""
+
+    MESSAGE = "message"
+    """Somebody's post: an ordinary message, a reply, a broadcast, a file share, a bot's post."""
+    NOTICE = "notice"
+    """A system notice (`SYSTEM_NOTICE_SUBTYPES`): nobody's contribution."""
+
+
+SYSTEM_NOTICE_SUBTYPES = frozenset(
+    {
+        "channel_join",
+        "channel_leave",
+        "group_join",
+        "group_leave",
+        "channel_topic",
+        "channel_purpose",
+        "channel_name",
+        "channel_archive",
+        "channel_unarchive",
+        "group_topic",
+        "group_purpose",
+        "group_name",
+        "group_archive",
+        "group_unarchive",
+        "pinned_item",
+        "unpinned_item",
+        "bot_add",
+        "bot_remove",
+        # A deleted thread parent as Slack shows it while replies remain.
+        "tombstone",
+    }
+)
+"""Slack message subtypes that are system notices (`MessageKind.NOTICE`): joins and leaves,
+topic, purpose and name changes, archiving, pins, bots added or removed, and tombstones."""

@@ -83,6 +83,21 @@ def schema_differences(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, Base.metadata))
 
 
+def table_row_estimates(engine: Engine) -> list[tuple[str, int]]:
+    """(table, rows) of every app table but Alembic's, by name. Planner estimates, not
+    count(*): exact counts of a large message table take seconds."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT relname, GREATEST(reltuples, 0)::bigint FROM pg_class "
+                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                "AND relname <> :version_table ORDER BY relname"
+            ),
+            {"version_table": VERSION_TABLE},
+        ).all()
+    return [(str(name), int(count)) for name, count in rows]
+
+
 def reset(engine: Engine) -> None:
     """Drop every object of the app database's public schema, then migrate to head."""
     with engine.begin() as connection:

@@ -2,25 +2,12 @@
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.enums import IntegrationEventType, IntegrationType
-from toban_orchestration.db.models import Integration, IntegrationEvent
+from toban_orchestration.access import store as access_store
+from toban_orchestration.db.enums import IntegrationEventType
 
 PIPELINE_ACTOR = "toban-pipeline"
-
-
-def slack_integration(session: Session, slack_id: str) -> Integration | None:
-    return session.scalar(
-        select(Integration)
-        .where(
-            Integration.service_type == IntegrationType.SLACK,
-            Integration.workspace_id == slack_id,
-        )
-        .order_by(Integration.created_at)
-        .limit(1)
-    )
 
 
 def record(
@@ -32,13 +19,12 @@ def record(
 ) -> None:
     """One IntegrationEvent about the workspace's integration (or about no integration, for an
     export workspace whose integration is gone: the trail still shows what happened)."""
-    integration = slack_integration(session, slack_id)
-    session.add(
-        IntegrationEvent(
-            integration_id=integration.id if integration else None,
-            event_type=event_type,
-            actor_user_id=actor,
-            affected_team_id=integration.owner_team_id if integration else None,
-            details={"workspace": slack_id, **details},
-        )
+    integration = access_store.first_slack_integration(session, slack_id)
+    access_store.record_integration_event(
+        session,
+        integration_id=integration.id if integration else None,
+        event_type=event_type,
+        actor=actor,
+        team_id=integration.owner_team_id if integration else None,
+        details={"workspace": slack_id, **details},
     )

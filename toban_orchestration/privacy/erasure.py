@@ -22,26 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Table, delete, func, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access import store as access_store
+from toban_orchestration.analysis import store as analysis_store
 from toban_orchestration.analysis.pseudonyms import Person, Pseudonyms, workspace_key
 from toban_orchestration.analysis.report_files import remove_reports
-from toban_orchestration.db.enums import IntegrationEventType, ResourceType
-from toban_orchestration.db.models import (
-    ServiceResource,
-    SlackAnalysis,
-    SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
-    SlackMessage,
-    SlackReaction,
-    SlackUser,
-    SlackWorkspace,
-)
-from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+from toban_orchestration.db.enums import IntegrationEventType
+from toban_orchestration.db.models import SlackUser, SlackWorkspace
+from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.store import ERASED_KEY, forget_user_events
+from toban_orchestration.slack import store as slack_store
 
 REDACTED = "[erased]"
 # The offline analyzer quotes at most this many characters of a message (analysis/offline.py).
@@ -49,7 +41,6 @@ EXCERPT_CHARS = 160
 # Names shorter than this are too likely to match ordinary words to be replaced blindly.
 MIN_NAME_CHARS = 3
 QUOTE_MIN_CHARS = 12
-REPORT_FIELDS = ("channel_summary", "topic_analysis", "contributor_insights", "key_highlights")
 
 
 class ErasureError(LookupError):
@@ -128,93 +119,46 @@ def erase_user(
 ) -> ErasureReport:
     report = ErasureReport(slack_id, user_slack_id)
     with Session(engine) as session, session.begin():
-        workspace = session.scalar(
-            select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id).with_for_update()
-        )
+        workspace = slack_store.lock_workspace(session, slack_id)
         if workspace is None:
             raise ErasureError(f"No Slack workspace {slack_id} is registered.")
-        user = session.scalar(
-            select(SlackUser).where(
-                SlackUser.workspace_id == workspace.id, SlackUser.slack_id == user_slack_id
-            )
-        )
+        user = slack_store.workspace_user(session, workspace.id, user_slack_id)
         if user is None:
             raise ErasureError(f"Slack workspace {slack_id} has no user {user_slack_id}.")
         connection = session.connection()
-        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace.id)
-        own_messages = select(SlackMessage.id).where(SlackMessage.user_id == user.id)
-        texts = connection.execute(
-            select(SlackMessage.text, SlackMessage.processed_text).where(
-                SlackMessage.user_id == user.id
-            )
-        ).all()
+        texts = slack_store.user_message_texts(connection, user.id)
         names = [user.name, user.display_name, user.real_name, user.email, user.slack_id]
         redactor = Redactor(
             [n for n in names if n] + [f"@{n}" for n in names if n] + _aliases(workspace, user),
             [q for row in texts for t in row for q in _quotes(t)],
         )
-        touched_messages = select(SlackReaction.message_id).where(SlackReaction.user_id == user.id)
-        others_reacted = [
-            m
-            for (m,) in connection.execute(
-                touched_messages.where(SlackReaction.message_id.not_in(own_messages))
-            )
-        ]
         counts = report.counts
-        counts["reactions_on_their_messages"] = _rowcount(
-            connection, delete(SlackReaction).where(SlackReaction.message_id.in_(own_messages))
+        counts.update(slack_store.delete_user_messages_and_reactions(connection, user.id))
+        counts["contributions"] = analysis_store.delete_user_contributions(connection, user.id)
+        counts["channel_reports_redacted"] = analysis_store.rewrite_channel_reports(
+            connection, workspace.id, redactor.value
         )
-        counts["reactions_given"] = _rowcount(
-            connection, delete(SlackReaction).where(SlackReaction.user_id == user.id)
+        counts["contributions_redacted"] = analysis_store.rewrite_contributions(
+            connection, workspace.id, redactor.value
         )
-        counts["messages"] = _rowcount(
-            connection, delete(SlackMessage).where(SlackMessage.user_id == user.id)
+        counts["analysis_summaries_redacted"] = analysis_store.rewrite_result_summaries(
+            connection,
+            workspace.id,
+            lambda summary: _redacted_summary(summary, user_slack_id, redactor),
         )
-        if others_reacted:
-            # reaction_count mirrors the message's reaction rows; theirs are gone.
-            remaining = (
-                select(func.count())
-                .where(SlackReaction.message_id == SlackMessage.id)
-                .scalar_subquery()
-            )
-            connection.execute(
-                update(SlackMessage)
-                .where(SlackMessage.id.in_(others_reacted))
-                .values(reaction_count=remaining)
-            )
-        counts["contributions"] = _rowcount(
-            connection, delete(SlackContribution).where(SlackContribution.user_id == user.id)
+        counts["mentions_redacted"] = slack_store.rewrite_mentions(
+            connection, workspace.id, user_slack_id, redactor.text
         )
-        analyses = select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace.id)
-        counts["channel_reports_redacted"] = _redact_channel_reports(connection, analyses, redactor)
-        counts["contributions_redacted"] = _redact_contributions(connection, analyses, redactor)
-        counts["analysis_summaries_redacted"] = _redact_summaries(
-            connection, workspace.id, user_slack_id, redactor
-        )
-        counts["mentions_redacted"] = _redact_mentions(
-            connection, channels, user_slack_id, redactor
-        )
-        integration = slack_integration(session, slack_id)
+        integration = access_store.first_slack_integration(session, slack_id)
         counts["resources"] = (
-            _rowcount(
-                connection,
-                delete(ServiceResource).where(
-                    ServiceResource.integration_id == integration.id,
-                    ServiceResource.resource_type == ResourceType.SLACK_USER,
-                    ServiceResource.external_id == user_slack_id,
-                ),
-            )
+            access_store.delete_slack_user_resource(connection, integration.id, user_slack_id)
             if integration is not None
             else 0
         )
-        counts["inbox_events"] = forget_user_events(connection, slack_id, user_slack_id)
-        connection.execute(delete(SlackUser).where(SlackUser.id == user.id))
+        counts["inbox_events"] = slack_store.forget_user_events(connection, slack_id, user_slack_id)
+        slack_store.delete_user(connection, user.id)
         counts["users"] = 1
-        metadata = dict(workspace.workspace_metadata or {})
-        erased = list(metadata.get(ERASED_KEY) or [])
-        if user_slack_id not in erased:
-            erased.append(user_slack_id)
-        workspace.workspace_metadata = {**metadata, ERASED_KEY: erased}
+        slack_store.remember_erased_user(workspace, user_slack_id)
         record(
             session,
             slack_id,
@@ -236,92 +180,16 @@ def _aliases(workspace: SlackWorkspace, user: SlackUser) -> list[str]:
     return [alone.alias(user.slack_id), Pseudonyms(key, []).alias(user.slack_id)]
 
 
-def _rowcount(connection: Connection, statement: Any) -> int:
-    return int(connection.execute(statement).rowcount)
-
-
-def _redact_channel_reports(connection: Connection, analyses: Any, redactor: Redactor) -> int:
-    table: Table = SlackChannelAnalysis.__table__  # type: ignore[assignment]
-    columns = [table.c[f] for f in REPORT_FIELDS] + [table.c.raw_response]
-    return _redact_rows(connection, table, columns, analyses, redactor)
-
-
-def _redact_contributions(connection: Connection, analyses: Any, redactor: Redactor) -> int:
-    table: Table = SlackContribution.__table__  # type: ignore[assignment]
-    columns = [table.c.insights, table.c.notable_contributions, table.c.insights_data]
-    return _redact_rows(connection, table, columns, analyses, redactor)
-
-
-def _redact_rows(
-    connection: Connection,
-    table: Table,
-    columns: list[Column[Any]],
-    analyses: Any,
-    redactor: Redactor,
-) -> int:
-    """Redact `columns` of the analyses' rows in `table`; returns how many rows changed."""
-    changed = 0
-    rows = connection.execute(
-        select(table.c.id, *columns).where(table.c.analysis_id.in_(analyses))
-    ).all()
-    for row in rows:
-        values = {}
-        for column, value in zip(columns, row[1:], strict=True):
-            redacted = redactor.value(value)
-            if redacted != value:
-                values[column.name] = redacted
-        if values:
-            connection.execute(update(table).where(table.c.id == row[0]).values(values))
-            changed += 1
-    return changed
-
-
-def _redact_summaries(
-    connection: Connection, workspace_id: Any, user_slack_id: str, redactor: Redactor
-) -> int:
-    changed = 0
-    rows = connection.execute(
-        select(SlackAnalysis.id, SlackAnalysis.result_summary).where(
-            SlackAnalysis.workspace_id == workspace_id, SlackAnalysis.result_summary.isnot(None)
-        )
-    ).all()
-    for analysis_id, summary in rows:
-        kept = dict(summary)
-        if isinstance(kept.get("top_contributors"), list):
-            kept["top_contributors"] = [
-                entry
-                for entry in kept["top_contributors"]
-                if not (isinstance(entry, dict) and entry.get("slack_id") == user_slack_id)
-            ]
-        redacted = redactor.value(kept)
-        if redacted != summary:
-            connection.execute(
-                update(SlackAnalysis)
-                .where(SlackAnalysis.id == analysis_id)
-                .values(result_summary=redacted)
-            )
-            changed += 1
-    return changed
-
-
-def _redact_mentions(
-    connection: Connection, channels: Any, user_slack_id: str, redactor: Redactor
-) -> int:
-    """Other people's messages that @-mention them render their name in `processed_text`."""
-    changed = 0
-    rows = connection.execute(
-        select(SlackMessage.id, SlackMessage.processed_text).where(
-            SlackMessage.channel_id.in_(channels),
-            SlackMessage.text.contains(f"<@{user_slack_id}", autoescape=True),
-        )
-    ).all()
-    for message_id, processed in rows:
-        redacted = redactor.text(processed) if processed else processed
-        if redacted != processed:
-            connection.execute(
-                update(SlackMessage)
-                .where(SlackMessage.id == message_id)
-                .values(processed_text=redacted)
-            )
-            changed += 1
-    return changed
+def _redacted_summary(
+    summary: dict[str, Any], user_slack_id: str, redactor: Redactor
+) -> dict[str, Any]:
+    """An analysis summary without the person's leaderboard entry, and redacted."""
+    kept = dict(summary)
+    if isinstance(kept.get("top_contributors"), list):
+        kept["top_contributors"] = [
+            entry
+            for entry in kept["top_contributors"]
+            if not (isinstance(entry, dict) and entry.get("slack_id") == user_slack_id)
+        ]
+    redacted: dict[str, Any] = redactor.value(kept)
+    return redacted

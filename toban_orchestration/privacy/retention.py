@@ -17,32 +17,18 @@ days again), users and channels stay.
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access import store as access_store
+from toban_orchestration.analysis import store as analysis_store
 from toban_orchestration.analysis.report_files import remove_reports
-from toban_orchestration.db.enums import (
-    IntegrationEventType,
-    IntegrationStatus,
-    ResourceType,
-)
-from toban_orchestration.db.models import (
-    IntegrationCredential,
-    ServiceResource,
-    SlackAnalysis,
-    SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
-    SlackMessage,
-    SlackReaction,
-    SlackSyncDay,
-    SlackUser,
-    SlackWorkspace,
-)
-from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record, slack_integration
+from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus
+from toban_orchestration.db.models import SlackWorkspace
+from toban_orchestration.privacy.audit import PIPELINE_ACTOR, record
 from toban_orchestration.settings import Settings, get_settings
+from toban_orchestration.slack import store as slack_store
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import WorkspaceNotFoundError
 
@@ -101,8 +87,8 @@ def purge_all(
 ) -> list[PurgeReport]:
     """The scheduled purge: every workspace with a retention period."""
     now = now or datetime.now(UTC)
-    with Session(engine) as session:
-        slack_ids = session.scalars(select(SlackWorkspace.slack_id).order_by("slack_id")).all()
+    with engine.connect() as connection:
+        slack_ids = slack_store.all_workspace_slack_ids(connection)
     return [
         purge_workspace(engine, s, now=now, dry_run=dry_run, actor=actor, settings=settings)
         for s in slack_ids
@@ -142,37 +128,20 @@ def purge_before(
     report = PurgeReport(slack_id, cutoff, dry_run)
     with Session(engine) as session, session.begin():
         workspace_id = _workspace(session, slack_id).id
-        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace_id)
-        old_messages = select(SlackMessage.id).where(
-            SlackMessage.channel_id.in_(channels), SlackMessage.message_datetime < cutoff
-        )
-        old_analyses = select(SlackAnalysis.id).where(
-            SlackAnalysis.workspace_id == workspace_id,
-            SlackAnalysis.is_scheduled.is_(False),
-            SlackAnalysis.start_date < cutoff,
-        )
         connection = session.connection()
         report.counts = {
-            "messages": _count(connection, SlackMessage, SlackMessage.id.in_(old_messages)),
-            "reactions": _count(
-                connection, SlackReaction, SlackReaction.message_id.in_(old_messages)
-            ),
-            "analyses": _count(connection, SlackAnalysis, SlackAnalysis.id.in_(old_analyses)),
-            "channel_reports": _count(
-                connection, SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(old_analyses)
-            ),
-            "contributions": _count(
-                connection, SlackContribution, SlackContribution.analysis_id.in_(old_analyses)
-            ),
+            **slack_store.counts_before(connection, workspace_id, cutoff),
+            **analysis_store.counts_of_analyses_before(connection, workspace_id, cutoff),
         }
-        report.analysis_ids = [str(i) for i in connection.execute(old_analyses).scalars()]
+        report.analysis_ids = analysis_store.ids_of_analyses_before(
+            connection, workspace_id, cutoff
+        )
         if dry_run:
             return report
-        # Explicit deletes rather than cascades, so the order is visible: reactions, messages,
-        # then the analyses (their reports, contributions and channel links cascade).
-        connection.execute(delete(SlackReaction).where(SlackReaction.message_id.in_(old_messages)))
-        connection.execute(delete(SlackMessage).where(SlackMessage.id.in_(old_messages)))
-        connection.execute(delete(SlackAnalysis).where(SlackAnalysis.id.in_(old_analyses)))
+        # Reactions and messages, then the analyses (their reports, contributions and channel
+        # links cascade).
+        slack_store.delete_messages_before(connection, workspace_id, cutoff)
+        analysis_store.delete_analyses_before(connection, workspace_id, cutoff)
         record(
             session,
             slack_id,
@@ -209,79 +178,26 @@ def delete_workspace_data(
     with Session(engine) as session, session.begin():
         workspace = _workspace(session, slack_id)
         connection = session.connection()
-        channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace.id)
-        analyses = select(SlackAnalysis.id).where(SlackAnalysis.workspace_id == workspace.id)
         counts = {
-            "channels": _count(connection, SlackChannel, SlackChannel.workspace_id == workspace.id),
-            "users": _count(connection, SlackUser, SlackUser.workspace_id == workspace.id),
-            "messages": _count(connection, SlackMessage, SlackMessage.channel_id.in_(channels)),
-            "reactions": _count(
-                connection,
-                SlackReaction,
-                SlackReaction.message_id.in_(
-                    select(SlackMessage.id).where(SlackMessage.channel_id.in_(channels))
-                ),
-            ),
-            "sync_days": _count(connection, SlackSyncDay, SlackSyncDay.channel_id.in_(channels)),
-            "analyses": _count(
-                connection, SlackAnalysis, SlackAnalysis.workspace_id == workspace.id
-            ),
-            "channel_reports": _count(
-                connection, SlackChannelAnalysis, SlackChannelAnalysis.analysis_id.in_(analyses)
-            ),
-            "contributions": _count(
-                connection, SlackContribution, SlackContribution.analysis_id.in_(analyses)
-            ),
+            **slack_store.workspace_row_counts(connection, workspace.id),
+            **analysis_store.workspace_analysis_counts(connection, workspace.id),
         }
-        integration = slack_integration(session, slack_id)
+        integration = access_store.first_slack_integration(session, slack_id)
         if integration is not None:
-            counts["credentials"] = _count(
-                connection,
-                IntegrationCredential,
-                IntegrationCredential.integration_id == integration.id,
+            counts["credentials"] = access_store.credential_count(connection, integration.id)
+            counts["channel_resources"] = access_store.slack_resource_count(
+                connection, integration.id
             )
-            counts["channel_resources"] = _count(
-                connection,
-                ServiceResource,
-                (ServiceResource.integration_id == integration.id)
-                & ServiceResource.resource_type.in_(
-                    [ResourceType.SLACK_CHANNEL, ResourceType.SLACK_USER]
-                ),
-            )
-        # One statement per table, children first: a workspace of a million messages would
-        # otherwise be deleted row by row through the cascades' triggers.
-        connection.execute(
-            text(
-                "DELETE FROM slack_reaction r USING slack_message m, slack_channel c "
-                "WHERE r.message_id = m.id AND m.channel_id = c.id AND c.workspace_id = :w"
-            ),
-            {"w": workspace.id},
-        )
-        connection.execute(
-            text(
-                "DELETE FROM slack_message m USING slack_channel c "
-                "WHERE m.channel_id = c.id AND c.workspace_id = :w"
-            ),
-            {"w": workspace.id},
-        )
-        connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace.id))
-        connection.execute(delete(SlackWorkspace).where(SlackWorkspace.id == workspace.id))
+        # Children first: reactions and messages, the analyses, then the workspace row.
+        slack_store.delete_workspace_messages(connection, workspace.id)
+        analysis_store.delete_workspace_analyses(connection, workspace.id)
+        slack_store.delete_workspace_row(connection, workspace.id)
         if integration is not None:
-            connection.execute(
-                delete(IntegrationCredential).where(
-                    IntegrationCredential.integration_id == integration.id
-                )
+            access_store.delete_credentials(connection, integration.id)
+            access_store.delete_slack_resources(connection, integration.id)
+            previous = access_store.set_integration_status(
+                integration, IntegrationStatus.DISCONNECTED
             )
-            connection.execute(
-                delete(ServiceResource).where(
-                    ServiceResource.integration_id == integration.id,
-                    ServiceResource.resource_type.in_(
-                        [ResourceType.SLACK_CHANNEL, ResourceType.SLACK_USER]
-                    ),
-                )
-            )
-            previous = integration.status
-            integration.status = IntegrationStatus.DISCONNECTED
             counts_with_status = {**counts, "from": previous.value, "to": "DISCONNECTED"}
         else:
             counts_with_status = dict(counts)
@@ -297,13 +213,7 @@ def delete_workspace_data(
 
 
 def _workspace(session: Session, slack_id: str) -> SlackWorkspace:
-    workspace = session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
+    workspace = slack_store.stored_workspace(session, slack_id)
     if workspace is None:
         raise WorkspaceNotFoundError(f"No Slack workspace {slack_id} is registered.")
     return workspace
-
-
-def _count(connection: Connection, model: type[Any], condition: ColumnElement[bool]) -> int:
-    return int(
-        connection.execute(select(func.count()).select_from(model).where(condition)).scalar_one()
-    )

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from toban_orchestration.db.enums import ChannelType
+from toban_orchestration.db.enums import SYSTEM_NOTICE_SUBTYPES, ChannelType
 
 Row = dict[str, Any]
 
@@ -26,30 +26,9 @@ TOMBSTONE_SUBTYPE = "tombstone"
 TOMBSTONE_TEXT = "This message was deleted."
 SLACKBOT = "USLACKBOT"
 BROADCAST_SUBTYPE = "thread_broadcast"
-# Subtypes that are system notices, not somebody's contribution.
-SYSTEM_SUBTYPES = frozenset(
-    {
-        "channel_join",
-        "channel_leave",
-        "group_join",
-        "group_leave",
-        "channel_topic",
-        "channel_purpose",
-        "channel_name",
-        "channel_archive",
-        "channel_unarchive",
-        "group_topic",
-        "group_purpose",
-        "group_name",
-        "group_archive",
-        "group_unarchive",
-        "pinned_item",
-        "unpinned_item",
-        "bot_add",
-        "bot_remove",
-        TOMBSTONE_SUBTYPE,
-    }
-)
+# Subtypes that are system notices, not somebody's contribution: the database derives
+# `slack_message.kind` from them (db/enums.py, migration 0004).
+SYSTEM_SUBTYPES = SYSTEM_NOTICE_SUBTYPES
 
 
 def clean_text(value: str | None) -> str | None:
@@ -169,6 +148,9 @@ def bot_user_row(raw_message: Mapping[str, Any]) -> Row:
 
 
 def display_name(user: Mapping[str, Any]) -> str:
+    """How a person is named: display name, else real name, else username, else "". The
+    database stores it as `slack_user.display_label` (generated from the same columns by
+    `models.slack.DISPLAY_LABEL_SQL`, which must agree with this rule)."""
     return str(user.get("display_name") or user.get("real_name") or user.get("name") or "")
 
 

@@ -8,13 +8,14 @@ explicit and scoped to what was just read from Slack.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Connection,
     Numeric,
     Table,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -1780,3 +1782,303 @@ def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> d
         .group_by(SlackAnalysis.status)
     )
     return {status: int(count) for status, count in rows}
+
+
+# --- workspace rows of registration, token refresh and key rotation (issue 18) ---------------
+
+
+def connect_workspace(
+    session: Session, *, team_id: uuid.UUID, slack_id: str, name: str
+) -> SlackWorkspace:
+    """The workspace's row (added when new), marked connected now, and flushed so it has an id
+    and the integration registered beside it is written too."""
+    workspace = stored_workspace(session, slack_id)
+    if workspace is None:
+        workspace = SlackWorkspace(team_id=team_id, slack_id=slack_id, name=name)
+        session.add(workspace)
+    workspace.is_connected = True
+    workspace.connection_status = "active"
+    workspace.last_connected_at = datetime.now(UTC)
+    session.flush()
+    return workspace
+
+
+def store_workspace_token(
+    session: Session,
+    workspace: SlackWorkspace,
+    *,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime | None,
+    domain: str | None,
+    sync_settings: Mapping[str, Any] | None,
+) -> None:
+    """The workspace's copy of its (encrypted) token, its domain and, when given, its sync
+    settings; flushed."""
+    workspace.access_token = access_token
+    workspace.refresh_token = refresh_token
+    workspace.token_expires_at = expires_at
+    workspace.domain = domain
+    if sync_settings is not None:
+        workspace.workspace_metadata = {
+            **(workspace.workspace_metadata or {}),
+            "sync": dict(sync_settings),
+        }
+    session.flush()
+
+
+def mirror_refreshed_token(
+    session: Session,
+    slack_id: str,
+    *,
+    access_token: str,
+    refresh_token: str,
+    expires_at: datetime,
+) -> None:
+    """A refreshed token copied onto the workspace's row, if the workspace is stored."""
+    workspace = stored_workspace(session, slack_id)
+    if workspace is not None:
+        workspace.access_token = access_token
+        workspace.refresh_token = refresh_token
+        workspace.token_expires_at = expires_at
+
+
+WORKSPACE_TABLE = "slack_workspace"
+# The columns of slack_workspace that hold Fernet ciphertexts (key rotation).
+WORKSPACE_SECRET_COLUMNS = ("access_token", "refresh_token")
+
+
+def lock_workspace_secrets(session: Session, after: uuid.UUID | None, limit: int) -> Sequence[Any]:
+    """The next `limit` workspaces by id after `after`: (id, *WORKSPACE_SECRET_COLUMNS),
+    locked for this transaction only, so a refresh meanwhile waits instead of being
+    overwritten with the old token."""
+    table = SlackWorkspace.__table__
+    query = select(table.c.id, *(table.c[c] for c in WORKSPACE_SECRET_COLUMNS))
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return session.execute(query.order_by(table.c.id).limit(limit).with_for_update()).all()
+
+
+def write_workspace_secrets(
+    session: Session, workspace_id: uuid.UUID, values: Mapping[str, str]
+) -> None:
+    """New ciphertexts for some of WORKSPACE_SECRET_COLUMNS of one workspace."""
+    session.execute(
+        update(SlackWorkspace).where(SlackWorkspace.id == workspace_id).values(dict(values))
+    )
+
+
+def slack_id_of_workspace(session: Session, workspace_id: uuid.UUID) -> str | None:
+    return session.scalar(select(SlackWorkspace.slack_id).where(SlackWorkspace.id == workspace_id))
+
+
+# --- erasure, retention and workspace deletion (privacy/) -------------------------------------
+# Privacy decides what goes and opens the one transaction; these are its statements on the
+# Slack tables, each on the caller's connection or session.
+
+
+def all_workspace_slack_ids(connection: Connection) -> list[str]:
+    """Every stored workspace's Slack id, in order."""
+    return list(
+        connection.execute(
+            select(SlackWorkspace.slack_id).order_by(SlackWorkspace.slack_id)
+        ).scalars()
+    )
+
+
+def lock_workspace(session: Session, slack_id: str) -> SlackWorkspace | None:
+    """The workspace's row, locked until the transaction ends (one erasure at a time)."""
+    return session.scalar(
+        select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id).with_for_update()
+    )
+
+
+def workspace_user(
+    session: Session, workspace_id: uuid.UUID, user_slack_id: str
+) -> SlackUser | None:
+    return session.scalar(
+        select(SlackUser).where(
+            SlackUser.workspace_id == workspace_id, SlackUser.slack_id == user_slack_id
+        )
+    )
+
+
+def user_message_texts(
+    connection: Connection, user_id: uuid.UUID
+) -> list[tuple[str | None, str | None]]:
+    """(text, processed_text) of each of the user's messages."""
+    rows = connection.execute(
+        select(SlackMessage.text, SlackMessage.processed_text).where(
+            SlackMessage.user_id == user_id
+        )
+    )
+    return [(t, p) for t, p in rows]
+
+
+def _privacy_rowcount(connection: Connection, statement: Any) -> int:
+    return int(connection.execute(statement).rowcount)
+
+
+def delete_user_messages_and_reactions(
+    connection: Connection, user_id: uuid.UUID
+) -> dict[str, int]:
+    """The user's messages, the reactions on them and the reactions they gave; other messages
+    they reacted to get their reaction_count recounted. Returns what went, by kind."""
+    own_messages = select(SlackMessage.id).where(SlackMessage.user_id == user_id)
+    others_reacted = [
+        m
+        for (m,) in connection.execute(
+            select(SlackReaction.message_id).where(
+                SlackReaction.user_id == user_id, SlackReaction.message_id.not_in(own_messages)
+            )
+        )
+    ]
+    counts = {
+        "reactions_on_their_messages": _privacy_rowcount(
+            connection, delete(SlackReaction).where(SlackReaction.message_id.in_(own_messages))
+        ),
+        "reactions_given": _privacy_rowcount(
+            connection, delete(SlackReaction).where(SlackReaction.user_id == user_id)
+        ),
+        "messages": _privacy_rowcount(
+            connection, delete(SlackMessage).where(SlackMessage.user_id == user_id)
+        ),
+    }
+    if others_reacted:
+        # reaction_count mirrors the message's reaction rows; theirs are gone.
+        remaining = (
+            select(func.count())
+            .where(SlackReaction.message_id == SlackMessage.id)
+            .scalar_subquery()
+        )
+        connection.execute(
+            update(SlackMessage)
+            .where(SlackMessage.id.in_(others_reacted))
+            .values(reaction_count=remaining)
+        )
+    return counts
+
+
+def rewrite_mentions(
+    connection: Connection,
+    workspace_id: uuid.UUID,
+    user_slack_id: str,
+    rewrite: Callable[[str], str],
+) -> int:
+    """`processed_text` of the workspace's messages that @-mention the user, through `rewrite`
+    (other people's messages render the person's name there); returns how many changed."""
+    changed = 0
+    channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace_id)
+    rows = connection.execute(
+        select(SlackMessage.id, SlackMessage.processed_text).where(
+            SlackMessage.channel_id.in_(channels),
+            SlackMessage.text.contains(f"<@{user_slack_id}", autoescape=True),
+        )
+    ).all()
+    for message_id, processed in rows:
+        rewritten = rewrite(processed) if processed else processed
+        if rewritten != processed:
+            connection.execute(
+                update(SlackMessage)
+                .where(SlackMessage.id == message_id)
+                .values(processed_text=rewritten)
+            )
+            changed += 1
+    return changed
+
+
+def delete_user(connection: Connection, user_id: uuid.UUID) -> None:
+    connection.execute(delete(SlackUser).where(SlackUser.id == user_id))
+
+
+def remember_erased_user(workspace: SlackWorkspace, user_slack_id: str) -> None:
+    """The erased Slack id joins the workspace's ERASED_KEY list (later syncs skip it); written
+    when the session flushes."""
+    metadata = dict(workspace.workspace_metadata or {})
+    erased = list(metadata.get(ERASED_KEY) or [])
+    if user_slack_id not in erased:
+        erased.append(user_slack_id)
+    workspace.workspace_metadata = {**metadata, ERASED_KEY: erased}
+
+
+def _privacy_count(connection: Connection, model: type[Any], condition: ColumnElement[bool]) -> int:
+    return int(
+        connection.execute(select(func.count()).select_from(model).where(condition)).scalar_one()
+    )
+
+
+def _messages_before(workspace_id: uuid.UUID, cutoff: datetime) -> Any:
+    channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace_id)
+    return select(SlackMessage.id).where(
+        SlackMessage.channel_id.in_(channels), SlackMessage.message_datetime < cutoff
+    )
+
+
+def counts_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> dict[str, int]:
+    """The workspace's messages older than `cutoff` and the reactions on them."""
+    old_messages = _messages_before(workspace_id, cutoff)
+    return {
+        "messages": _privacy_count(connection, SlackMessage, SlackMessage.id.in_(old_messages)),
+        "reactions": _privacy_count(
+            connection, SlackReaction, SlackReaction.message_id.in_(old_messages)
+        ),
+    }
+
+
+def delete_messages_before(
+    connection: Connection, workspace_id: uuid.UUID, cutoff: datetime
+) -> None:
+    """The workspace's messages older than `cutoff`, their reactions first (explicit deletes
+    rather than cascades, so the order is visible)."""
+    old_messages = _messages_before(workspace_id, cutoff)
+    connection.execute(delete(SlackReaction).where(SlackReaction.message_id.in_(old_messages)))
+    connection.execute(delete(SlackMessage).where(SlackMessage.id.in_(old_messages)))
+
+
+def workspace_row_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The workspace's channels, users, messages, reactions and sync days."""
+    channels = select(SlackChannel.id).where(SlackChannel.workspace_id == workspace_id)
+    return {
+        "channels": _privacy_count(
+            connection, SlackChannel, SlackChannel.workspace_id == workspace_id
+        ),
+        "users": _privacy_count(connection, SlackUser, SlackUser.workspace_id == workspace_id),
+        "messages": _privacy_count(connection, SlackMessage, SlackMessage.channel_id.in_(channels)),
+        "reactions": _privacy_count(
+            connection,
+            SlackReaction,
+            SlackReaction.message_id.in_(
+                select(SlackMessage.id).where(SlackMessage.channel_id.in_(channels))
+            ),
+        ),
+        "sync_days": _privacy_count(
+            connection, SlackSyncDay, SlackSyncDay.channel_id.in_(channels)
+        ),
+    }
+
+
+def delete_workspace_messages(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """The workspace's reactions, then its messages: one statement per table, children first
+    (a workspace of a million messages would otherwise be deleted row by row through the
+    cascades' triggers)."""
+    connection.execute(
+        text(
+            "DELETE FROM slack_reaction r USING slack_message m, slack_channel c "
+            "WHERE r.message_id = m.id AND m.channel_id = c.id AND c.workspace_id = :w"
+        ),
+        {"w": workspace_id},
+    )
+    connection.execute(
+        text(
+            "DELETE FROM slack_message m USING slack_channel c "
+            "WHERE m.channel_id = c.id AND c.workspace_id = :w"
+        ),
+        {"w": workspace_id},
+    )
+
+
+def delete_workspace_row(connection: Connection, workspace_id: uuid.UUID) -> None:
+    """The workspace's row (its channels, users and sync days cascade)."""
+    connection.execute(delete(SlackWorkspace).where(SlackWorkspace.id == workspace_id))

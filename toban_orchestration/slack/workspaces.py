@@ -11,33 +11,26 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.enums import (
-    CredentialType,
-    IntegrationEventType,
-    IntegrationStatus,
-    IntegrationType,
-)
-from toban_orchestration.db.models import (
-    Integration,
-    IntegrationCredential,
-    IntegrationEvent,
-    SlackWorkspace,
-)
-from toban_orchestration.security.token_refresh import (
-    TokenRefreshConfigError,
-    TokenRefreshError,
-    refresh_if_due,
-)
+from toban_orchestration.access import store as access_store
+from toban_orchestration.db.enums import CredentialType, IntegrationEventType, IntegrationStatus
+from toban_orchestration.db.models import Integration, SlackWorkspace
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
 from toban_orchestration.slack.store import (
+    connect_workspace,
     mark_workspace_disconnected,
     newest_credential_expiry,
     newest_token_ciphertext,
+    store_workspace_token,
     stored_workspace,
     team_slack_integration,
 )
 from toban_orchestration.slack.sync import SyncOptions
+from toban_orchestration.slack.token_refresh import (
+    TokenRefreshConfigError,
+    TokenRefreshError,
+    refresh_if_due,
+)
 
 SOURCE_API = "api"
 SOURCE_EXPORT = "export"
@@ -101,35 +94,23 @@ def _upsert_integration(
     integration = team_slack_integration(session, team_id, slack_id)
     event = IntegrationEventType.UPDATED
     if integration is None:
-        integration = Integration(
-            name=name,
-            service_type=IntegrationType.SLACK,
-            owner_team_id=team_id,
-            workspace_id=slack_id,
-            created_by_user_id=actor,
+        integration = access_store.add_slack_integration(
+            session, name=name, team_id=team_id, slack_id=slack_id, actor=actor
         )
-        session.add(integration)
         event = IntegrationEventType.CREATED
     elif integration.status != IntegrationStatus.ACTIVE:
         event = IntegrationEventType.RECONNECTED
-    integration.status = IntegrationStatus.ACTIVE
-    integration.integration_metadata = {**(integration.integration_metadata or {}), **metadata}
-    workspace = stored_workspace(session, slack_id)
-    if workspace is None:
-        workspace = SlackWorkspace(team_id=team_id, slack_id=slack_id, name=name)
-        session.add(workspace)
-    workspace.is_connected = True
-    workspace.connection_status = "active"
-    workspace.last_connected_at = datetime.now(UTC)
-    session.flush()
-    session.add(
-        IntegrationEvent(
-            integration_id=integration.id,
-            event_type=event,
-            actor_user_id=actor,
-            affected_team_id=team_id,
-            details={"source": metadata.get("source"), "workspace": slack_id},
-        )
+    access_store.set_integration_status(integration, IntegrationStatus.ACTIVE)
+    access_store.merge_integration_metadata(integration, metadata)
+    # Flushes the integration with the workspace, so the event below has its id.
+    workspace = connect_workspace(session, team_id=team_id, slack_id=slack_id, name=name)
+    access_store.record_integration_event(
+        session,
+        integration_id=integration.id,
+        event_type=event,
+        actor=actor,
+        team_id=team_id,
+        details={"source": metadata.get("source"), "workspace": slack_id},
     )
     return integration, workspace
 
@@ -168,25 +149,23 @@ def register_token_workspace(
     encrypted_refresh = cipher.encrypt(refresh_token) if refresh_token else None
     if refresh_token and expires_at is None:
         expires_at = datetime.now(UTC)
-    session.add(
-        IntegrationCredential(
-            integration_id=integration.id,
-            credential_type=CredentialType.BOT_TOKEN,
-            encrypted_value=encrypted,
-            refresh_token=encrypted_refresh,
-            expires_at=expires_at if refresh_token else None,
-        )
+    access_store.add_credential(
+        session,
+        integration_id=integration.id,
+        credential_type=CredentialType.BOT_TOKEN,
+        encrypted_value=encrypted,
+        refresh_token=encrypted_refresh,
+        expires_at=expires_at if refresh_token else None,
     )
-    workspace.access_token = encrypted
-    workspace.refresh_token = encrypted_refresh
-    workspace.token_expires_at = expires_at if refresh_token else None
-    workspace.domain = team.get("domain")
-    if sync is not None:
-        workspace.workspace_metadata = {
-            **(workspace.workspace_metadata or {}),
-            "sync": sync.model_dump(),
-        }
-    session.flush()
+    store_workspace_token(
+        session,
+        workspace,
+        access_token=encrypted,
+        refresh_token=encrypted_refresh,
+        expires_at=expires_at if refresh_token else None,
+        domain=team.get("domain"),
+        sync_settings=sync.model_dump() if sync is not None else None,
+    )
     return workspace
 
 
@@ -276,20 +255,18 @@ def record_auth_failure(engine: Engine, slack_id: str, error: SlackAuthError) ->
         source = load_workspace(session, slack_id)
         mark_workspace_disconnected(session, source.workspace.id, error.error)
         if source.integration is not None:
-            previous = source.integration.status
-            source.integration.status = status
-            session.add(
-                IntegrationEvent(
-                    integration_id=source.integration.id,
-                    event_type=IntegrationEventType.STATUS_CHANGED,
-                    actor_user_id=PIPELINE_ACTOR,
-                    affected_team_id=source.integration.owner_team_id,
-                    details={
-                        "from": previous.value,
-                        "to": status.value,
-                        "slack_error": error.error,
-                        "method": error.method,
-                    },
-                )
+            previous = access_store.set_integration_status(source.integration, status)
+            access_store.record_integration_event(
+                session,
+                integration_id=source.integration.id,
+                event_type=IntegrationEventType.STATUS_CHANGED,
+                actor=PIPELINE_ACTOR,
+                team_id=source.integration.owner_team_id,
+                details={
+                    "from": previous.value,
+                    "to": status.value,
+                    "slack_error": error.error,
+                    "method": error.method,
+                },
             )
     return status

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.access.queries import (
+from toban_orchestration.access.store import (
     workspace_access,
 )
 from toban_orchestration.db.enums import (

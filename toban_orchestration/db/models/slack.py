@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -23,7 +24,13 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from toban_orchestration.db.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
-from toban_orchestration.db.enums import AnalysisStatus, ChannelType, ScheduleFrequency
+from toban_orchestration.db.enums import (
+    SYSTEM_NOTICE_SUBTYPES,
+    AnalysisStatus,
+    ChannelType,
+    MessageKind,
+    ScheduleFrequency,
+)
 from toban_orchestration.db.types import one_of
 
 
@@ -33,6 +40,26 @@ def _flag(default: bool = False) -> Mapped[bool]:
 
 def _count() -> Mapped[int]:
     return mapped_column(Integer, default=0, server_default=text("0"))
+
+
+# Columns the database derives at every write (added in 0004, docs/data-model.md), so that an
+# analysis reads what it needs instead of recomputing it from Slack's fields, and no writer (the
+# Web API sync, an export import, an Events API edit, a user_change) can leave them stale. The
+# expressions are written as PostgreSQL prints them back, so that Alembic's comparison (which
+# cannot alter a generated column, only warn) notices when they change without a migration.
+DISPLAY_LABEL_SQL = "COALESCE(" + ", ".join(
+    [f"NULLIF(({column})::text, ''::text)" for column in ("display_name", "real_name", "name")]
+    + ["''::text)"]
+)
+"""How a person is named (`slack.normalize.display_name`'s rule): the display name, else the
+real name, else the username, else ''."""
+_NOTICES = ", ".join(f"'{notice}'::character varying" for notice in sorted(SYSTEM_NOTICE_SUBTYPES))
+MESSAGE_KIND_SQL = (
+    f"CASE WHEN ((subtype)::text = ANY ((ARRAY[{_NOTICES}])::text[])) "
+    f"THEN '{MessageKind.NOTICE.value}'::text ELSE '{MessageKind.MESSAGE.value}'::text END"
+)
+"""A message's `MessageKind`: a notice when its Slack subtype is one of
+`SYSTEM_NOTICE_SUBTYPES`, else a message (no subtype included)."""
 
 
 def _status() -> Mapped[str]:
@@ -117,6 +144,10 @@ class SlackUser(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     is_admin: Mapped[bool] = _flag()
     is_deleted: Mapped[bool] = _flag()
     profile_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Added in 0004: the name analyses and reports show, derived by the database.
+    display_label: Mapped[str] = mapped_column(
+        String(255), Computed(DISPLAY_LABEL_SQL, persisted=True)
+    )
 
 
 class SlackMessage(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -169,6 +200,8 @@ class SlackMessage(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     is_deleted: Mapped[bool] = _flag()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     latest_reply_ts: Mapped[str | None] = mapped_column(String(50))
+    # Added in 0004: message or notice (`MessageKind`), derived by the database from `subtype`.
+    kind: Mapped[str] = mapped_column(String(20), Computed(MESSAGE_KIND_SQL, persisted=True))
 
 
 class SlackReaction(UUIDPrimaryKeyMixin, TimestampMixin, Base):

@@ -86,7 +86,7 @@ def slack_contributions_trends(
     weeks = validate_weeks(get_settings().trend_weeks)
     with app_database.engine().connect() as connection:
         workspace_id, owner_team_id = workspace_and_owner(connection, keys[WORKSPACE_DIMENSION])
-        # The pipeline's analyses are the owning team's (access/queries.analysis_team), so its
+        # The pipeline's analyses are the owning team's (access/store.analysis_team), so its
         # trends are that team's view too.
         view = team_weeks(connection, owner_team_id, workspace_id, trend_weeks(week, weeks))
     trends = trends_of(view)

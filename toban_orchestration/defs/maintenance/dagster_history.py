@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from toban_orchestration.db.models import SlackAnalysis, SlackWorkspace
+from toban_orchestration.analysis import store as analysis_store
 from toban_orchestration.privacy.retention import PurgeReport
 
 ANALYSIS_JOB = "slack_analysis_job"
@@ -103,11 +103,4 @@ def forget_runs(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> int:
 def analysis_ids(engine: Engine, slack_id: str) -> list[str]:
     """The workspace's analyses (to find their ad hoc runs; read before a deletion)."""
     with engine.connect() as connection:
-        return [
-            str(i)
-            for i in connection.execute(
-                select(SlackAnalysis.id)
-                .join(SlackWorkspace, SlackWorkspace.id == SlackAnalysis.workspace_id)
-                .where(SlackWorkspace.slack_id == slack_id)
-            ).scalars()
-        ]
+        return analysis_store.workspace_analysis_ids(connection, slack_id)

@@ -7,8 +7,9 @@ from toban_orchestration.defs.maintenance.dagster_history import forget_runs, pu
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.privacy.retention import RetentionConfigError, purge_workspace
-from toban_orchestration.security.token_refresh import refresh_expiring
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack import store as slack_store
+from toban_orchestration.slack.token_refresh import refresh_expiring
 
 _settings = get_settings()
 
@@ -36,11 +37,7 @@ def purge_expired_slack_data(context: dg.OpExecutionContext, app_database: AppDa
     period is invalid is skipped with a warning; the others go on."""
     engine = app_database.engine()
     with engine.connect() as connection:
-        slack_ids = list(
-            connection.exec_driver_sql("SELECT slack_id FROM slack_workspace ORDER BY slack_id")
-            .scalars()
-            .all()
-        )
+        slack_ids = slack_store.all_workspace_slack_ids(connection)
     for slack_id in slack_ids:
         try:
             report = purge_workspace(engine, slack_id)

@@ -2,7 +2,6 @@
 graph and the UI shows which migration is applied and how big each table is."""
 
 import dagster as dg
-from sqlalchemy import text
 
 from toban_orchestration.db import migrations
 from toban_orchestration.defs.platform.resources import AppDatabase
@@ -21,16 +20,7 @@ def app_database_schema(
     after = migrations.current_revision(engine)
     if before != after:
         context.log.info(f"Migrated the app database from {before} to {after}")
-    with engine.connect() as connection:
-        # Planner estimates, not count(*): exact counts of a large message table take seconds.
-        estimates = connection.execute(
-            text(
-                "SELECT relname, GREATEST(reltuples, 0)::bigint FROM pg_class "
-                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
-                "AND relname <> :version_table ORDER BY relname"
-            ),
-            {"version_table": migrations.VERSION_TABLE},
-        ).all()
+    estimates = migrations.table_row_estimates(engine)
     table_md = "| table | rows (estimate) |\n|---|---|\n" + "\n".join(
         f"| {name} | {rows} |" for name, rows in estimates
     )

@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
+from toban_orchestration.db.engine import database_now
 from toban_orchestration.defs.platform.assets import app_database_schema
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack import admin_metadata
@@ -311,8 +312,7 @@ def sync_slack_message_range(
     engine = app_database.engine()
     # The database's clock, as created_at/updated_at use it: rows written from now on are
     # this run's.
-    with engine.connect() as connection:
-        began = connection.exec_driver_sql("SELECT now()").scalar_one()
+    began = database_now(engine)
     try:
         result = ingest.sync_message_days(
             engine, slack.cipher(), config.workspace, first, last, progress=context.log.info

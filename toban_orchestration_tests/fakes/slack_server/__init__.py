@@ -2,7 +2,7 @@
 
 Typical use::
 
-    workspace = generate_workspace(seed=1)
+    workspace = generate_workspace(seed=1)  # toban_orchestration.slack.sample's model
     with FakeSlackServer(workspace, token="xoxb-test") as server:
         client = WebClient(token="xoxb-test", base_url=server.base_url)
         ...  # run the code under test, then compare the database with workspace.*_dicts()
@@ -13,6 +13,24 @@ Events API (both transports)::
     client = SocketModeClient(app_token="xapp-1-test", web_client=WebClient(base_url=...))
     workspace.add_message(channel_id, text="hi")  # records a message event, delivered
 """
+
+from toban_orchestration.slack.sample import (
+    BOT_MESSAGE,
+    CHANNEL_JOIN,
+    CHANNEL_LEAVE,
+    FILE_SHARE,
+    HUDDLE_THREAD,
+    THREAD_BROADCAST,
+    TOMBSTONE,
+    TOMBSTONE_TEXT,
+    Channel,
+    Message,
+    Reaction,
+    User,
+    WorkspaceError,
+    int_to_ts,
+    ts_to_int,
+)
 
 from .events import (
     DEFAULT_APP_TOKEN,
@@ -32,25 +50,10 @@ from .server import (
     page_count,
 )
 from .workspace import (
-    BOT_MESSAGE,
-    CHANNEL_JOIN,
-    CHANNEL_LEAVE,
-    FILE_SHARE,
-    HUDDLE_THREAD,
     MESSAGE_CHANGED,
     MESSAGE_DELETED,
-    THREAD_BROADCAST,
-    TOMBSTONE,
-    TOMBSTONE_TEXT,
-    Channel,
     FakeWorkspace,
-    Message,
-    Reaction,
-    User,
-    WorkspaceError,
     generate_workspace,
-    int_to_ts,
-    ts_to_int,
 )
 
 __all__ = [

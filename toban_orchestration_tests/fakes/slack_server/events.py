@@ -44,7 +44,9 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection, serve
 
-from .workspace import JSON_ENCODER, JSONDict
+from toban_orchestration.slack.sample import JSONDict
+
+from .workspace import JSON_ENCODER
 
 Transport = Literal["socket", "http"]
 Outcome = Literal[

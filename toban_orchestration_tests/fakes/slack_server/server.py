@@ -27,6 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from toban_orchestration.slack.sample import (
+    THREAD_BROADCAST,
+    Channel,
+    JSONDict,
+    Message,
+    WorkspaceError,
+    int_to_ts,
+    ts_to_int,
+)
+
 from ..http_base import LocalHTTPServer, LocalRequestHandler
 from .events import (
     DEFAULT_APP_TOKEN,
@@ -37,17 +47,7 @@ from .events import (
     post_signed,
     url_verification_body,
 )
-from .workspace import (
-    JSON_ENCODER,
-    THREAD_BROADCAST,
-    Channel,
-    FakeWorkspace,
-    JSONDict,
-    Message,
-    WorkspaceError,
-    int_to_ts,
-    ts_to_int,
-)
+from .workspace import JSON_ENCODER, FakeWorkspace
 
 DEFAULT_TOKEN: Final = "xoxb-fake-token"
 

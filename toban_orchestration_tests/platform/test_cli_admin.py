@@ -41,7 +41,7 @@ from toban_orchestration_tests.conftest import PostgresServer
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.fakes.slack_server.server import SlackError as ServerRefusal
 from toban_orchestration_tests.helpers import run_toban
-from toban_orchestration_tests.slack_truth import TOKEN, connect
+from toban_orchestration_tests.support.web_api_sync import TOKEN, connect
 
 TODAY = datetime.now(UTC).date()
 # The generated workspace's two days are the whole backfill window: yesterday and the day before.

@@ -8,6 +8,10 @@ refresh token twice, and the second finds the token already fresh. New tokens ar
 encrypted (credential and workspace), an IntegrationEvent records the refresh; a refresh that
 Slack refuses marks the integration EXPIRED and the workspace disconnected. No token, refresh
 token or client secret is ever logged or put in an error message.
+
+It lives in the Slack package (it was security/token_refresh.py) because it writes the Slack
+workspace's copy of the token through slack/store.py; the credential and its audit events are
+access/store.py's, the encryption security/tokens.py's (issue 18: no SQL here).
 """
 
 import logging
@@ -23,23 +27,15 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.enums import (
-    CredentialType,
-    IntegrationEventType,
-    IntegrationStatus,
-    IntegrationType,
-)
-from toban_orchestration.db.models import (
-    Integration,
-    IntegrationCredential,
-    IntegrationEvent,
-    SlackWorkspace,
-)
+from toban_orchestration.access import store as access_store
+from toban_orchestration.db.enums import CredentialType, IntegrationEventType, IntegrationStatus
+from toban_orchestration.db.models import Integration
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.settings import Settings, get_settings
+from toban_orchestration.slack import store as slack_store
 
 PIPELINE_ACTOR = "toban-pipeline"
 REFRESHABLE = (CredentialType.BOT_TOKEN, CredentialType.USER_TOKEN, CredentialType.OAUTH_TOKEN)
@@ -101,19 +97,10 @@ def refresh_if_due(
     margin = timedelta(minutes=settings.token_refresh_margin_minutes)
     failure: TokenRefreshError | None = None
     with Session(engine) as session, session.begin():
-        credential = session.scalar(
-            select(IntegrationCredential)
-            .where(
-                IntegrationCredential.integration_id == integration_id,
-                IntegrationCredential.credential_type.in_(REFRESHABLE),
-            )
-            .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
-            .limit(1)
-            .with_for_update()
-        )
+        credential = access_store.lock_newest_credential(session, integration_id, REFRESHABLE)
         if credential is None or not credential.refresh_token:
             return None
-        integration = session.get_one(Integration, integration_id)
+        integration = access_store.integration_by_id(session, integration_id)
         slack_id = integration.workspace_id or str(integration_id)
         if not is_due(credential.expires_at, now, margin):
             return RefreshOutcome(slack_id, False, credential.expires_at)
@@ -145,31 +132,29 @@ def refresh_if_due(
             access = cipher.encrypt(str(answer["access_token"]))
             refresh = cipher.encrypt(str(answer.get("refresh_token") or refresh_token))
             previous_expiry = credential.expires_at
-            credential.encrypted_value = access
-            credential.refresh_token = refresh
-            credential.expires_at = expires_at
-            workspace = session.scalar(
-                select(SlackWorkspace).where(SlackWorkspace.slack_id == integration.workspace_id)
+            access_store.store_refreshed_credential(
+                credential, encrypted_value=access, refresh_token=refresh, expires_at=expires_at
             )
-            if workspace is not None:
-                workspace.access_token = access
-                workspace.refresh_token = refresh
-                workspace.token_expires_at = expires_at
-            session.add(
-                IntegrationEvent(
-                    integration_id=integration.id,
-                    event_type=IntegrationEventType.TOKEN_REFRESHED,
-                    actor_user_id=actor,
-                    affected_team_id=integration.owner_team_id,
-                    details={
-                        "workspace": slack_id,
-                        "trigger": trigger,
-                        "previous_expires_at": previous_expiry.isoformat()
-                        if previous_expiry
-                        else None,
-                        "expires_at": expires_at.isoformat(),
-                    },
+            if integration.workspace_id is not None:
+                slack_store.mirror_refreshed_token(
+                    session,
+                    integration.workspace_id,
+                    access_token=access,
+                    refresh_token=refresh,
+                    expires_at=expires_at,
                 )
+            access_store.record_integration_event(
+                session,
+                integration_id=integration.id,
+                event_type=IntegrationEventType.TOKEN_REFRESHED,
+                actor=actor,
+                team_id=integration.owner_team_id,
+                details={
+                    "workspace": slack_id,
+                    "trigger": trigger,
+                    "previous_expires_at": previous_expiry.isoformat() if previous_expiry else None,
+                    "expires_at": expires_at.isoformat(),
+                },
             )
             outcome = RefreshOutcome(slack_id, True, expires_at)
     if failure is not None:
@@ -190,17 +175,7 @@ def refresh_expiring(
     now = now or datetime.now(UTC)
     margin = timedelta(minutes=settings.token_refresh_margin_minutes)
     with Session(engine) as session:
-        due = session.scalars(
-            select(IntegrationCredential.integration_id)
-            .join(Integration, Integration.id == IntegrationCredential.integration_id)
-            .where(
-                Integration.service_type == IntegrationType.SLACK,
-                Integration.status == IntegrationStatus.ACTIVE,
-                IntegrationCredential.refresh_token.isnot(None),
-                IntegrationCredential.expires_at <= now + margin,
-            )
-            .distinct()
-        ).all()
+        due = access_store.active_slack_integrations_expiring(session, now + margin)
     refreshed: list[RefreshOutcome] = []
     failed: list[TokenRefreshError] = []
     for integration_id in due:
@@ -248,25 +223,24 @@ def _error_code(error: SlackApiError) -> str:
 
 
 def _mark_expired(session: Session, integration: Integration, error: str, actor: str) -> None:
-    previous = integration.status
-    integration.status = IntegrationStatus.EXPIRED
-    workspace = session.scalar(
-        select(SlackWorkspace).where(SlackWorkspace.slack_id == integration.workspace_id)
+    previous = access_store.set_integration_status(integration, IntegrationStatus.EXPIRED)
+    workspace = (
+        slack_store.stored_workspace(session, integration.workspace_id)
+        if integration.workspace_id is not None
+        else None
     )
     if workspace is not None:
-        workspace.is_connected = False
-        workspace.connection_status = error[:50]
-    session.add(
-        IntegrationEvent(
-            integration_id=integration.id,
-            event_type=IntegrationEventType.TOKEN_REFRESH_FAILED,
-            actor_user_id=actor,
-            affected_team_id=integration.owner_team_id,
-            details={
-                "workspace": integration.workspace_id,
-                "slack_error": error,
-                "from": previous.value,
-                "to": IntegrationStatus.EXPIRED.value,
-            },
-        )
+        slack_store.mark_workspace_disconnected(session, workspace.id, error)
+    access_store.record_integration_event(
+        session,
+        integration_id=integration.id,
+        event_type=IntegrationEventType.TOKEN_REFRESH_FAILED,
+        actor=actor,
+        team_id=integration.owner_team_id,
+        details={
+            "workspace": integration.workspace_id,
+            "slack_error": error,
+            "from": previous.value,
+            "to": IntegrationStatus.EXPIRED.value,
+        },
     )

@@ -26,7 +26,7 @@ from toban_orchestration.slack.receiver import EventReceiver, ReceiverConfig
 from toban_orchestration.slack.store import store_event_delivery
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_truth import (
+from toban_orchestration_tests.support.web_api_sync import (
     Connected,
     connect,
     differences,
@@ -289,8 +289,16 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
             text("SELECT member_count FROM slack_channel WHERE slack_id = :c"), {"c": general.id}
         ).scalar_one()
     newcomer = workspace.add_user("newcomer", "New Comer")
-    workspace.add_member(general.id, newcomer)
+    joined = workspace.add_member(general.id, newcomer)
     workspace.update_user(humans[0].id, display_name="renamed-person")
+    workspace.update_user(humans[1].id, display_name="", real_name="")
+    # Deleting a thread parent with replies: a message_changed to its tombstone.
+    parent = next(
+        ts
+        for ts in workspace.thread_parent_ts(general.id)
+        if workspace.find(general.id, ts).subtype is None
+    )
+    workspace.delete_message(general.id, parent)
     workspace.remove_member(general.id, workspace.bot_user_id)
     workspace.uninstall_app()
     deliver(engine, workspace.recorded_events())
@@ -309,6 +317,16 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
                 text("SELECT slack_id, display_name FROM slack_user")
             )
         }
+        labels: dict[str, str] = dict(
+            connection.execute(text("SELECT slack_id, display_label FROM slack_user")).all()
+        )
+        kinds: dict[str, tuple[str, str]] = {
+            ts: (subtype, kind)
+            for ts, subtype, kind in connection.execute(
+                text("SELECT slack_ts, subtype, kind FROM slack_message WHERE slack_ts = ANY(:ts)"),
+                {"ts": [joined, parent]},
+            )
+        }
         status = connection.execute(
             text("SELECT status FROM integration WHERE workspace_id = :w"), {"w": synced.slack_id}
         ).scalar_one()
@@ -325,6 +343,12 @@ def test_channel_member_user_and_access_events_are_followed(synced: Connected) -
     assert channels[general.id].member_count == members_before + 1
     assert users[humans[0].id] == "renamed-person"
     assert newcomer in users
+    # user_change and team_join keep the display label by the rule
+    assert labels[humans[0].id] == "renamed-person"
+    assert labels[humans[1].id] == humans[1].name
+    assert labels[newcomer] == "New Comer"
+    # a channel_join message, and a message that became a tombstone, are notices
+    assert kinds == {joined: ("channel_join", "notice"), parent: ("tombstone", "notice")}
     assert status == "REVOKED"
     # uninstalling revokes the bot token too: Slack sends both events
     assert audit == {"token_revoked", "app_uninstalled"}

@@ -39,9 +39,8 @@ from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.helpers import TOBAN_SCRIPT, TOBAN_VARIABLES
-from toban_orchestration_tests.slack_truth import connect
 from toban_orchestration_tests.support.event_receiver import SIGNING_SECRET
-from toban_orchestration_tests.support.web_api_sync import archive_without_the_app
+from toban_orchestration_tests.support.web_api_sync import archive_without_the_app, connect
 
 STARTUP_TIMEOUT_SECONDS = 150
 # SIGTERM to exit: the grace dagster dev gets, and the receiver and the embedded server stop.

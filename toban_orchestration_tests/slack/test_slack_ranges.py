@@ -16,7 +16,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_truth import Connected, connect, differences
+from toban_orchestration_tests.support.web_api_sync import Connected, connect, differences
 
 START = date(2026, 11, 1)
 DAYS = 12

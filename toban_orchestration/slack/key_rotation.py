@@ -5,31 +5,65 @@ keeps decrypting while this runs), run `toban keys rotate`, then remove the old 
 rotated in short batches, each locked for its own transaction only, so syncs and token refreshes
 go on meanwhile; a secret already under the newest key is left alone, so a second run changes
 nothing. Counts are reported, never values.
+
+It lives in the Slack package (it was security/rotation.py) because the secrets it rewrites are
+the Slack workspaces' tokens, in slack_workspace (slack/store.py) and integration_credential
+(access/store.py); the encryption is security/tokens.py's (issue 18: no SQL here).
 """
 
 import uuid
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from toban_orchestration.db.enums import IntegrationEventType, IntegrationType
-from toban_orchestration.db.models import (
-    Integration,
-    IntegrationCredential,
-    IntegrationEvent,
-    SlackWorkspace,
-)
+from toban_orchestration.access import store as access_store
+from toban_orchestration.db.enums import IntegrationEventType
 from toban_orchestration.security.tokens import DecryptionError, TokenCipher
+from toban_orchestration.slack import store as slack_store
 
 DEFAULT_BATCH_SIZE = 500
 
-# (model, columns holding Fernet ciphertexts)
-ENCRYPTED_COLUMNS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
-    (IntegrationCredential, ("encrypted_value", "refresh_token")),
-    (SlackWorkspace, ("access_token", "refresh_token")),
+
+@dataclass(frozen=True)
+class SecretTable:
+    """A table holding Fernet ciphertexts, as its store reads and writes them."""
+
+    name: str
+    columns: tuple[str, ...]
+    lock_batch: Callable[[Session, uuid.UUID | None, int], Sequence[Any]]
+    """(session, after id, limit) -> rows of (id, *columns), locked for the transaction."""
+    write: Callable[[Session, uuid.UUID, Mapping[str, str]], None]
+    integration_of: Callable[[Session, uuid.UUID], uuid.UUID | None]
+
+
+def _workspace_integration(session: Session, workspace_id: uuid.UUID) -> uuid.UUID | None:
+    """The workspace's oldest Slack integration (the one its audit events hang on)."""
+    slack_id = slack_store.slack_id_of_workspace(session, workspace_id)
+    integration = (
+        access_store.first_slack_integration(session, slack_id) if slack_id is not None else None
+    )
+    return integration.id if integration is not None else None
+
+
+ENCRYPTED_TABLES = (
+    SecretTable(
+        access_store.CREDENTIAL_TABLE,
+        access_store.CREDENTIAL_SECRET_COLUMNS,
+        access_store.lock_credential_secrets,
+        access_store.write_credential_secrets,
+        access_store.integration_of_credential,
+    ),
+    SecretTable(
+        slack_store.WORKSPACE_TABLE,
+        slack_store.WORKSPACE_SECRET_COLUMNS,
+        slack_store.lock_workspace_secrets,
+        slack_store.write_workspace_secrets,
+        _workspace_integration,
+    ),
 )
 
 
@@ -66,43 +100,34 @@ def rotate_all(
 ) -> RotationReport:
     report = RotationReport()
     per_integration: Counter[uuid.UUID] = Counter()
-    for model, columns in ENCRYPTED_COLUMNS:
-        table: Table = model.__table__
+    for table in ENCRYPTED_TABLES:
         after: uuid.UUID | None = None
         while True:
             with Session(engine) as session, session.begin():
-                query = select(table.c.id, *(table.c[c] for c in columns)).order_by(table.c.id)
-                if after is not None:
-                    query = query.where(table.c.id > after)
                 # Locked for this batch only: a refresh that writes a new token meanwhile waits
                 # for a moment instead of being overwritten with the old one.
-                rows = session.execute(query.limit(batch_size).with_for_update()).all()
+                rows = table.lock_batch(session, after, batch_size)
                 if not rows:
                     break
                 report.batches += 1
                 after = rows[-1][0]
                 for row in rows:
-                    values = _rotated(cipher, table.name, row, columns, report)
+                    values = _rotated(cipher, table.name, row, table.columns, report)
                     if values:
-                        session.execute(update(table).where(table.c.id == row[0]).values(values))
-                        owner = _integration_of(session, model, row[0])
+                        table.write(session, row[0], values)
+                        owner = table.integration_of(session, row[0])
                         if owner is not None:
                             per_integration[owner] += len(values)
     if per_integration:
         with Session(engine) as session, session.begin():
             for integration_id, count in per_integration.items():
-                session.add(
-                    IntegrationEvent(
-                        integration_id=integration_id,
-                        event_type=IntegrationEventType.KEY_ROTATED,
-                        actor_user_id=actor,
-                        affected_team_id=session.scalar(
-                            select(Integration.owner_team_id).where(
-                                Integration.id == integration_id
-                            )
-                        ),
-                        details={"secrets_reencrypted": count},
-                    )
+                access_store.record_integration_event(
+                    session,
+                    integration_id=integration_id,
+                    event_type=IntegrationEventType.KEY_ROTATED,
+                    actor=actor,
+                    team_id=access_store.integration_owner(session, integration_id),
+                    details={"secrets_reencrypted": count},
                 )
     return report
 
@@ -130,17 +155,3 @@ def _rotated(
             continue
         report.rotated[name] += 1
     return values
-
-
-def _integration_of(session: Session, model: type[Any], row_id: uuid.UUID) -> uuid.UUID | None:
-    if model is IntegrationCredential:
-        return session.scalar(
-            select(IntegrationCredential.integration_id).where(IntegrationCredential.id == row_id)
-        )
-    return session.scalar(
-        select(Integration.id)
-        .join(SlackWorkspace, SlackWorkspace.slack_id == Integration.workspace_id)
-        .where(SlackWorkspace.id == row_id, Integration.service_type == IntegrationType.SLACK)
-        .order_by(Integration.created_at)
-        .limit(1)
-    )

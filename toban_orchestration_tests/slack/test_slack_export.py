@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
+from toban_orchestration.slack import sample
 from toban_orchestration.slack.export import (
     ExportChannel,
     ExportFormatError,
     SlackExport,
     open_export,
 )
-from toban_orchestration_tests.support.export_archives import write_generated_export, zip_tree
+from toban_orchestration.slack.sample import zip_folder
+from toban_orchestration_tests.fakes.slack_server import generate_workspace
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 HOUSTON = DATA / "slack-export-houstondatavis"
 MODERN = DATA / "export-modern"
 HOUSTON_ZIP_NAME = "Houston Data Vis Slack export Jun 5 2015 - Jul 31 2016.zip"
@@ -78,9 +80,9 @@ def houston(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlackExp
     if request.param == "folder":
         path = HOUSTON
     elif request.param == "zip":
-        path = zip_tree(HOUSTON, tmp_path / HOUSTON_ZIP_NAME)
+        path = zip_folder(HOUSTON, tmp_path / HOUSTON_ZIP_NAME)
     else:
-        path = zip_tree(HOUSTON, tmp_path / "houston.zip", top="slack-export-houstondatavis")
+        path = zip_folder(HOUSTON, tmp_path / "houston.zip", top="slack-export-houstondatavis")
     with open_export(path) as export:
         yield export
 
@@ -92,7 +94,7 @@ def as_form(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Path], 
     def convert(folder: Path) -> Path:
         if request.param == "folder":
             return folder
-        return zip_tree(folder, tmp_path / f"{folder.name}.zip")
+        return zip_folder(folder, tmp_path / f"{folder.name}.zip")
 
     return convert
 
@@ -169,8 +171,8 @@ def test_zip_and_folder_give_the_same_payloads(tmp_path: Path) -> None:
     with open_export(HOUSTON) as folder:
         expected = snapshot(folder)
     for archive in (
-        zip_tree(HOUSTON, tmp_path / "flat.zip"),
-        zip_tree(HOUSTON, tmp_path / "nested.zip", top="Houston export"),
+        zip_folder(HOUSTON, tmp_path / "flat.zip"),
+        zip_folder(HOUSTON, tmp_path / "nested.zip", top="Houston export"),
     ):
         with open_export(archive) as zipped:
             assert snapshot(zipped) == expected
@@ -183,7 +185,7 @@ def test_team_info_from_the_archive_name(tmp_path: Path) -> None:
             "name": "slack-export-houstondatavis",
             "domain": "slack-export-houstondatavis",
         }
-    archive = zip_tree(HOUSTON, tmp_path / HOUSTON_ZIP_NAME)
+    archive = zip_folder(HOUSTON, tmp_path / HOUSTON_ZIP_NAME)
     with open_export(archive) as export:
         assert export.team_info() == {
             "id": "T061A2UFL",
@@ -514,7 +516,7 @@ def test_bad_json_position_is_the_decoders(tmp_path: Path) -> None:
 
 def test_a_zip_names_the_member_with_its_top_level_folder(tmp_path: Path) -> None:
     root = _broken(tmp_path, _write("general/2024-03-01.json", "[1]"))
-    archive = zip_tree(root, tmp_path / "nested.zip", top="Acme export")
+    archive = zip_folder(root, tmp_path / "nested.zip", top="Acme export")
     with open_export(archive) as export, pytest.raises(ExportFormatError) as raised:
         export.message_count()
     assert f"Acme export/general/2024-03-01.json in {archive}: message 0 is a int" in str(
@@ -537,7 +539,7 @@ def test_a_file_that_is_not_a_zip(tmp_path: Path) -> None:
 
 
 def test_a_truncated_zip(tmp_path: Path) -> None:
-    archive = zip_tree(MODERN, tmp_path / "export.zip")
+    archive = zip_folder(MODERN, tmp_path / "export.zip")
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(archive.read_bytes()[:2000])
     with pytest.raises(ExportFormatError, match="corrupt zip archive") as raised:
@@ -546,7 +548,7 @@ def test_a_truncated_zip(tmp_path: Path) -> None:
 
 
 def test_a_zip_with_a_corrupt_member(tmp_path: Path) -> None:
-    archive = zip_tree(MODERN, tmp_path / "export.zip")
+    archive = zip_folder(MODERN, tmp_path / "export.zip")
     with zipfile.ZipFile(archive) as zipped:
         info = zipped.getinfo("general/2024-03-01.json")
     data = bytearray(archive.read_bytes())
@@ -581,8 +583,16 @@ def read_all(path: Path) -> tuple[int, float]:
 
 
 def test_reading_is_fast(tmp_path: Path) -> None:
-    total = write_generated_export(tmp_path / "export", channels=20, days=50, per_day=20)
-    archive = zip_tree(tmp_path / "export", tmp_path / "export.zip")
+    workspace = sample.generate(
+        channels=20,
+        private_channels=0,
+        archived=False,
+        direct=False,
+        days=50,
+        messages_per_channel_day=20,
+    )
+    total = sample.write_export(workspace, tmp_path / "export").messages
+    archive = zip_folder(tmp_path / "export", tmp_path / "export.zip")
     for path in (tmp_path / "export", archive):
         count, seconds = read_all(path)
         assert count == total == 20_000
@@ -590,8 +600,26 @@ def test_reading_is_fast(tmp_path: Path) -> None:
         assert seconds < 5, f"{path.name}: {count} messages in {seconds:.1f} s"
 
 
+def test_a_generated_workspace_reads_back_as_the_api_renders_it(tmp_path: Path) -> None:
+    """slack.sample's export adapter: every conversation kind in its list file and folder, and
+    every message and reply, in the day file of its own date, as the Web API renders it."""
+    workspace = generate_workspace(5, days=2, messages_per_channel_day=6)  # the server's view
+    written = sample.write_export(workspace, tmp_path / "export", kinds=sample.EXPORT_LISTS)
+    assert written.messages == workspace.message_count() == (4 + 2 + 3) * 2 * 6
+    with open_export(zip_folder(written.path, tmp_path / "export.zip")) as export:
+        assert export.team_id() == workspace.team_id
+        assert [u["id"] for u in export.users()] == [u.id for u in workspace.users]
+        assert sorted((c.raw["id"], c.kind) for c in export.channels()) == sorted(
+            (c.id, c.kind) for c in workspace.channels
+        )
+        assert export.unlisted_folders() == []
+        for channel in export.channels():
+            read = [m for day in export.days(channel) for m in export.messages(channel, day)]
+            assert read == workspace.message_dicts(channel.raw["id"]), channel.folder
+
+
 def test_a_zip_under_one_folder_with_strays_beside_it(tmp_path: Path) -> None:
-    archive = zip_tree(MODERN, tmp_path / "export.zip", top="Modern Org")
+    archive = zip_folder(MODERN, tmp_path / "export.zip", top="Modern Org")
     with zipfile.ZipFile(archive, "a") as zipped:
         zipped.writestr("README.txt", "made by hand")
         zipped.writestr("__MACOSX/Modern Org/._channels.json", b"\x00\x05\x16\x07")

@@ -164,6 +164,79 @@ def test_edits_deletions_late_replies_and_reactions_are_followed(connected: Conn
     assert processed == (f"now with @{name} & more", True)
 
 
+def test_each_kind_of_message_and_each_name_is_stored_by_the_rules(connected: Connected) -> None:
+    """`slack_message.kind` and `slack_user.display_label` through the Web API sync: a message
+    of each kind (a deleted thread parent's tombstone among them), and people renamed between
+    two syncs."""
+    workspace, engine = connected.workspace, connected.engine
+    general = workspace.channels[0].id
+    first = int(normalize.day_bounds(START)[0].split(".")[0])
+    subtypes: dict[str | None, str] = {
+        None: "message",
+        "me_message": "message",
+        "file_share": "message",
+        "bot_message": "message",
+        "channel_join": "notice",
+        "channel_topic": "notice",
+        "pinned_item": "notice",
+        "bot_add": "notice",
+    }
+    expected: dict[str, str] = {}
+    for i, (subtype, kind) in enumerate(subtypes.items()):
+        expected[workspace.add_message(general, ts=f"{first + 60 + i}.000007", subtype=subtype)] = (
+            kind
+        )
+    parent = workspace.add_message(general, ts=f"{first + 120}.000007")
+    expected[workspace.add_reply(general, parent, ts=f"{first + 121}.000007", broadcast=True)] = (
+        "message"
+    )
+    expected[workspace.add_reply(general, parent, ts=f"{first + 122}.000007")] = "message"
+    workspace.delete_message(general, parent)  # a tombstone while replies remain
+    expected[parent] = "notice"
+    connected.select_all_channels()
+    connected.sync_all()
+    assert_matches_ground_truth(connected, [general])  # kind of every message, as the rule says
+    assert _stored_kinds(engine, list(expected)) == expected
+    expected_labels = _expected_labels(workspace)
+    assert _stored_labels(engine, list(expected_labels)) == expected_labels
+
+    humans = [u for u in workspace.users if not u.is_bot and not u.deleted]
+    workspace.update_user(humans[0].id, display_name="Nick")
+    workspace.update_user(humans[1].id, display_name="", real_name="")
+    ingest.refresh_users(engine, connected.cipher, connected.slack_id)
+    labels = _stored_labels(engine, list(expected_labels))
+    assert labels == _expected_labels(workspace)
+    assert labels[humans[0].id] == "Nick"
+    assert labels[humans[1].id] == humans[1].name
+
+
+def _stored_kinds(engine: Engine, timestamps: list[str]) -> dict[str, str]:
+    with engine.connect() as connection:
+        return dict(
+            connection.execute(
+                text("SELECT slack_ts, kind FROM slack_message WHERE slack_ts = ANY(:ts)"),
+                {"ts": timestamps},
+            ).all()
+        )
+
+
+def _stored_labels(engine: Engine, slack_ids: list[str]) -> dict[str, str]:
+    with engine.connect() as connection:
+        return dict(
+            connection.execute(
+                text("SELECT slack_id, display_label FROM slack_user WHERE slack_id = ANY(:ids)"),
+                {"ids": slack_ids},
+            ).all()
+        )
+
+
+def _expected_labels(workspace: FakeWorkspace) -> dict[str, str]:
+    return {
+        str(raw["id"]): normalize.display_name(normalize.user_row(raw))
+        for raw in workspace.user_dicts()
+    }
+
+
 def _user_dict(workspace: FakeWorkspace, user_id: str) -> dict[str, object]:
     raw = next(u for u in workspace.user_dicts() if u["id"] == user_id)
     return normalize.user_row(raw)

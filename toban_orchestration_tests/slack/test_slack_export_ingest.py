@@ -21,14 +21,14 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
-from toban_orchestration.slack import ingest
+from toban_orchestration.slack import ingest, normalize
 from toban_orchestration.slack.export import ExportFormatError
 from toban_orchestration.slack.ingest import import_export_workspace
 from toban_orchestration.slack.normalize import reaction_pairs
+from toban_orchestration.slack.sample import zip_folder
 from toban_orchestration.slack.store import planned_message_rows
-from toban_orchestration_tests.support.export_archives import zip_tree
 
-EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+EXPORT = Path(__file__).parents[1] / "data" / "slack-export-houstondatavis"
 
 
 def _expected() -> dict[str, object]:
@@ -50,6 +50,16 @@ def _expected() -> dict[str, object]:
         "edited": edited,
         "authored": authored,
     }
+
+
+def _expected_kinds() -> dict[tuple[str, str], str]:
+    """(channel, ts) -> `slack_message.kind` by the Python rule, from the archive's files."""
+    kinds: dict[tuple[str, str], str] = {}
+    for day_file in EXPORT.glob("*/*.json"):
+        for message in json.loads(day_file.read_text()):
+            notice = message.get("subtype") in normalize.SYSTEM_SUBTYPES
+            kinds[(day_file.parent.name, message["ts"])] = "notice" if notice else "message"
+    return kinds
 
 
 @pytest.fixture
@@ -111,6 +121,22 @@ def test_real_export_lands_row_for_row(migrated_engine: Engine, team_id: uuid.UU
         assert mismatched == 0
         workspace = session.scalars(select(SlackWorkspace)).one()
         assert workspace.slack_id == result.slack_id
+        # A message's kind and a person's display label, as the Python rules say
+        kinds = {
+            (channel, ts): kind
+            for channel, ts, kind in session.execute(
+                select(SlackChannel.name, SlackMessage.slack_ts, SlackMessage.kind).join(
+                    SlackChannel, SlackChannel.id == SlackMessage.channel_id
+                )
+            )
+        }
+        assert kinds == _expected_kinds()
+        assert Counter(kinds.values()) == {"message": 1031, "notice": 351}
+        labels = dict(session.execute(select(SlackUser.slack_id, SlackUser.display_label)).all())
+        assert labels == {
+            raw["id"]: normalize.display_name(normalize.user_row(raw))
+            for raw in json.loads((EXPORT / "users.json").read_text())
+        }
         days = session.scalar(select(func.count()).select_from(SlackSyncDay))
         # every channel, every day of the imported range (the archive's first to last day):
         # a day without a file had no messages and is as complete as the others
@@ -131,7 +157,7 @@ def test_reimporting_the_same_export_changes_nothing(
     # The same export as the zip Slack hands out: its channels are read by several threads
     # from one zip file, and give the same rows.
     again = import_export_workspace(
-        migrated_engine, zip_tree(EXPORT, tmp_path / "houston.zip"), team_id
+        migrated_engine, zip_folder(EXPORT, tmp_path / "houston.zip"), team_id
     )
     report = again.messages.report
     assert (report.messages.inserted, report.messages.updated, report.messages.deleted) == (0, 0, 0)

@@ -16,7 +16,7 @@ import pytest
 
 from toban_orchestration.definitions import defs
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "definitions.json"
 UPDATE_VARIABLE = "TOBAN_UPDATE_SNAPSHOTS"
 
 

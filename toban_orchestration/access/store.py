@@ -1,5 +1,14 @@
-"""The access rules (`rules.py`) applied to the database: which integrations and channels a
-team may read now, which team an analysis is for, and whether its requester may ask for it.
+"""The access domain's one persistence seam (issue 18): the access rules (`rules.py`) applied to
+the database (which integrations and channels a team may read now, which team an analysis is
+for, and whether its requester may ask for it), and every read and write of the tables that say
+who holds what: team, team_member, integration, integration_credential, integration_event,
+integration_share, service_resource and resource_access.
+
+Why here, and why `access` sits below `slack` in the import layers (beside `security`, which is
+the crypto only): a Slack workspace is registered as an integration (slack/workspaces.py), its
+tokens are refreshed and re-encrypted (slack/token_refresh.py, slack/key_rotation.py), analyses
+check who may read them and privacy deletes resources and audits what it did. All of them reach
+these tables, so their one owner must be below all of them; `access` needs nothing but `db`.
 
 Integration status does not matter here: it decides what is synced, not who may read what was
 stored. Everything is evaluated when asked (an analysis asks when it runs), so a share revoked
@@ -8,12 +17,12 @@ or a grant deleted after a request takes effect on the next run.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from toban_orchestration.access.rules import (
@@ -32,12 +41,17 @@ from toban_orchestration.access.rules import (
 )
 from toban_orchestration.db.enums import (
     AccessLevel,
+    CredentialType,
+    IntegrationEventType,
+    IntegrationStatus,
     IntegrationType,
     ResourceType,
     TeamMemberRole,
 )
 from toban_orchestration.db.models import (
     Integration,
+    IntegrationCredential,
+    IntegrationEvent,
     IntegrationShare,
     ResourceAccess,
     ServiceResource,
@@ -434,3 +448,259 @@ def may_see_analysis(
     )
     covered.discard(None)
     return covered <= access.readable
+
+
+# --- teams by slug (the handle commands and the demo use; was db/teams.py) ---
+
+
+def team_for_slug(session: Session, slug: str, name: str | None = None) -> uuid.UUID:
+    """The team with this slug, created on first use (named `name`, or the slug)."""
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None:
+        team = Team(name=name or slug, slug=slug)
+        session.add(team)
+        session.flush()
+    return team.id
+
+
+# --- integrations and their audit events (slack/workspaces.py, token refresh, privacy) ---
+
+
+def integration_by_id(session: Session, integration_id: uuid.UUID) -> Integration:
+    """The integration (it must exist)."""
+    return session.get_one(Integration, integration_id)
+
+
+def first_slack_integration(session: Session, slack_id: str) -> Integration | None:
+    """The oldest Slack integration of the workspace, whichever team owns it (the one audit
+    events and key rotation hang on), or None."""
+    return session.scalar(
+        select(Integration)
+        .where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id == slack_id,
+        )
+        .order_by(Integration.created_at)
+        .limit(1)
+    )
+
+
+def add_slack_integration(
+    session: Session, *, name: str, team_id: uuid.UUID, slack_id: str, actor: str
+) -> Integration:
+    """A new Slack integration of the team, added to the session (written at its next flush)."""
+    integration = Integration(
+        name=name,
+        service_type=IntegrationType.SLACK,
+        owner_team_id=team_id,
+        workspace_id=slack_id,
+        created_by_user_id=actor,
+    )
+    session.add(integration)
+    return integration
+
+
+def set_integration_status(
+    integration: Integration, status: IntegrationStatus
+) -> IntegrationStatus:
+    """Sets the status (written when the session flushes); returns the previous one."""
+    previous = integration.status
+    integration.status = status
+    return previous
+
+
+def merge_integration_metadata(integration: Integration, metadata: Mapping[str, Any]) -> None:
+    integration.integration_metadata = {**(integration.integration_metadata or {}), **metadata}
+
+
+def record_integration_event(
+    session: Session,
+    *,
+    integration_id: uuid.UUID | None,
+    event_type: IntegrationEventType,
+    actor: str,
+    team_id: uuid.UUID | None,
+    details: dict[str, Any],
+) -> None:
+    """One audit event (ids, counts and states, never content or secrets)."""
+    session.add(
+        IntegrationEvent(
+            integration_id=integration_id,
+            event_type=event_type,
+            actor_user_id=actor,
+            affected_team_id=team_id,
+            details=details,
+        )
+    )
+
+
+def integration_owner(session: Session, integration_id: uuid.UUID) -> uuid.UUID | None:
+    """The team owning the integration."""
+    return session.scalar(select(Integration.owner_team_id).where(Integration.id == integration_id))
+
+
+# --- credentials (slack/workspaces.py, token refresh, key rotation, privacy) ---
+
+CREDENTIAL_TABLE = "integration_credential"
+# The columns of integration_credential that hold Fernet ciphertexts (key rotation).
+CREDENTIAL_SECRET_COLUMNS = ("encrypted_value", "refresh_token")
+
+
+def add_credential(
+    session: Session,
+    *,
+    integration_id: uuid.UUID,
+    credential_type: CredentialType,
+    encrypted_value: str,
+    refresh_token: str | None,
+    expires_at: datetime | None,
+) -> None:
+    """A new (encrypted) credential, added to the session; the newest one is the one used."""
+    session.add(
+        IntegrationCredential(
+            integration_id=integration_id,
+            credential_type=credential_type,
+            encrypted_value=encrypted_value,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+        )
+    )
+
+
+def lock_newest_credential(
+    session: Session, integration_id: uuid.UUID, credential_types: Sequence[CredentialType]
+) -> IntegrationCredential | None:
+    """The integration's newest credential of these types, locked until the transaction ends
+    (two refreshes of one workspace never spend the same refresh token), or None."""
+    return session.scalar(
+        select(IntegrationCredential)
+        .where(
+            IntegrationCredential.integration_id == integration_id,
+            IntegrationCredential.credential_type.in_(credential_types),
+        )
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+        .with_for_update()
+    )
+
+
+def store_refreshed_credential(
+    credential: IntegrationCredential,
+    *,
+    encrypted_value: str,
+    refresh_token: str,
+    expires_at: datetime,
+) -> None:
+    """The new (encrypted) tokens of a locked credential, written when the session flushes."""
+    credential.encrypted_value = encrypted_value
+    credential.refresh_token = refresh_token
+    credential.expires_at = expires_at
+
+
+def active_slack_integrations_expiring(session: Session, before: datetime) -> list[uuid.UUID]:
+    """ACTIVE Slack integrations with a rotating credential that expires before `before`."""
+    return list(
+        session.scalars(
+            select(IntegrationCredential.integration_id)
+            .join(Integration, Integration.id == IntegrationCredential.integration_id)
+            .where(
+                Integration.service_type == IntegrationType.SLACK,
+                Integration.status == IntegrationStatus.ACTIVE,
+                IntegrationCredential.refresh_token.isnot(None),
+                IntegrationCredential.expires_at <= before,
+            )
+            .distinct()
+        ).all()
+    )
+
+
+def lock_credential_secrets(
+    session: Session, after: uuid.UUID | None, limit: int
+) -> Sequence[Row[Any]]:
+    """The next `limit` credentials by id after `after`: (id, *CREDENTIAL_SECRET_COLUMNS),
+    locked for this transaction only, so a refresh meanwhile waits instead of being
+    overwritten with the old token."""
+    table = IntegrationCredential.__table__
+    query = select(table.c.id, *(table.c[c] for c in CREDENTIAL_SECRET_COLUMNS))
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return session.execute(query.order_by(table.c.id).limit(limit).with_for_update()).all()
+
+
+def write_credential_secrets(
+    session: Session, credential_id: uuid.UUID, values: Mapping[str, str]
+) -> None:
+    """New ciphertexts for some of CREDENTIAL_SECRET_COLUMNS of one credential."""
+    session.execute(
+        update(IntegrationCredential)
+        .where(IntegrationCredential.id == credential_id)
+        .values(dict(values))
+    )
+
+
+def integration_of_credential(session: Session, credential_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalar(
+        select(IntegrationCredential.integration_id).where(
+            IntegrationCredential.id == credential_id
+        )
+    )
+
+
+def credential_count(connection: Connection, integration_id: uuid.UUID) -> int:
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(IntegrationCredential)
+            .where(IntegrationCredential.integration_id == integration_id)
+        ).scalar_one()
+    )
+
+
+def delete_credentials(connection: Connection, integration_id: uuid.UUID) -> None:
+    connection.execute(
+        delete(IntegrationCredential).where(IntegrationCredential.integration_id == integration_id)
+    )
+
+
+# --- Slack resources of an integration (privacy: erasure and workspace deletion) ---
+
+SLACK_RESOURCE_TYPES = (ResourceType.SLACK_CHANNEL, ResourceType.SLACK_USER)
+
+
+def slack_resource_count(connection: Connection, integration_id: uuid.UUID) -> int:
+    """The integration's SLACK_CHANNEL and SLACK_USER resources."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(ServiceResource)
+            .where(
+                ServiceResource.integration_id == integration_id,
+                ServiceResource.resource_type.in_(SLACK_RESOURCE_TYPES),
+            )
+        ).scalar_one()
+    )
+
+
+def delete_slack_resources(connection: Connection, integration_id: uuid.UUID) -> None:
+    """The integration's SLACK_CHANNEL and SLACK_USER resources."""
+    connection.execute(
+        delete(ServiceResource).where(
+            ServiceResource.integration_id == integration_id,
+            ServiceResource.resource_type.in_(SLACK_RESOURCE_TYPES),
+        )
+    )
+
+
+def delete_slack_user_resource(
+    connection: Connection, integration_id: uuid.UUID, user_slack_id: str
+) -> int:
+    """One Slack user's SLACK_USER resource; returns how many rows went (0 or 1)."""
+    return int(
+        connection.execute(
+            delete(ServiceResource).where(
+                ServiceResource.integration_id == integration_id,
+                ServiceResource.resource_type == ResourceType.SLACK_USER,
+                ServiceResource.external_id == user_slack_id,
+            )
+        ).rowcount
+    )

@@ -30,7 +30,7 @@ from toban_orchestration.slack import admin, ingest
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_truth import Connected, connect
+from toban_orchestration_tests.support.web_api_sync import Connected, connect
 
 DAY = date(2026, 11, 1)
 SELECT_OP = "select_slack_channels"

@@ -9,14 +9,6 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from toban_orchestration.access.queries import (
-    analysis_team,
-    may_see_analysis,
-    readable_channels,
-    team_integrations,
-    team_role,
-    workspace_access,
-)
 from toban_orchestration.access.rules import (
     Action,
     ChannelDecision,
@@ -27,6 +19,14 @@ from toban_orchestration.access.rules import (
     integration_level,
     role_may,
     share_is_active,
+)
+from toban_orchestration.access.store import (
+    analysis_team,
+    may_see_analysis,
+    readable_channels,
+    team_integrations,
+    team_role,
+    workspace_access,
 )
 from toban_orchestration.db.enums import (
     AccessLevel,

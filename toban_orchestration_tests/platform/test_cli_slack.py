@@ -10,7 +10,7 @@ from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
 from toban_orchestration_tests.helpers import disposing_engine, run_toban
 
-EXPORT = Path(__file__).parent / "data" / "slack-export-houstondatavis"
+EXPORT = Path(__file__).parents[1] / "data" / "slack-export-houstondatavis"
 TOKEN = "xoxb-cli-test-5550123"
 REFRESH = "xoxe-1-refresh-cli-5550199"
 

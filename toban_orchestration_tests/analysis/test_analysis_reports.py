@@ -38,7 +38,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration_tests.conftest import EXTERNAL_URL_VARIABLE, PostgresServer
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
-from toban_orchestration_tests.slack_truth import Connected, connect
+from toban_orchestration_tests.support.web_api_sync import Connected, connect
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 END = START + timedelta(days=7)

@@ -26,11 +26,11 @@ from toban_orchestration.db.models import (
 )
 from toban_orchestration.defs.maintenance.jobs import slack_token_refresh_job
 from toban_orchestration.defs.resources import build_resources
-from toban_orchestration.security.rotation import rotate_all
 from toban_orchestration.security.tokens import DecryptionError, TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthError
+from toban_orchestration.slack.key_rotation import rotate_all
 from toban_orchestration.slack.planning import ensure_workspaces
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.workspaces import register_token_workspace
