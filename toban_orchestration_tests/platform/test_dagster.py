@@ -110,3 +110,18 @@ def test_sensor_intervals_follow_the_setting() -> None:
         [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["7", "7", "14"]
+
+
+def test_loading_the_definitions_imports_neither_the_llm_sdk_nor_matplotlib() -> None:
+    """Every run process and code server loads the definitions before its first step: the
+    openai SDK and matplotlib (about a second each) are imported only where an analysis calls
+    the model or draws a chart."""
+    script = (
+        "import sys\n"
+        "import toban_orchestration.definitions\n"
+        "print(sorted(m for m in ('openai', 'matplotlib') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
