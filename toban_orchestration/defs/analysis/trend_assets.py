@@ -28,9 +28,9 @@ from toban_orchestration.analysis.trends import (
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP
 from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS, analysis_partitions
+from toban_orchestration.defs.analysis.resources import AnalysisSettings
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
-from toban_orchestration.settings import get_settings
 
 TRENDS_ASSET = "slack_contributions_trends"
 WEEKLY_CONTRIBUTIONS = f"slack_contributions_{ScheduleFrequency.WEEKLY.value}"
@@ -79,11 +79,11 @@ _weeks = WINDOW_PARTITIONS[ScheduleFrequency.WEEKLY]
     "stored besides this metadata.",
 )
 def slack_contributions_trends(
-    context: dg.AssetExecutionContext, app_database: AppDatabase
+    context: dg.AssetExecutionContext, app_database: AppDatabase, analysis: AnalysisSettings
 ) -> dg.MaterializeResult[None]:
     keys = context.partition_key.keys_by_dimension
     week = _weeks.time_window_for_partition_key(keys[DATE_DIMENSION]).start.date()
-    weeks = validate_weeks(get_settings().trend_weeks)
+    weeks = validate_weeks(analysis.trend_weeks)
     with app_database.engine().connect() as connection:
         workspace_id, owner_team_id = workspace_and_owner(connection, keys[WORKSPACE_DIMENSION])
         # The pipeline's analyses are the owning team's (access/queries.analysis_team), so its

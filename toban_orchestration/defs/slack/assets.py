@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -19,7 +20,7 @@ from toban_orchestration.defs.slack.partitions import (
     workspace_of_message_partition,
     workspace_partitions,
 )
-from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.resources import SlackCredentials, SlackSyncSettings
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import SlackError, SlackRefusedError
@@ -81,7 +82,10 @@ def _failure(error: Exception) -> dg.Failure:
     freshness_policy=DAILY_SYNC_FRESHNESS,
 )
 def slack_workspace(
-    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+    context: dg.AssetExecutionContext,
+    app_database: AppDatabase,
+    slack: SlackCredentials,
+    slack_sync: SlackSyncSettings,
 ) -> dg.MaterializeResult[None]:
     """The workspace's name, domain and connection state (team.info); its metadata shows the
     workspace's sync settings."""
@@ -90,7 +94,7 @@ def slack_workspace(
         context,
         app_database,
         slack,
-        admin_metadata.workspace_settings_metadata,
+        partial(admin_metadata.workspace_settings_metadata, slack_sync=slack_sync),
     )
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.assets import slack_messages_range_job
 from toban_orchestration.defs.slack.jobs import message_range_request, slack_workspace_snapshot_job
+from toban_orchestration.defs.slack.resources import SlackSyncSettings
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.planning import (
     active_slack_ids,
@@ -25,7 +26,7 @@ _settings = get_settings()
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def daily_slack_sync(
-    context: dg.ScheduleEvaluationContext, app_database: AppDatabase
+    context: dg.ScheduleEvaluationContext, app_database: AppDatabase, slack_sync: SlackSyncSettings
 ) -> list[dg.RunRequest]:
     """For each ACTIVE workspace: every day up to yesterday, within TOBAN_BACKFILL_DAYS, that is
     not completely synced (so a day missed during downtime is caught up), yesterday included."""
@@ -34,7 +35,9 @@ def daily_slack_sync(
     yesterday = scheduled.date() - timedelta(days=1)
     with app_database.engine().connect() as connection:
         active = active_slack_ids(connection)
-        missing = days_to_sync(connection, active, yesterday, _settings.backfill_days_to(yesterday))
+        missing = days_to_sync(
+            connection, active, yesterday, slack_sync.backfill_days_to(yesterday)
+        )
     requests = []
     for slack_id in active:
         # Always yesterday (late edits and replies; its recheck reconciles the days before),
