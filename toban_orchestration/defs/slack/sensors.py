@@ -1,4 +1,7 @@
-"""The sensor that turns Slack integrations in the app database into synced workspaces."""
+"""The sensor that turns Slack integrations in the app database into synced workspaces.
+
+Its interval is known when the definitions are built, so `build_slack_integration_sensor` makes
+the sensor from the function below (defs/slack/definitions.py passes the setting)."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -13,7 +16,6 @@ from toban_orchestration.defs.slack.jobs import (
 )
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.defs.slack.resources import SlackSyncSettings
-from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.planning import (
     changes,
     contiguous_ranges,
@@ -27,11 +29,14 @@ def message_partition_key(day: str, slack_id: str) -> str:
     return str(dg.MultiPartitionKey({"date": day, "workspace": slack_id}))
 
 
-@dg.sensor(
-    jobs=[slack_workspace_snapshot_job, slack_messages_range_job],
-    minimum_interval_seconds=get_settings().sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+def build_slack_integration_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    return dg.sensor(
+        jobs=[slack_workspace_snapshot_job, slack_messages_range_job],
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )(slack_integration_sensor)
+
+
 def slack_integration_sensor(
     context: dg.SensorEvaluationContext, app_database: AppDatabase, slack_sync: SlackSyncSettings
 ) -> dg.SensorResult:
