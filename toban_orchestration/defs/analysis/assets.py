@@ -114,8 +114,15 @@ def _report_file_metadata(
     }
 
 
-def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
-    partitions = analysis_partitions(frequency)
+def build_window_assets(partitions_start_date: str) -> list[dg.AssetsDefinition]:
+    """The channel analyses and contributions of every window length, from the first day."""
+    return [build_analysis_assets(f, partitions_start_date) for f in ScheduleFrequency]
+
+
+def build_analysis_assets(
+    frequency: ScheduleFrequency, partitions_start_date: str
+) -> dg.AssetsDefinition:
+    partitions = analysis_partitions(frequency, partitions_start_date)
     window_definition = partitions.get_partitions_def_for_dimension(DATE_DIMENSION)
     assert isinstance(window_definition, dg.TimeWindowPartitionsDefinition)
 
@@ -187,9 +194,6 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
         )
 
     return _analysis
-
-
-analysis_assets = [build_analysis_assets(frequency) for frequency in ScheduleFrequency]
 
 
 class AnalysisRequest(dg.Config):

@@ -1,7 +1,7 @@
 """Slack's definitions: the synced tables and the event inbox, the jobs that fill them, the
 schedules and sensors that start those jobs, and the Launchpad jobs that change a workspace's
-channels and settings. The schedules' cron and the integration sensor's interval come from the
-settings the root `definitions.py` passes."""
+channels and settings. The first day partition, the schedules' cron and the integration
+sensor's interval come from the settings the root `definitions.py` passes."""
 
 import dagster as dg
 
@@ -10,8 +10,8 @@ from toban_orchestration.defs.slack.admin_jobs import (
     slack_select_channels_job,
 )
 from toban_orchestration.defs.slack.assets import (
+    build_message_assets,
     slack_channels,
-    slack_messages_and_reactions,
     slack_messages_range_job,
     slack_users,
     slack_workspace,
@@ -33,7 +33,7 @@ def build_slack_defs(settings: Settings) -> dg.Definitions:
             slack_workspace,
             slack_users,
             slack_channels,
-            slack_messages_and_reactions,
+            build_message_assets(settings.partitions_start_date),
             slack_event_inbox,
         ],
         asset_checks=[slack_event_inbox_lag],
