@@ -27,10 +27,9 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
 )
+from toban_orchestration.definitions import defs
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.resources import build_resources
-from toban_orchestration.defs.slack.schedules import daily_slack_sync
-from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
 
 T = TypeVar("T")
@@ -106,7 +105,7 @@ def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=build_resources(get_settings())
     ) as context:
-        result = slack_integration_sensor(context)
+        result = defs.get_sensor_def("slack_integration_sensor")(context)
     assert isinstance(result, dg.SensorResult)
     return result
 
@@ -117,7 +116,7 @@ def schedule(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
         scheduled_execution_time=datetime.now(UTC),
         resources=build_resources(get_settings()),
     ) as context:
-        requests = daily_slack_sync(context)
+        requests = defs.get_schedule_def("daily_slack_sync")(context)
     assert isinstance(requests, list)
     return requests
 

@@ -28,13 +28,12 @@ from toban_orchestration.dagster_instance import project_instance
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DatabaseTargets, forget_app_engine, opened_engine
 from toban_orchestration.db.enums import ScheduleFrequency
-from toban_orchestration.defs.analysis.assets import analysis_assets
-from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS
-from toban_orchestration.defs.analysis.trend_assets import slack_contributions_trends
+from toban_orchestration.definitions import build_defs
+from toban_orchestration.defs.analysis.partitions import window_partitions
+from toban_orchestration.defs.analysis.trend_assets import TRENDS_ASSET
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.assets import (
     slack_channels,
-    slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
@@ -177,9 +176,13 @@ def _ingest_and_analyze(
     os.environ["TOBAN_DATABASE_URL"] = targets.app_url.render_as_string(hide_password=False)
     get_settings.cache_clear()
     forget_app_engine()
-    resources = build_resources(get_settings())
-    weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
-    weeks = _weeks_overlapping(export.first_day, export.last_day)
+    settings = get_settings()
+    resources = build_resources(settings)
+    built = build_defs(settings)
+    messages = built.get_assets_def("slack_messages")
+    weekly = built.get_assets_def(f"slack_channel_analyses_{ScheduleFrequency.WEEKLY.value}")
+    trends = built.get_assets_def(TRENDS_ASSET)
+    weeks = _weeks_overlapping(export.first_day, export.last_day, settings.partitions_start_date)
     days = (export.last_day - export.first_day).days + 1
     with project_instance(targets.dagster_url) as instance:
         instance.add_dynamic_partitions(workspace_partitions.name or "", [DEMO_TEAM_ID])
@@ -193,7 +196,7 @@ def _ingest_and_analyze(
         day = export.first_day
         while day <= export.last_day:
             key = dg.MultiPartitionKey({"date": day.isoformat(), "workspace": DEMO_TEAM_ID})
-            _materialize(instance, [slack_messages_and_reactions], key, resources, logs)
+            _materialize(instance, [messages], key, resources, logs)
             steps.advance()
             day += timedelta(days=1)
         progress.line(
@@ -208,7 +211,7 @@ def _ingest_and_analyze(
             report_file = _report_file(analyzed, weekly.node_def.name)
             # The week's trends (who moved most), so the UI shows them without waiting for
             # the automation sensor's first ticks.
-            _materialize(instance, [slack_contributions_trends], key, resources, logs)
+            _materialize(instance, [trends], key, resources, logs)
             steps.advance()
         progress.line(
             f"Analyses: {len(weeks)} weekly windows and their trends "
@@ -252,9 +255,10 @@ def _report_file(result: dg.ExecuteInProcessResult, node_name: str) -> str:
     return "not written (the analysis recorded no report)"
 
 
-def _weeks_overlapping(first: date, last: date) -> list[str]:
-    """Weekly partition keys (Mondays) of the complete weeks that overlap [first, last]."""
-    definition = WINDOW_PARTITIONS[ScheduleFrequency.WEEKLY]
+def _weeks_overlapping(first: date, last: date, start_date: str) -> list[str]:
+    """Weekly partition keys (Mondays) of the complete weeks that overlap [first, last], of the
+    weekly partitions that begin on `start_date`."""
+    definition = window_partitions(ScheduleFrequency.WEEKLY, start_date)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     keys = []

@@ -14,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def backfill_days_within(backfill_days: int, first_day: date, last: date) -> int:
+    """How many days of a `backfill_days` window ending on `last` have a day partition: the
+    window does not reach back before `first_day` (TOBAN_PARTITIONS_START_DATE)."""
+    return max(0, min(backfill_days, (last - first_day).days + 1))
+
+
 def default_partitions_start(today: date | None = None) -> str:
     """The first day of the month a year before `today` (UTC): the backfill window and a year of
     monthly, weekly and daily analyses fit, and the first month is whole."""
@@ -126,7 +132,7 @@ class Settings(BaseSettings):
     def backfill_days_to(self, last: date) -> int:
         """How many days of the backfill window ending on `last` have a day partition: the
         window does not reach back before TOBAN_PARTITIONS_START_DATE."""
-        return max(0, min(self.backfill_days, (last - self.first_partition_day).days + 1))
+        return backfill_days_within(self.backfill_days, self.first_partition_day, last)
 
     @property
     def report_directory(self) -> Path:

@@ -663,8 +663,14 @@ class ChannelAnalyst:
 
 
 def estimated_cost(settings: Settings, usage: Usage) -> float:
-    prices = json.loads(settings.llm_price_per_1k_tokens or "{}")
-    prompt_price, completion_price = prices.get(settings.llm_model or "", [0.0, 0.0])
+    return usage_cost(settings.llm_price_per_1k_tokens, settings.llm_model, usage)
+
+
+def usage_cost(price_table: str | None, model: str | None, usage: Usage) -> float:
+    """USD for `usage` by the JSON table of TOBAN_LLM_PRICE_PER_1K_TOKENS ({"model": [prompt,
+    completion] USD per 1k tokens}); 0 for a model it does not list."""
+    prices = json.loads(price_table or "{}")
+    prompt_price, completion_price = prices.get(model or "", [0.0, 0.0])
     return float(
         round(
             usage.prompt_tokens / 1000 * prompt_price

@@ -25,7 +25,7 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     slack_analysis_channels,
 )
-from toban_orchestration.defs.analysis.assets import analysis_assets, slack_analysis_job
+from toban_orchestration.defs.analysis.assets import slack_analysis_job
 from toban_orchestration.defs.maintenance.dagster_history import (
     analysis_ids,
     forget_runs,
@@ -41,6 +41,7 @@ from toban_orchestration_tests.fakes.llm_server import FakeLLMServer
 from toban_orchestration_tests.helpers import report_pages
 from toban_orchestration_tests.llm_answers import good_answer
 from toban_orchestration_tests.support.llm_analyst import API_KEY, analyst_for
+from toban_orchestration_tests.support.partitioned_assets import WEEKLY
 from toban_orchestration_tests.support.roles_workspace import (
     END,
     START,
@@ -225,7 +226,7 @@ def test_the_dagster_runs_that_hold_their_name_are_forgotten(
     channel_id = seed_roles_workspace(migrated_engine)
     project_instance.add_dynamic_partitions(workspace_partitions.name or "", ["TROLES"])
     key = dg.MultiPartitionKey({"date": START.date().isoformat(), "workspace": "TROLES"})
-    weekly = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
+    weekly = WEEKLY
     assert dg.materialize(
         [weekly],
         partition_key=key,

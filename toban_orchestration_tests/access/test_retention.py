@@ -32,7 +32,6 @@ from toban_orchestration.db.models import (
     SlackUser,
     SlackWorkspace,
 )
-from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.maintenance.jobs import slack_retention_job
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
@@ -45,8 +44,8 @@ from toban_orchestration.privacy.retention import (
 from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.factories import add_slack_integration
 from toban_orchestration_tests.helpers import report_pages
+from toban_orchestration_tests.support.partitioned_assets import WEEKLY
 
-WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 NOW = datetime.now(UTC).replace(microsecond=0)
 RETENTION = 45
 CUTOFF = NOW - timedelta(days=RETENTION)

@@ -28,11 +28,9 @@ from sqlalchemy.orm import Session
 
 from toban_orchestration.db.engine import forget_app_engine
 from toban_orchestration.db.models import IntegrationCredential, Team
-from toban_orchestration.defs.analysis.assets import analysis_assets
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.assets import (
     slack_channels,
-    slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
@@ -46,6 +44,7 @@ from toban_orchestration_tests.fakes.llm_server import Fault as LLMFault
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, Fault, generate_workspace
 from toban_orchestration_tests.helpers import disposing_engine
 from toban_orchestration_tests.llm_answers import good_answer
+from toban_orchestration_tests.support.partitioned_assets import MESSAGES, WEEKLY
 
 DAY = date(2026, 11, 2)  # a Monday: the weekly analysis window starts here
 TOKEN = "xoxe.xoxb-1-scan-access-31337"
@@ -54,7 +53,6 @@ CLIENT_ID = "9876.5432"
 CLIENT_SECRET = "scan-client-secret-77d1"
 LLM_KEY = "sk-scan-llm-key-0451"
 DB_PASSWORD = "scan-db-password-6b2c"
-WEEKLY = next(a for a in analysis_assets if a.node_def.name == "slack_analysis_weekly")
 
 
 def _with_password(url: str) -> str:
@@ -172,7 +170,7 @@ def test_no_secret_appears_anywhere_after_a_full_run_with_faults(
         assert snapshot.success
         day_key = dg.MultiPartitionKey({"date": DAY.isoformat(), "workspace": slack_id})
         messages = dg.materialize(
-            [slack_messages_and_reactions],
+            [MESSAGES],
             partition_key=day_key,
             resources=build_resources(get_settings()),
             instance=instance,

@@ -21,7 +21,7 @@ from toban_orchestration.definitions import defs
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.settings import get_settings
-from toban_orchestration_tests.support.analysis_assets import WEEKLY
+from toban_orchestration_tests.support.partitioned_assets import WEEKLY
 from toban_orchestration_tests.support.roles_workspace import START, seed_roles_workspace
 
 WORKSPACE = "TROLES"

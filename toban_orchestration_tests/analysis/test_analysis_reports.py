@@ -33,6 +33,7 @@ from toban_orchestration.cli import main
 from toban_orchestration.db import migrations
 from toban_orchestration.db.engine import DAGSTER_DRIVER, forget_app_engine
 from toban_orchestration.defs.analysis.assets import window_metadata
+from toban_orchestration.defs.analysis.resources import AnalysisSettings
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import ingest
@@ -226,7 +227,9 @@ def _png_size(png: bytes) -> tuple[int, int]:
 def test_charts_in_the_metadata_stay_small_and_the_report_is_linked(
     analyzed: Analyzed, inputs: ReportInputs, reports_dir: Path
 ) -> None:
-    metadata = window_metadata(analyzed.engine, analyzed.result)
+    # The resource is given its folder: no environment variable needed.
+    settings = AnalysisSettings(report_directory=str(reports_dir), trend_weeks=12)
+    metadata = window_metadata(analyzed.engine, analyzed.result, settings)
     charts_md = metadata.analysis["charts"].md_str
     images = re.findall(r"!\[([^\]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", charts_md)
     assert [title for title, _ in images] == [
@@ -255,7 +258,7 @@ def test_charts_in_the_metadata_stay_small_and_the_report_is_linked(
     assert metadata.analysis["report_url"].url == path.as_uri()
     assert stored_digest(path) == report.inputs_digest(inputs)
     # Materialized again with the same rows: the page is left alone.
-    again = window_metadata(analyzed.engine, analyzed.result)
+    again = window_metadata(analyzed.engine, analyzed.result, settings)
     assert metadata.analysis["report_rewritten"] is True
     assert again.analysis["report_rewritten"] is False
 

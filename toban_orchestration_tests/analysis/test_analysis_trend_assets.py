@@ -34,7 +34,7 @@ from toban_orchestration.db.models import (
     slack_analysis_channels,
 )
 from toban_orchestration.definitions import defs
-from toban_orchestration.defs.analysis.trend_assets import TRENDS_ASSET, slack_contributions_trends
+from toban_orchestration.defs.analysis.trend_assets import TRENDS_ASSET
 from toban_orchestration.defs.maintenance.dagster_history import workspace_runs
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.partitions import workspace_partitions
@@ -42,7 +42,7 @@ from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.normalize import NameLookup, user_row
 from toban_orchestration.slack.store import SlackStore
 from toban_orchestration.slack.sync import ChannelRef, ChannelSync, SyncReport
-from toban_orchestration_tests.support.analysis_assets import WEEKLY
+from toban_orchestration_tests.support.partitioned_assets import TRENDS, WEEKLY
 
 WORKSPACE = "TTREND"
 # The last three complete weeks (Monday to Monday, UTC): a daemon's first evaluation catches up
@@ -312,7 +312,7 @@ def test_the_asset_follows_the_weekly_analysis_and_shows_movers_and_charts(
     assert _requested(project_instance, None)[0] == {str(key)}
 
     result = dg.materialize(
-        [slack_contributions_trends],
+        [TRENDS],
         partition_key=key,
         resources=build_resources(get_settings()),
         instance=project_instance,

@@ -23,13 +23,18 @@ from toban_orchestration.db.models import (
     Team,
     slack_analysis_channels,
 )
-from toban_orchestration.defs.analysis.sensors import slack_analysis_request_sensor
+from toban_orchestration.defs.analysis.sensors import build_analysis_sensors
 from toban_orchestration.defs.resources import build_resources
-from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
-from toban_orchestration.defs.slack.sensors import slack_integration_sensor
+from toban_orchestration.defs.slack.schedules import build_daily_schedules
+from toban_orchestration.defs.slack.sensors import build_slack_integration_sensor
 from toban_orchestration.settings import get_settings
 from toban_orchestration.slack.planning import days_to_sync
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
+
+# Built as the root definitions build them, with values of the test's own.
+slack_integration_sensor = build_slack_integration_sensor(minimum_interval_seconds=30)
+daily_slack_sync, daily_slack_snapshot = build_daily_schedules("0 2 * * *", "UTC")
+slack_analysis_request_sensor, _ = build_analysis_sensors(minimum_interval_seconds=30)
 
 
 def _add_integration(engine: Engine, slack_id: str, team_slug: str) -> Integration:

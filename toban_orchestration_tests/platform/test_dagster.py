@@ -1,7 +1,6 @@
 """The Dagster side: the definitions load, the schema asset materializes, and dagster.yaml gives
 a PostgreSQL-backed instance whose history stays apart from the project's."""
 
-import os
 import subprocess
 import sys
 from typing import Any
@@ -11,10 +10,10 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy import Engine, inspect, text
 
 from toban_orchestration.db import migrations
-from toban_orchestration.definitions import defs
+from toban_orchestration.definitions import build_defs, defs
 from toban_orchestration.defs.platform.assets import app_database_schema, schema_matches_models
 from toban_orchestration.defs.resources import build_resources
-from toban_orchestration.settings import get_settings
+from toban_orchestration.settings import Settings, get_settings
 from toban_orchestration_tests.helpers import disposing_engine
 
 
@@ -96,20 +95,46 @@ def test_project_dagster_yaml_keeps_runs_in_their_own_postgres_database(
     assert not dagster_tables & {"slack_message", migrations.VERSION_TABLE}
 
 
-def test_sensor_intervals_follow_the_setting() -> None:
-    """TOBAN_SENSOR_INTERVAL_SECONDS sets the sensors' cadence (read when the definitions load,
-    hence a new interpreter); the automation sensor waits twice as long."""
-    script = (
-        "from toban_orchestration.definitions import defs\n"
-        "for name in ('slack_integration_sensor', 'slack_analysis_request_sensor',"
-        " 'slack_analysis_automation'):\n"
-        "    print(defs.get_sensor_def(name).minimum_interval_seconds)\n"
+def test_sensor_intervals_and_schedules_follow_the_settings() -> None:
+    """TOBAN_SENSOR_INTERVAL_SECONDS sets the sensors' cadence (the automation sensor waits
+    twice as long), and the crons and time zone the schedules'. The definitions are built from
+    the settings they are given: no environment variable, no new interpreter."""
+    built = build_defs(
+        Settings(
+            sensor_interval_seconds=7,
+            daily_schedule_cron="15 4 * * *",
+            schedule_timezone="Europe/Paris",
+            token_refresh_cron="*/5 * * * *",
+            retention_cron="0 5 * * *",
+        )
     )
-    environment = {**os.environ, "TOBAN_SENSOR_INTERVAL_SECONDS": "7"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == ["7", "7", "14"]
+    intervals = [
+        built.get_sensor_def(name).minimum_interval_seconds
+        for name in (
+            "slack_integration_sensor",
+            "slack_analysis_request_sensor",
+            "slack_analysis_automation",
+        )
+    ]
+    assert intervals == [7, 7, 14]
+    schedules = {
+        name: (
+            built.get_schedule_def(name).cron_schedule,
+            built.get_schedule_def(name).execution_timezone,
+        )
+        for name in (
+            "daily_slack_sync",
+            "daily_slack_snapshot",
+            "slack_token_refresh_schedule",
+            "slack_retention_schedule",
+        )
+    }
+    assert schedules == {
+        "daily_slack_sync": ("15 4 * * *", "Europe/Paris"),
+        "daily_slack_snapshot": ("15 4 * * *", "Europe/Paris"),
+        "slack_token_refresh_schedule": ("*/5 * * * *", "UTC"),
+        "slack_retention_schedule": ("0 5 * * *", "Europe/Paris"),
+    }
 
 
 def test_loading_the_definitions_imports_neither_the_llm_sdk_nor_matplotlib() -> None:

@@ -12,7 +12,6 @@ from toban_orchestration.db.models import SlackChannel
 from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.assets import (
     slack_channels,
-    slack_messages_and_reactions,
     slack_users,
     slack_workspace,
 )
@@ -20,6 +19,7 @@ from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
 from toban_orchestration_tests.fakes.slack_server import FakeSlackServer, generate_workspace
+from toban_orchestration_tests.support.partitioned_assets import MESSAGES
 from toban_orchestration_tests.support.web_api_sync import Connected, connect
 
 DAY = date(2026, 11, 1)
@@ -80,7 +80,7 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
 
     key = dg.MultiPartitionKey({"date": DAY.isoformat(), "workspace": slack_id})
     first = dg.materialize(
-        [slack_messages_and_reactions],
+        [MESSAGES],
         partition_key=key,
         resources=build_resources(get_settings()),
         instance=project_instance,
@@ -105,7 +105,7 @@ def test_workspace_assets_and_a_message_partition_materialize_with_metadata(
     assert 0 < reaction_rows <= _int(by_key["slack_reactions"], "reactions_inserted")
 
     again = dg.materialize(
-        [slack_messages_and_reactions],
+        [MESSAGES],
         partition_key=key,
         resources=build_resources(get_settings()),
         instance=project_instance,

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from toban_orchestration.db.models import SlackChannel
 from toban_orchestration.defs.resources import build_resources
-from toban_orchestration.defs.slack.assets import slack_messages_and_reactions, slack_users
+from toban_orchestration.defs.slack.assets import slack_users
 from toban_orchestration.defs.slack.partitions import workspace_partitions
 from toban_orchestration.security.tokens import TokenCipher, generate_key
 from toban_orchestration.settings import get_settings
@@ -34,6 +34,7 @@ from toban_orchestration_tests.fakes.slack_server import (
     Fault,
     generate_workspace,
 )
+from toban_orchestration_tests.support.partitioned_assets import MESSAGES
 from toban_orchestration_tests.support.web_api_sync import (
     TOKEN,
     Connected,
@@ -276,7 +277,7 @@ def _materialize_day(
         )
     key = dg.MultiPartitionKey({"date": START.isoformat(), "workspace": connected.slack_id})
     return dg.materialize(
-        [slack_messages_and_reactions],
+        [MESSAGES],
         partition_key=key,
         resources=build_resources(get_settings()),
         instance=instance,

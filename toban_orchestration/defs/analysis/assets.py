@@ -10,15 +10,14 @@ from sqlalchemy import Engine
 
 from toban_orchestration.analysis import charts, report
 from toban_orchestration.analysis.health import analysis_health
-from toban_orchestration.analysis.llm import estimated_cost
 from toban_orchestration.analysis.report_files import ReportPathError, write_report
 from toban_orchestration.analysis.run import AnalysisResult, run_analysis, window_analysis
 from toban_orchestration.analysis.store import ReportInputs, report_inputs
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.defs.analysis.partitions import analysis_partitions, days_of_window
+from toban_orchestration.defs.analysis.resources import AnalysisSettings
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
-from toban_orchestration.settings import get_settings
 
 ANALYSIS_GROUP = "analysis"
 # Analysis steps share one pool (limit in dagster.yaml) so that LLM requests stay bounded.
@@ -55,7 +54,9 @@ class WindowMetadata:
     contributions: dict[str, Any]
 
 
-def window_metadata(engine: Engine, result: AnalysisResult) -> WindowMetadata:
+def window_metadata(
+    engine: Engine, result: AnalysisResult, analysis: AnalysisSettings
+) -> WindowMetadata:
     """What the UI shows of a run: its counts and costs, and what people look at: a preview of
     the busiest channels, the leaderboard with names that tell namesakes apart, the charts, and
     where the window's HTML report is (written when its inputs changed)."""
@@ -66,7 +67,7 @@ def window_metadata(engine: Engine, result: AnalysisResult) -> WindowMetadata:
         report.leaderboard(inputs), inputs.days, inputs.channels, labels
     )
     leaderboard = dg.MetadataValue.md(result.leaderboard_markdown(labels=labels))
-    analysis = {
+    materialized = {
         "workspace": report.workspace_label(inputs.workspace),
         "analysis_id": str(result.analysis_id),
         "channels_analyzed": result.channels,
@@ -76,7 +77,7 @@ def window_metadata(engine: Engine, result: AnalysisResult) -> WindowMetadata:
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
         "cache_hits": result.usage.cache_hits,
-        "estimated_cost_usd": estimated_cost(get_settings(), result.usage),
+        "estimated_cost_usd": analysis.estimated_cost(result.usage),
         "failed_channels": len(result.failed_channels),
         "excluded_channels": len(result.excluded_channels),
         "report_preview": dg.MetadataValue.md(
@@ -84,23 +85,25 @@ def window_metadata(engine: Engine, result: AnalysisResult) -> WindowMetadata:
         ),
         "leaderboard": leaderboard,
         "charts": dg.MetadataValue.md(charts.charts_markdown(pictures)),
-        **_report_file_metadata(inputs, pictures),
+        **_report_file_metadata(analysis, inputs, pictures),
     }
     contributors = {
         title: png for title, png in pictures.items() if title == charts.CONTRIBUTORS_TITLE
     }
     contributions = {
         "dagster/row_count": result.participants,
-        "workspace": analysis["workspace"],
+        "workspace": materialized["workspace"],
         "leaderboard": leaderboard,
         "charts": dg.MetadataValue.md(charts.charts_markdown(contributors)),
     }
-    return WindowMetadata(analysis, contributions)
+    return WindowMetadata(materialized, contributions)
 
 
-def _report_file_metadata(inputs: ReportInputs, pictures: dict[str, bytes]) -> dict[str, Any]:
+def _report_file_metadata(
+    analysis: AnalysisSettings, inputs: ReportInputs, pictures: dict[str, bytes]
+) -> dict[str, Any]:
     try:
-        written = write_report(get_settings().report_directory, inputs, pictures)
+        written = write_report(analysis.report_path, inputs, pictures)
     except (OSError, ReportPathError) as error:
         # The analysis' rows are stored: a report that cannot be written is said, not fatal.
         return {"report": dg.MetadataValue.text(f"not written: {error}")}
@@ -111,8 +114,15 @@ def _report_file_metadata(inputs: ReportInputs, pictures: dict[str, bytes]) -> d
     }
 
 
-def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
-    partitions = analysis_partitions(frequency)
+def build_window_assets(partitions_start_date: str) -> list[dg.AssetsDefinition]:
+    """The channel analyses and contributions of every window length, from the first day."""
+    return [build_analysis_assets(f, partitions_start_date) for f in ScheduleFrequency]
+
+
+def build_analysis_assets(
+    frequency: ScheduleFrequency, partitions_start_date: str
+) -> dg.AssetsDefinition:
+    partitions = analysis_partitions(frequency, partitions_start_date)
     window_definition = partitions.get_partitions_def_for_dimension(DATE_DIMENSION)
     assert isinstance(window_definition, dg.TimeWindowPartitionsDefinition)
 
@@ -150,7 +160,9 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
         partitions_def=partitions,
         pool=LLM_POOL,
     )
-    def _analysis(context: dg.AssetExecutionContext, app_database: AppDatabase) -> Any:
+    def _analysis(
+        context: dg.AssetExecutionContext, app_database: AppDatabase, analysis: AnalysisSettings
+    ) -> Any:
         keys = context.partition_key.keys_by_dimension
         window = window_definition.time_window_for_partition_key(keys[DATE_DIMENSION])
         engine = app_database.engine()
@@ -158,7 +170,7 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
             engine, keys[WORKSPACE_DIMENSION], frequency.value, window.start, window.end
         )
         result = run_analysis(engine, analysis_id)
-        metadata = window_metadata(engine, result)
+        metadata = window_metadata(engine, result, analysis)
         yield dg.MaterializeResult(
             asset_key=f"slack_channel_analyses_{frequency.value}", metadata=metadata.analysis
         )
@@ -184,16 +196,15 @@ def build_analysis_assets(frequency: ScheduleFrequency) -> dg.AssetsDefinition:
     return _analysis
 
 
-analysis_assets = [build_analysis_assets(frequency) for frequency in ScheduleFrequency]
-
-
 class AnalysisRequest(dg.Config):
     analysis_id: str
     """The SlackAnalysis row to run (its window, channels and parameters)."""
 
 
 @dg.op
-def run_requested_analysis(config: AnalysisRequest, app_database: AppDatabase) -> dg.Output[str]:
+def run_requested_analysis(
+    config: AnalysisRequest, app_database: AppDatabase, analysis: AnalysisSettings
+) -> dg.Output[str]:
     """Status and progress of the row move as it runs; the result is in its tables."""
     engine = app_database.engine()
     result = run_analysis(engine, uuid.UUID(config.analysis_id))
@@ -203,7 +214,9 @@ def run_requested_analysis(config: AnalysisRequest, app_database: AppDatabase) -
             description=f"Analysis {config.analysis_id} was not run: {result.denied}",
             allow_retries=False,
         )
-    return dg.Output(config.analysis_id, metadata=window_metadata(engine, result).analysis)
+    return dg.Output(
+        config.analysis_id, metadata=window_metadata(engine, result, analysis).analysis
+    )
 
 
 @dg.job(description="Run an ad hoc SlackAnalysis (custom range and channels) by its id.")

@@ -4,6 +4,9 @@ workspace, matching SlackAnalysis.schedule_frequency.
 A window depends on the daily message partitions it covers, in the same workspace: the `date`
 dimension maps by time window (a week reads its seven days) and the `workspace` dimension maps to
 itself. Backfilling a week therefore waits for, and reads, exactly those days.
+
+Every window begins on TOBAN_PARTITIONS_START_DATE, which the root `definitions.py` passes
+down when it builds the definitions.
 """
 
 import warnings
@@ -17,21 +20,28 @@ from toban_orchestration.defs.slack.partitions import (
     daily_partitions,
     workspace_partitions,
 )
-from toban_orchestration.settings import get_settings
-
-_start = get_settings().partitions_start_date
-WINDOW_PARTITIONS: dict[ScheduleFrequency, dg.TimeWindowPartitionsDefinition] = {
-    ScheduleFrequency.DAILY: daily_partitions,
-    ScheduleFrequency.WEEKLY: dg.WeeklyPartitionsDefinition(
-        start_date=_start, timezone="UTC", day_offset=1
-    ),
-    ScheduleFrequency.MONTHLY: dg.MonthlyPartitionsDefinition(start_date=_start, timezone="UTC"),
-}
 
 
-def analysis_partitions(frequency: ScheduleFrequency) -> dg.MultiPartitionsDefinition:
+def window_partitions(
+    frequency: ScheduleFrequency, start_date: str
+) -> dg.TimeWindowPartitionsDefinition:
+    """The windows of `frequency` from `start_date` (YYYY-MM-DD): UTC days, weeks from Monday,
+    months."""
+    if frequency == ScheduleFrequency.DAILY:
+        return daily_partitions(start_date)
+    if frequency == ScheduleFrequency.WEEKLY:
+        return dg.WeeklyPartitionsDefinition(start_date=start_date, timezone="UTC", day_offset=1)
+    return dg.MonthlyPartitionsDefinition(start_date=start_date, timezone="UTC")
+
+
+def analysis_partitions(
+    frequency: ScheduleFrequency, start_date: str
+) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
-        {DATE_DIMENSION: WINDOW_PARTITIONS[frequency], WORKSPACE_DIMENSION: workspace_partitions}
+        {
+            DATE_DIMENSION: window_partitions(frequency, start_date),
+            WORKSPACE_DIMENSION: workspace_partitions,
+        }
     )
 
 

@@ -1,5 +1,8 @@
 """The sensors that start analyses: requested and scheduled SlackAnalysis rows, and each
-window once the days it covers are synced."""
+window once the days it covers are synced.
+
+Their interval is known when the definitions are built: `build_analysis_sensors` makes them
+(defs/analysis/definitions.py passes the setting)."""
 
 from datetime import UTC, datetime
 
@@ -10,14 +13,27 @@ from toban_orchestration.analysis.requests import start_due_schedules
 from toban_orchestration.analysis.store import pending_requests
 from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP, slack_analysis_job
 from toban_orchestration.defs.platform.resources import AppDatabase
-from toban_orchestration.settings import get_settings
 
 
-@dg.sensor(
-    job=slack_analysis_job,
-    minimum_interval_seconds=get_settings().sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+def build_analysis_sensors(minimum_interval_seconds: int) -> list[dg.SensorDefinition]:
+    """The request sensor every `minimum_interval_seconds`, the automation sensor (which
+    evaluates every analysis partition) half as often."""
+    request_sensor = dg.sensor(
+        job=slack_analysis_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )(slack_analysis_request_sensor)
+    automation_sensor = dg.AutomationConditionSensorDefinition(
+        "slack_analysis_automation",
+        target=dg.AssetSelection.groups(ANALYSIS_GROUP),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=2 * minimum_interval_seconds,
+        description="Analyzes each daily, weekly and monthly window of a workspace once all its "
+        "days are synced, and again when one of them is re-synced (see ANALYZE_WHEN_SYNCED).",
+    )
+    return [request_sensor, automation_sensor]
+
+
 def slack_analysis_request_sensor(
     context: dg.SensorEvaluationContext, app_database: AppDatabase
 ) -> dg.SensorResult:
@@ -43,13 +59,3 @@ def slack_analysis_request_sensor(
         run_requests=requests,
         cursor=pending[-1][1].isoformat() if pending else context.cursor,
     )
-
-
-slack_analysis_automation = dg.AutomationConditionSensorDefinition(
-    "slack_analysis_automation",
-    target=dg.AssetSelection.groups(ANALYSIS_GROUP),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=2 * get_settings().sensor_interval_seconds,
-    description="Analyzes each daily, weekly and monthly window of a workspace once all its days "
-    "are synced, and again when one of them is re-synced (see ANALYZE_WHEN_SYNCED).",
-)

@@ -27,10 +27,10 @@ from toban_orchestration.analysis.trends import (
 )
 from toban_orchestration.db.enums import ScheduleFrequency
 from toban_orchestration.defs.analysis.assets import ANALYSIS_GROUP
-from toban_orchestration.defs.analysis.partitions import WINDOW_PARTITIONS, analysis_partitions
+from toban_orchestration.defs.analysis.partitions import analysis_partitions
+from toban_orchestration.defs.analysis.resources import AnalysisSettings
 from toban_orchestration.defs.platform.resources import AppDatabase
-from toban_orchestration.defs.slack.partitions import DATE_DIMENSION, WORKSPACE_DIMENSION
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.partitions import WORKSPACE_DIMENSION
 
 TRENDS_ASSET = "slack_contributions_trends"
 WEEKLY_CONTRIBUTIONS = f"slack_contributions_{ScheduleFrequency.WEEKLY.value}"
@@ -62,28 +62,29 @@ FOLLOW_WEEKLY_SCORES = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after the week's contribution scores")
 
-_partitions = analysis_partitions(ScheduleFrequency.WEEKLY)
-_weeks = WINDOW_PARTITIONS[ScheduleFrequency.WEEKLY]
+
+def build_trends_asset(partitions_start_date: str) -> dg.AssetsDefinition:
+    """The trends of each week from `partitions_start_date` and workspace."""
+    return dg.asset(
+        name=TRENDS_ASSET,
+        group_name=ANALYSIS_GROUP,
+        partitions_def=analysis_partitions(ScheduleFrequency.WEEKLY, partitions_start_date),
+        deps=[WEEKLY_CONTRIBUTIONS],
+        automation_condition=FOLLOW_WEEKLY_SCORES,
+        description="Each person's weekly total and four dimension scores over the last "
+        "TOBAN_TREND_WEEKS weeks (12 by default) up to this partition's week: who moved most "
+        "since last week (with the channels they contributed in), a trend chart per top mover "
+        "and everyone's weekly totals. It shows what the workspace's own team may read; nothing "
+        "is stored besides this metadata.",
+    )(slack_contributions_trends)
 
 
-@dg.asset(
-    name=TRENDS_ASSET,
-    group_name=ANALYSIS_GROUP,
-    partitions_def=_partitions,
-    deps=[WEEKLY_CONTRIBUTIONS],
-    automation_condition=FOLLOW_WEEKLY_SCORES,
-    description="Each person's weekly total and four dimension scores over the last "
-    "TOBAN_TREND_WEEKS weeks (12 by default) up to this partition's week: who moved most since "
-    "last week (with the channels they contributed in), a trend chart per top mover and "
-    "everyone's weekly totals. It shows what the workspace's own team may read; nothing is "
-    "stored besides this metadata.",
-)
 def slack_contributions_trends(
-    context: dg.AssetExecutionContext, app_database: AppDatabase
+    context: dg.AssetExecutionContext, app_database: AppDatabase, analysis: AnalysisSettings
 ) -> dg.MaterializeResult[None]:
     keys = context.partition_key.keys_by_dimension
-    week = _weeks.time_window_for_partition_key(keys[DATE_DIMENSION]).start.date()
-    weeks = validate_weeks(get_settings().trend_weeks)
+    week = context.partition_time_window.start.date()  # the date dimension's week
+    weeks = validate_weeks(analysis.trend_weeks)
     with app_database.engine().connect() as connection:
         workspace_id, owner_team_id = workspace_and_owner(connection, keys[WORKSPACE_DIMENSION])
         # The pipeline's analyses are the owning team's (access/store.analysis_team), so its

@@ -1,5 +1,6 @@
 """Maintenance runs: the token refresh sweep and the retention purge, each a job on a schedule
-(jobs of ops, not assets: they change credentials and delete rows, they produce nothing)."""
+(jobs of ops, not assets: they change credentials and delete rows, they produce nothing). The
+schedules' crons are known when the definitions are built: `build_maintenance_schedules`."""
 
 import dagster as dg
 
@@ -7,11 +8,8 @@ from toban_orchestration.defs.maintenance.dagster_history import forget_runs, pu
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.resources import SlackCredentials
 from toban_orchestration.privacy.retention import RetentionConfigError, purge_workspace
-from toban_orchestration.settings import get_settings
 from toban_orchestration.slack import store as slack_store
 from toban_orchestration.slack.token_refresh import refresh_expiring
-
-_settings = get_settings()
 
 
 @dg.op
@@ -59,17 +57,23 @@ def slack_retention_job() -> None:
     purge_expired_slack_data()
 
 
-slack_token_refresh_schedule = dg.ScheduleDefinition(
-    name="slack_token_refresh_schedule",
-    job=slack_token_refresh_job,
-    cron_schedule=_settings.token_refresh_cron,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-slack_retention_schedule = dg.ScheduleDefinition(
-    name="slack_retention_schedule",
-    job=slack_retention_job,
-    cron_schedule=_settings.retention_cron,
-    execution_timezone=_settings.schedule_timezone,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def build_maintenance_schedules(
+    token_refresh_cron: str, retention_cron: str, retention_timezone: str
+) -> list[dg.ScheduleDefinition]:
+    """The token refresh sweep (its cron in UTC: expiry times are) and the retention purge."""
+    return [
+        dg.ScheduleDefinition(
+            name="slack_token_refresh_schedule",
+            job=slack_token_refresh_job,
+            cron_schedule=token_refresh_cron,
+            execution_timezone="UTC",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+        dg.ScheduleDefinition(
+            name="slack_retention_schedule",
+            job=slack_retention_job,
+            cron_schedule=retention_cron,
+            execution_timezone=retention_timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+    ]

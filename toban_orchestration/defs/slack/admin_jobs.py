@@ -27,7 +27,7 @@ from toban_orchestration.defs.slack.admin_metadata import (
     sync_options_or_none,
 )
 from toban_orchestration.defs.slack.partitions import workspace_partitions
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.resources import SlackSyncSettings
 from toban_orchestration.slack import admin, store
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.workspaces import WorkspaceNotFoundError
@@ -142,11 +142,13 @@ def _changes_table(before: dict[str, bool], after: Sequence[AdminChannel]) -> tu
 
 @dg.op(tags={"kind": "slack"})
 def select_slack_channels(
-    context: dg.OpExecutionContext, config: ChannelSelectionConfig, app_database: AppDatabase
+    context: dg.OpExecutionContext,
+    config: ChannelSelectionConfig,
+    app_database: AppDatabase,
+    slack_sync: SlackSyncSettings,
 ) -> None:
     """Select and deselect channels as `toban slack select/deselect` do, in one transaction;
     without any channel named, show the selection."""
-    settings = get_settings()
     today = datetime.now(UTC).date()
     selecting = bool(config.select or config.private or config.all_public)
     deselecting = bool(config.deselect or config.deselect_all_public)
@@ -169,7 +171,7 @@ def select_slack_channels(
                         all_public=config.all_public,
                         actor=actor(context),
                         today=today,
-                        backfill_days=settings.backfill_days,
+                        backfill_days=slack_sync.backfill_days,
                     )
                 )
             if deselecting:
@@ -182,7 +184,7 @@ def select_slack_channels(
                         all_public=config.deselect_all_public,
                         actor=actor(context),
                         today=today,
-                        backfill_days=settings.backfill_days,
+                        backfill_days=slack_sync.backfill_days,
                     )
                 )
             options = sync_options_or_none(workspace)
@@ -199,7 +201,7 @@ def select_slack_channels(
         context.log.info(f"No channel named: the selection of {admin.label(workspace)} is shown.")
     elif not (selected or deselected):
         context.log.info(f"Nothing changed in {admin.label(workspace)}.")
-    window = admin.backfill_window(today, settings.backfill_days)
+    window = admin.backfill_window(today, slack_sync.backfill_days)
     if selected and window is not None:
         context.log.info(
             f"The next syncs read the channels selected; the days of the backfill window "

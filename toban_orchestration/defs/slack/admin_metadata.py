@@ -18,7 +18,7 @@ import dagster as dg
 from sqlalchemy import Connection
 
 from toban_orchestration.db.enums import ChannelType, IntegrationStatus
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.resources import SlackSyncSettings
 from toban_orchestration.slack import admin, store
 from toban_orchestration.slack.store import AdminChannel
 from toban_orchestration.slack.sync import SyncOptions
@@ -129,7 +129,7 @@ def channels_metadata(connection: Connection, slack_id: str) -> dict[str, dg.Met
 
 
 def workspace_settings_metadata(
-    connection: Connection, slack_id: str
+    connection: Connection, slack_id: str, slack_sync: SlackSyncSettings
 ) -> dict[str, dg.MetadataValue]:
     """The `slack_workspace` metadata: the workspace's sync settings (or why they are invalid)."""
     workspace = admin.find_workspace(connection, slack_id)
@@ -139,11 +139,15 @@ def workspace_settings_metadata(
         table = f"{_cell(str(error))}: correct them with `slack_configure_sync_job`."
     return {
         "sync_settings": dg.MetadataValue.md(table),
-        "waiting_analyses": dg.MetadataValue.md(waiting_analyses(connection, workspace)),
+        "waiting_analyses": dg.MetadataValue.md(
+            waiting_analyses(connection, workspace, slack_sync)
+        ),
     }
 
 
-def waiting_analyses(connection: Connection, workspace: store.AdminWorkspace) -> str:
+def waiting_analyses(
+    connection: Connection, workspace: store.AdminWorkspace, slack_sync: SlackSyncSettings
+) -> str:
     """Why a weekly or monthly analysis of this workspace is not made (its automation says
     nothing): it covers days before the backfill window that were never synced, with the
     `toban backfill` that completes it. `toban status` prints the same lines."""
@@ -152,12 +156,11 @@ def waiting_analyses(connection: Connection, workspace: store.AdminWorkspace) ->
         or workspace.integration_status != IntegrationStatus.ACTIVE
     ):
         return "None waits for a sync: the workspace is not synced from Slack's API."
-    settings = get_settings()
-    window = admin.backfill_window(datetime.now(UTC).date(), settings.backfill_days)
+    window = admin.backfill_window(datetime.now(UTC).date(), slack_sync.backfill_days)
     if window is None:
         return "No backfill window (TOBAN_BACKFILL_DAYS is 0): nothing is synced by itself."
     waiting = admin.waiting_windows(
-        connection, [workspace.slack_id], window, settings.first_partition_day
+        connection, [workspace.slack_id], window, slack_sync.first_partition_day
     ).get(workspace.slack_id, [])
     if not waiting:
         return "None: every weekly and monthly window that began in the backfill window can run."

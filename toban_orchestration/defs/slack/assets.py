@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -20,7 +21,7 @@ from toban_orchestration.defs.slack.partitions import (
     workspace_of_message_partition,
     workspace_partitions,
 )
-from toban_orchestration.defs.slack.resources import SlackCredentials
+from toban_orchestration.defs.slack.resources import SlackCredentials, SlackSyncSettings
 from toban_orchestration.security.tokens import TokenCipher
 from toban_orchestration.slack import ingest
 from toban_orchestration.slack.client import SlackError, SlackRefusedError
@@ -82,7 +83,10 @@ def _failure(error: Exception) -> dg.Failure:
     freshness_policy=DAILY_SYNC_FRESHNESS,
 )
 def slack_workspace(
-    context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
+    context: dg.AssetExecutionContext,
+    app_database: AppDatabase,
+    slack: SlackCredentials,
+    slack_sync: SlackSyncSettings,
 ) -> dg.MaterializeResult[None]:
     """The workspace's name, domain and connection state (team.info); its metadata shows the
     workspace's sync settings."""
@@ -91,7 +95,7 @@ def slack_workspace(
         context,
         app_database,
         slack,
-        admin_metadata.workspace_settings_metadata,
+        partial(admin_metadata.workspace_settings_metadata, slack_sync=slack_sync),
     )
 
 
@@ -128,55 +132,61 @@ def slack_channels(
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "slack_messages",
-            group_name=SLACK_GROUP,
-            kinds={"slack", "postgres"},
-            description="Messages and thread replies of the selected channels, by UTC day.",
-            freshness_policy=DAILY_SYNC_FRESHNESS,
-            deps=[
-                dg.AssetDep(slack_users, partition_mapping=workspace_of_message_partition),
-                dg.AssetDep(slack_channels, partition_mapping=workspace_of_message_partition),
-            ],
-        ),
-        dg.AssetSpec(
-            "slack_reactions",
-            group_name=SLACK_GROUP,
-            kinds={"slack", "postgres"},
-            description="One row per (message, user, emoji), kept in step with the messages.",
-            freshness_policy=DAILY_SYNC_FRESHNESS,
-            deps=["slack_messages"],
-        ),
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "replies_have_parents",
-            asset="slack_messages",
-            description="Every stored reply points at its stored thread parent.",
-        ),
-        dg.AssetCheckSpec(
-            "messages_have_authors",
-            asset="slack_messages",
-            description="Every message is attributed to a user or a bot (system notices aside).",
-        ),
-        dg.AssetCheckSpec(
-            "day_read_to_last_page",
-            asset="slack_messages",
-            description="Every selected channel's day was read to its last page (channels the "
-            "app cannot read, unsupported or archived without it, aside).",
-        ),
-        dg.AssetCheckSpec(
-            "channels_readable",
-            asset="slack_messages",
-            description="No selected channel was skipped for its own error (archived, the app "
-            "not in it, a missing scope...); a warning that names them and what to do.",
-        ),
-    ],
-    partitions_def=message_partitions,
-    retry_policy=SLACK_RETRY_POLICY,
-)
+def build_message_assets(partitions_start_date: str) -> dg.AssetsDefinition:
+    """`slack_messages` and `slack_reactions` (one step), by UTC day from
+    `partitions_start_date` and workspace."""
+    return dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                "slack_messages",
+                group_name=SLACK_GROUP,
+                kinds={"slack", "postgres"},
+                description="Messages and thread replies of the selected channels, by UTC day.",
+                freshness_policy=DAILY_SYNC_FRESHNESS,
+                deps=[
+                    dg.AssetDep(slack_users, partition_mapping=workspace_of_message_partition),
+                    dg.AssetDep(slack_channels, partition_mapping=workspace_of_message_partition),
+                ],
+            ),
+            dg.AssetSpec(
+                "slack_reactions",
+                group_name=SLACK_GROUP,
+                kinds={"slack", "postgres"},
+                description="One row per (message, user, emoji), kept in step with the messages.",
+                freshness_policy=DAILY_SYNC_FRESHNESS,
+                deps=["slack_messages"],
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "replies_have_parents",
+                asset="slack_messages",
+                description="Every stored reply points at its stored thread parent.",
+            ),
+            dg.AssetCheckSpec(
+                "messages_have_authors",
+                asset="slack_messages",
+                description="Every message is attributed to a user or a bot (system notices "
+                "aside).",
+            ),
+            dg.AssetCheckSpec(
+                "day_read_to_last_page",
+                asset="slack_messages",
+                description="Every selected channel's day was read to its last page (channels the "
+                "app cannot read, unsupported or archived without it, aside).",
+            ),
+            dg.AssetCheckSpec(
+                "channels_readable",
+                asset="slack_messages",
+                description="No selected channel was skipped for its own error (archived, the app "
+                "not in it, a missing scope...); a warning that names them and what to do.",
+            ),
+        ],
+        partitions_def=message_partitions(partitions_start_date),
+        retry_policy=SLACK_RETRY_POLICY,
+    )(slack_messages_and_reactions)
+
+
 def slack_messages_and_reactions(
     context: dg.AssetExecutionContext, app_database: AppDatabase, slack: SlackCredentials
 ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:

@@ -21,7 +21,7 @@ from toban_orchestration.defs.slack.partitions import (
     WORKSPACE_DIMENSION,
     workspace_partitions,
 )
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.resources import SlackEventSettings, SlackSyncSettings
 from toban_orchestration.slack.apply_events import ApplyReport, apply_all_pending
 from toban_orchestration.slack.store import inbox_status, prune_applied_events
 
@@ -49,8 +49,7 @@ def _lag(engine: Engine, now: datetime) -> tuple[int, float]:
     return pending, (now - oldest).total_seconds() if oldest is not None else 0.0
 
 
-def _lag_evaluation(pending: int, age_seconds: float) -> dg.AssetCheckEvaluation:
-    limit = get_settings().events_lag_warn_seconds
+def _lag_evaluation(pending: int, age_seconds: float, limit: int) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=slack_event_inbox.key,
         check_name=INBOX_CHECK,
@@ -70,19 +69,24 @@ def _lag_evaluation(pending: int, age_seconds: float) -> dg.AssetCheckEvaluation
     description="The oldest unapplied Slack event is younger than TOBAN_EVENTS_LAG_WARN_SECONDS "
     "(the events sensor also reports this check as it applies events).",
 )
-def slack_event_inbox_lag(app_database: AppDatabase) -> dg.AssetCheckResult:
+def slack_event_inbox_lag(
+    app_database: AppDatabase, slack_events: SlackEventSettings
+) -> dg.AssetCheckResult:
     pending, age = _lag(app_database.engine(), datetime.now(UTC))
-    evaluation = _lag_evaluation(pending, age)
+    evaluation = _lag_evaluation(pending, age, slack_events.lag_warn_seconds)
     return dg.AssetCheckResult(
         passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata
     )
 
 
 def _day_materializations(
-    context: dg.SensorEvaluationContext, reports: dict[str, ApplyReport], today: date
+    context: dg.SensorEvaluationContext,
+    reports: dict[str, ApplyReport],
+    today: date,
+    start: date,
 ) -> list[dg.AssetMaterialization]:
-    """One materialization per changed day partition and asset, for partitions that exist."""
-    start = date.fromisoformat(get_settings().partitions_start_date)
+    """One materialization per changed day partition (from `start`, the first) and asset, for
+    partitions that exist."""
     out: list[dg.AssetMaterialization] = []
     for team_id, report in sorted(reports.items()):
         if not report.message_days or not context.instance.has_dynamic_partition(
@@ -113,7 +117,10 @@ def _day_materializations(
     "and its inbox_lag check, and prunes applied events after TOBAN_EVENTS_RETENTION_DAYS.",
 )
 def slack_events_sensor(
-    context: dg.SensorEvaluationContext, app_database: AppDatabase
+    context: dg.SensorEvaluationContext,
+    app_database: AppDatabase,
+    slack_sync: SlackSyncSettings,
+    slack_events: SlackEventSettings,
 ) -> dg.SensorResult:
     engine = app_database.engine()
     now = datetime.now(UTC)
@@ -125,9 +132,9 @@ def slack_events_sensor(
     for reason, count in total.reasons.most_common(5):
         context.log.info(f"{count} Slack events not applied: {reason}")
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
-    events += _day_materializations(context, reports, now.date())
+    events += _day_materializations(context, reports, now.date(), slack_sync.first_partition_day)
     pending, age = _lag(engine, now)
-    evaluation = _lag_evaluation(pending, age)
+    evaluation = _lag_evaluation(pending, age, slack_events.lag_warn_seconds)
     last_report = datetime.fromisoformat(cursor.get("reported_at", "1970-01-01T00:00:00+00:00"))
     handled = total.applied + total.dropped + total.failed
     if (
@@ -154,7 +161,7 @@ def slack_events_sensor(
         cursor["lag_ok"] = evaluation.passed
     last_prune = datetime.fromisoformat(cursor.get("pruned_at", "1970-01-01T00:00:00+00:00"))
     if now - last_prune >= PRUNE_EVERY:
-        retention = timedelta(days=get_settings().events_retention_days)
+        retention = timedelta(days=slack_events.retention_days)
         with engine.begin() as connection:
             pruned = prune_applied_events(connection, now - retention)
         if pruned:

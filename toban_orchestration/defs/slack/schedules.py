@@ -1,5 +1,8 @@
 """The daily schedules: every active workspace's users and channels, and yesterday's messages
-with the days it missed. The analyses follow the messages (`slack_analysis_automation`)."""
+with the days it missed. The analyses follow the messages (`slack_analysis_automation`).
+
+Their cron and time zone are known when the definitions are built: `build_daily_schedules`
+makes the schedules from the functions below (defs/slack/definitions.py passes the settings)."""
 
 from datetime import timedelta
 
@@ -8,24 +11,32 @@ import dagster as dg
 from toban_orchestration.defs.platform.resources import AppDatabase
 from toban_orchestration.defs.slack.assets import slack_messages_range_job
 from toban_orchestration.defs.slack.jobs import message_range_request, slack_workspace_snapshot_job
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.resources import SlackSyncSettings
 from toban_orchestration.slack.planning import (
     active_slack_ids,
     contiguous_ranges,
     days_to_sync,
 )
 
-_settings = get_settings()
+
+def build_daily_schedules(cron_schedule: str, timezone: str) -> list[dg.ScheduleDefinition]:
+    """`daily_slack_sync` and `daily_slack_snapshot`, both on `cron_schedule` in `timezone`."""
+    return [
+        dg.schedule(
+            job=job,
+            cron_schedule=cron_schedule,
+            execution_timezone=timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )(evaluation)
+        for job, evaluation in (
+            (slack_messages_range_job, daily_slack_sync),
+            (slack_workspace_snapshot_job, daily_slack_snapshot),
+        )
+    ]
 
 
-@dg.schedule(
-    job=slack_messages_range_job,
-    cron_schedule=_settings.daily_schedule_cron,
-    execution_timezone=_settings.schedule_timezone,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
 def daily_slack_sync(
-    context: dg.ScheduleEvaluationContext, app_database: AppDatabase
+    context: dg.ScheduleEvaluationContext, app_database: AppDatabase, slack_sync: SlackSyncSettings
 ) -> list[dg.RunRequest]:
     """For each ACTIVE workspace: every day up to yesterday, within TOBAN_BACKFILL_DAYS, that is
     not completely synced (so a day missed during downtime is caught up), yesterday included."""
@@ -34,7 +45,9 @@ def daily_slack_sync(
     yesterday = scheduled.date() - timedelta(days=1)
     with app_database.engine().connect() as connection:
         active = active_slack_ids(connection)
-        missing = days_to_sync(connection, active, yesterday, _settings.backfill_days_to(yesterday))
+        missing = days_to_sync(
+            connection, active, yesterday, slack_sync.backfill_days_to(yesterday)
+        )
     requests = []
     for slack_id in active:
         # Always yesterday (late edits and replies; its recheck reconciles the days before),
@@ -52,12 +65,6 @@ def daily_slack_sync(
     return requests
 
 
-@dg.schedule(
-    job=slack_workspace_snapshot_job,
-    cron_schedule=_settings.daily_schedule_cron,
-    execution_timezone=_settings.schedule_timezone,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
 def daily_slack_snapshot(
     context: dg.ScheduleEvaluationContext, app_database: AppDatabase
 ) -> list[dg.RunRequest]:

@@ -1,4 +1,7 @@
-"""The sensor that turns Slack integrations in the app database into synced workspaces."""
+"""The sensor that turns Slack integrations in the app database into synced workspaces.
+
+Its interval is known when the definitions are built, so `build_slack_integration_sensor` makes
+the sensor from the function below (defs/slack/definitions.py passes the setting)."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -12,7 +15,7 @@ from toban_orchestration.defs.slack.jobs import (
     slack_workspace_snapshot_job,
 )
 from toban_orchestration.defs.slack.partitions import workspace_partitions
-from toban_orchestration.settings import get_settings
+from toban_orchestration.defs.slack.resources import SlackSyncSettings
 from toban_orchestration.slack.planning import (
     changes,
     contiguous_ranges,
@@ -26,20 +29,22 @@ def message_partition_key(day: str, slack_id: str) -> str:
     return str(dg.MultiPartitionKey({"date": day, "workspace": slack_id}))
 
 
-@dg.sensor(
-    jobs=[slack_workspace_snapshot_job, slack_messages_range_job],
-    minimum_interval_seconds=get_settings().sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+def build_slack_integration_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    return dg.sensor(
+        jobs=[slack_workspace_snapshot_job, slack_messages_range_job],
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )(slack_integration_sensor)
+
+
 def slack_integration_sensor(
-    context: dg.SensorEvaluationContext, app_database: AppDatabase
+    context: dg.SensorEvaluationContext, app_database: AppDatabase, slack_sync: SlackSyncSettings
 ) -> dg.SensorResult:
     """A new (or reconnected) ACTIVE Slack integration becomes a workspace partition and gets
     its users, channels and the last TOBAN_BACKFILL_DAYS days of messages; one that stops
     being ACTIVE is no longer scheduled (its data stays). The cursor (integration -> status)
     makes a second evaluation request nothing twice."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    settings = get_settings()
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     with app_database.engine().begin() as connection:
         found = changes(slack_integrations(connection), cursor)
@@ -48,7 +53,7 @@ def slack_integration_sensor(
             connection,
             [s.slack_id for s in found.connected],
             yesterday,
-            settings.backfill_days_to(yesterday),  # no day before the first day partition
+            slack_sync.backfill_days_to(yesterday),  # no day before the first day partition
         )
     run_requests: list[dg.RunRequest] = []
     for state in found.connected:
