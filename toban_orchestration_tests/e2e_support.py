@@ -336,10 +336,10 @@ def e2e_stack(
         days = [first + timedelta(days=n) for n in range(SYNCED_DAYS)]
 
         def synced(runs: list[Run]) -> bool:
-            # Per workspace: one snapshot run (workspace, users, channels) and one range run
-            # for all the days of the backfill window.
+            # Per workspace: one range run for all the days of the backfill window, which
+            # refreshes the workspace, users and channels first (no snapshot run of its own).
             syncs = [r for r in runs if r.job_name in SYNC_JOBS]
-            return len(syncs) == len(workspaces) * 2
+            return len(syncs) == len(workspaces)
 
         runs = dagster.wait_until_settled(synced, RUNS_TIMEOUT_SECONDS, "the sensor's syncs")
         stack = E2EStack(

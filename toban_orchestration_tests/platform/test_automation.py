@@ -84,9 +84,11 @@ def test_a_new_integration_becomes_a_partition_with_its_runs_and_only_once(
     requests = first.run_requests or []
     jobs = [r.job_name for r in requests]
     backfill = get_settings().backfill_days
-    assert jobs.count("slack_workspace_snapshot_job") == 1
-    # the whole backfill window in one range run, not one run per day
-    assert jobs.count("slack_messages_range_job") == 1
+    # the whole backfill window in one range run, not one run per day, which refreshes the
+    # workspace, users and channels first: no separate snapshot run to launch before it
+    assert jobs == ["slack_messages_range_job"]
+    config = requests[0].run_config["ops"]["sync_slack_message_range"]["config"]
+    assert config["snapshot_first"] is True
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     covered = _range_days(requests)["TNEW00001"]
     assert len(covered) == backfill
@@ -132,8 +134,11 @@ def test_reconnecting_resumes_without_refetching_complete_days(
     resumed = _tick(project_instance, cursor)
     requests = resumed.run_requests or []
     days = sorted(_range_days(requests)["TBACK0001"])
-    # two stretches of missing days around the ten complete ones: two range runs
-    assert [r.job_name for r in requests].count("slack_messages_range_job") == 2
+    # two stretches of missing days around the ten complete ones: two range runs, the first
+    # of which refreshes the snapshot (the second waits for it: one run per workspace)
+    assert [r.job_name for r in requests] == ["slack_messages_range_job"] * 2
+    configs = [r.run_config["ops"]["sync_slack_message_range"]["config"] for r in requests]
+    assert [c.get("snapshot_first", False) for c in configs] == [True, False]
     assert len(days) == get_settings().backfill_days - 10
     assert yesterday.isoformat() in days
     assert (yesterday - timedelta(days=1)).isoformat() not in days

@@ -124,3 +124,39 @@ def test_a_range_with_first_after_last_is_refused_in_one_line(
     assert failure is not None
     assert failure.user_failure_data is not None
     assert f"first {LAST} is after last {START}" in str(failure.user_failure_data.description)
+
+
+def test_a_first_range_run_refreshes_and_reports_the_snapshot_before_its_messages(
+    connected: Connected, project_instance: dg.DagsterInstance
+) -> None:
+    """A new workspace's first sync is one run: the workspace, its users and its channels are
+    refreshed and reported as their own partitions' materializations, then the messages."""
+    slack_id = connected.slack_id
+    project_instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
+    with connected.engine.begin() as connection:  # as new: no channel or user stored yet
+        connection.execute(text("DELETE FROM slack_channel"))
+        connection.execute(text("DELETE FROM slack_user"))
+    connected.server.reset_calls()
+    config = _range_config(slack_id, START, LAST)
+    config["ops"]["sync_slack_message_range"]["config"]["snapshot_first"] = True  # type: ignore[index]
+    result = slack_messages_range_job.execute_in_process(
+        run_config=config, instance=project_instance, resources=build_resources(get_settings())
+    )
+    assert result.success
+    calls = connected.server.calls
+    assert (calls["team.info"], calls["users.list"], calls["conversations.list"]) == (1, 1, 1)
+    materialized = result.asset_materializations_for_node("sync_slack_message_range")
+    order = [e.asset_key.to_user_string() for e in materialized]
+    assert order[:3] == ["slack_workspace", "slack_users", "slack_channels"]
+    snapshot = {e.asset_key.to_user_string(): e for e in materialized[:3]}
+    assert {e.partition for e in snapshot.values()} == {slack_id}
+    listed = len(connected.workspace.users)  # users.list's members (messages add bots later)
+    assert snapshot["slack_users"].metadata["dagster/row_count"] == dg.IntMetadataValue(listed)
+    assert "selected_channels" in snapshot["slack_channels"].metadata
+    # The public channels the refresh stored are selected by default (private ones wait for
+    # a person to select them) and synced in the same run: each one the app is in equals Slack.
+    public = [c.id for c in connected.workspace.channels if c.is_member and c.kind == "public"]
+    assert public
+    assert differences(connected.engine, connected.workspace, public) == []
+    for asset in ("slack_workspace", "slack_users", "slack_channels"):
+        assert slack_id in project_instance.get_materialized_partitions(dg.AssetKey(asset))

@@ -54,15 +54,30 @@ def _snapshot(
 ) -> dg.MaterializeResult[None]:
     """One workspace-partitioned refresh, its failures and its metadata (with `state`: what
     the workspace now holds, e.g. its selected channels, read after the refresh)."""
+    metadata = _snapshot_metadata(
+        refresh, app_database.engine(), slack.cipher(), context.partition_key, state
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _snapshot_metadata(
+    refresh: Callable[[Engine, TokenCipher | None, str], ingest.IngestResult],
+    engine: Engine,
+    cipher: TokenCipher | None,
+    slack_id: str,
+    state: Callable[[Connection, str], Mapping[str, dg.MetadataValue]] | None = None,
+) -> dict[str, Any]:
+    """What a snapshot asset's materialization carries, whichever run refreshed it (its own
+    asset run, or a new workspace's first range run)."""
     try:
-        result = refresh(app_database.engine(), slack.cipher(), context.partition_key)
+        result = refresh(engine, cipher, slack_id)
     except (ingest.WorkspaceAuthError, SlackError) as error:
         raise _failure(error) from None
     metadata = _metadata(result, result.report.warnings)
     if state is not None:
-        with app_database.engine().connect() as connection:
-            metadata |= state(connection, context.partition_key)
-    return dg.MaterializeResult(metadata=metadata)
+        with engine.connect() as connection:
+            metadata |= state(connection, slack_id)
+    return metadata
 
 
 def _failure(error: Exception) -> dg.Failure:
@@ -286,6 +301,12 @@ class MessageRangeConfig(dg.Config):
     workspace: str = Field(description="The Slack team id (the workspace partition), T...")
     first: str = Field(description="First UTC day, YYYY-MM-DD")
     last: str = Field(description="Last UTC day, YYYY-MM-DD (at most yesterday)")
+    snapshot_first: bool = Field(
+        default=False,
+        description="Refresh the workspace, its users and its channels before the messages, "
+        "reported as materializations of slack_workspace, slack_users and slack_channels: a "
+        "new workspace's first sync in one run instead of a snapshot run and then this one.",
+    )
 
     def days(self) -> tuple[date, date]:
         try:
@@ -301,6 +322,34 @@ class MessageRangeConfig(dg.Config):
         return first, last
 
 
+def _report_snapshot(
+    context: dg.OpExecutionContext,
+    engine: Engine,
+    cipher: TokenCipher | None,
+    slack_id: str,
+    slack_sync: SlackSyncSettings,
+) -> None:
+    """The snapshot assets' refreshes in their lineage order, each reported as its
+    workspace partition's materialization with the metadata its own asset gives. Why in this
+    run: a run process takes seconds to start (more on a busy host), and a new workspace's
+    messages cannot be read before its channels are stored, so a separate snapshot run put two
+    launches before the first history call."""
+    steps: list[
+        tuple[str, Callable[[Engine, TokenCipher | None, str], ingest.IngestResult], Any]
+    ] = [
+        (
+            "slack_workspace",
+            ingest.refresh_workspace,
+            partial(admin_metadata.workspace_settings_metadata, slack_sync=slack_sync),
+        ),
+        ("slack_users", ingest.refresh_users, None),
+        ("slack_channels", ingest.refresh_channels, admin_metadata.channels_metadata),
+    ]
+    for asset, refresh, state in steps:
+        metadata = _snapshot_metadata(refresh, engine, cipher, slack_id, state)
+        context.log_event(dg.AssetMaterialization(asset, partition=slack_id, metadata=metadata))
+
+
 def _range_partition(day: date, slack_id: str) -> str:
     return str(
         dg.MultiPartitionKey({DATE_DIMENSION: day.isoformat(), WORKSPACE_DIMENSION: slack_id})
@@ -313,13 +362,17 @@ def sync_slack_message_range(
     config: MessageRangeConfig,
     app_database: AppDatabase,
     slack: SlackCredentials,
+    slack_sync: SlackSyncSettings,
 ) -> None:
     """Read each selected channel's history over the whole range (one page per `page_size`
     messages, however many days it spans), then report every day of it as a materialization
     of its `slack_messages` and `slack_reactions` partitions, with that day's figures and
-    checks, exactly as a day run would."""
+    checks, exactly as a day run would. With `snapshot_first`, the workspace, users and
+    channels are refreshed (and reported) first, as `slack_workspace_snapshot_job` would."""
     first, last = config.days()
     engine = app_database.engine()
+    if config.snapshot_first:
+        _report_snapshot(context, engine, slack.cipher(), config.workspace, slack_sync)
     # The database's clock, as created_at/updated_at use it: rows written from now on are
     # this run's.
     began = database_now(engine)

@@ -18,23 +18,23 @@ slack_messages_job = dg.define_asset_job(
 )
 
 
-def message_range_request(slack_id: str, first: date, last: date, *, run_key: str) -> dg.RunRequest:
-    """A run of `slack_messages_range_job` over [first, last] of one workspace. It carries the
-    workspace tag: dagster.yaml runs one such run per workspace at a time, so it waits for a
-    snapshot of the same workspace to store the channels it reads."""
+def message_range_request(
+    slack_id: str, first: date, last: date, *, run_key: str, snapshot_first: bool = False
+) -> dg.RunRequest:
+    """A run of `slack_messages_range_job` over [first, last] of one workspace (with
+    `snapshot_first`, the workspace, users and channels refreshed in the same run first). It
+    carries the workspace tag: dagster.yaml runs one such run per workspace at a time, so it
+    waits for a snapshot of the same workspace to store the channels it reads."""
+    config: dict[str, object] = {
+        "workspace": slack_id,
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+    }
+    if snapshot_first:
+        config["snapshot_first"] = True
     return dg.RunRequest(
         run_key=run_key,
         job_name=slack_messages_range_job.name,
-        run_config={
-            "ops": {
-                "sync_slack_message_range": {
-                    "config": {
-                        "workspace": slack_id,
-                        "first": first.isoformat(),
-                        "last": last.isoformat(),
-                    }
-                }
-            }
-        },
+        run_config={"ops": {"sync_slack_message_range": {"config": config}}},
         tags={"slack_workspace": slack_id, "slack_days": f"{first}..{last}"},
     )

@@ -57,21 +57,29 @@ def slack_integration_sensor(
         )
     run_requests: list[dg.RunRequest] = []
     for state in found.connected:
-        run_requests.append(
-            dg.RunRequest(
-                run_key=f"snapshot:{state.integration_id}:{context.cursor or ''}",
-                job_name=slack_workspace_snapshot_job.name,
-                partition_key=state.slack_id,
-                tags={"slack_workspace": state.slack_id},
-            )
-        )
         # One range run per stretch of missing days (a new workspace: one run for the whole
-        # backfill window), not one run per day: each channel's history is read once.
+        # backfill window), not one run per day: each channel's history is read once. The
+        # first of them refreshes the workspace, users and channels before its messages: one
+        # run to launch, not a snapshot run and then a range run.
+        ranges = contiguous_ranges(days[state.slack_id])
+        if not ranges:
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=f"snapshot:{state.integration_id}:{context.cursor or ''}",
+                    job_name=slack_workspace_snapshot_job.name,
+                    partition_key=state.slack_id,
+                    tags={"slack_workspace": state.slack_id},
+                )
+            )
         run_requests += [
             message_range_request(
-                state.slack_id, first, last, run_key=f"messages:{state.slack_id}:{first}:{last}"
+                state.slack_id,
+                first,
+                last,
+                run_key=f"messages:{state.slack_id}:{first}:{last}:{context.cursor or ''}",
+                snapshot_first=n == 0,
             )
-            for first, last in contiguous_ranges(days[state.slack_id])
+            for n, (first, last) in enumerate(ranges)
         ]
     for state in found.stopped:
         context.log.info(f"Slack workspace {state.slack_id} is {state.status.value}: not scheduled")
