@@ -47,7 +47,6 @@ from typing import Any, Self
 
 import dagster as dg
 import psycopg
-from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -284,6 +283,13 @@ def url_text(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _with_project_config(home: str) -> str:
+    """`home` with a copy of the project's dagster.yaml: an instance of that configuration whose
+    local artifacts stay in `home`."""
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home)
+    return home
+
+
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """TOBAN_* variables for code that reads the settings (Dagster resources), restored after."""
@@ -469,9 +475,7 @@ class Bench:
             with (
                 environment(values),
                 tempfile.TemporaryDirectory(prefix="toban-bench-dagster-") as home,
-                dg.DagsterInstance.from_ref(
-                    InstanceRef.from_dir(home, config_dir=str(PROJECT_ROOT))
-                ) as instance,
+                dg.DagsterInstance.from_config(_with_project_config(home)) as instance,
             ):
                 instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
                 started = time.perf_counter()
