@@ -166,7 +166,9 @@ class _CountingRetryHandler(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return self._inner._can_retry(state=state, request=request, response=response, error=error)
+        # `_can_retry` is the hook slack-sdk's RetryHandler leaves to subclasses; the inner
+        # handler is asked through its public `can_retry` (the same attempt limit as ours).
+        return self._inner.can_retry(state=state, request=request, response=response, error=error)
 
     def prepare_for_next_attempt(
         self,
