@@ -1008,8 +1008,8 @@ def parse_args() -> argparse.Namespace:
         type=float,
         help="seconds after which the server closes an idle keep-alive connection, as Slack's "
         "front ends do (0: never; default 1, or 60 with --slack-limits). The server's ends of "
-        "the connections the product leaves open would otherwise hold file descriptors of "
-        "this process, which they do not in a deployment (see docs/benchmarks.md)",
+        "the connections a keep-alive client leaves open would otherwise hold file "
+        "descriptors of this process (the product's slack-sdk client closes each call's)",
     )
     parser.add_argument(
         "--project-only",
@@ -1020,9 +1020,9 @@ def parse_args() -> argparse.Namespace:
     if args.limited:
         args.slack_limits = True
     if args.server_idle_timeout is None:
-        # Short enough, on a fast sync, that the server's ends of finished connections do not
-        # pile up here; a paced sync leaves a connection idle for seconds between calls, and a
-        # short timeout would then only make it reconnect.
+        # Short enough, on a fast sync, that the server's ends of connections a keep-alive
+        # client left do not pile up here; long enough, on a paced one, not to close a
+        # connection between two of its calls.
         args.server_idle_timeout = 60.0 if args.slack_limits else 1.0
     return args
 
