@@ -47,7 +47,6 @@ from typing import Any, Self
 
 import dagster as dg
 import psycopg
-from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -285,6 +284,13 @@ def url_text(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _with_project_config(home: str) -> str:
+    """`home` with a copy of the project's dagster.yaml: an instance of that configuration whose
+    local artifacts stay in `home`."""
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home)
+    return home
+
+
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """TOBAN_* variables for code that reads the settings (Dagster resources), restored after."""
@@ -470,9 +476,7 @@ class Bench:
             with (
                 environment(values),
                 tempfile.TemporaryDirectory(prefix="toban-bench-dagster-") as home,
-                dg.DagsterInstance.from_ref(
-                    InstanceRef.from_dir(home, config_dir=str(PROJECT_ROOT))
-                ) as instance,
+                dg.DagsterInstance.from_config(_with_project_config(home)) as instance,
             ):
                 instance.add_dynamic_partitions(workspace_partitions.name or "", [slack_id])
                 # The Definitions' resources were built from the settings at import, before
@@ -1013,8 +1017,8 @@ def parse_args() -> argparse.Namespace:
         type=float,
         help="seconds after which the server closes an idle keep-alive connection, as Slack's "
         "front ends do (0: never; default 1, or 60 with --slack-limits). The server's ends of "
-        "the connections the product leaves open would otherwise hold file descriptors of "
-        "this process, which they do not in a deployment (see docs/benchmarks.md)",
+        "the connections a keep-alive client leaves open would otherwise hold file "
+        "descriptors of this process (the product's slack-sdk client closes each call's)",
     )
     parser.add_argument(
         "--project-only",
@@ -1025,9 +1029,9 @@ def parse_args() -> argparse.Namespace:
     if args.limited:
         args.slack_limits = True
     if args.server_idle_timeout is None:
-        # Short enough, on a fast sync, that the server's ends of finished connections do not
-        # pile up here; a paced sync leaves a connection idle for seconds between calls, and a
-        # short timeout would then only make it reconnect.
+        # Short enough, on a fast sync, that the server's ends of connections a keep-alive
+        # client left do not pile up here; long enough, on a paced one, not to close a
+        # connection between two of its calls.
         args.server_idle_timeout = 60.0 if args.slack_limits else 1.0
     return args
 

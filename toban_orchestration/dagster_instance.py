@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from dagster._core.instance.ref import InstanceRef
 from sqlalchemy.engine import URL
 
 from toban_orchestration.settings import PROJECT_ROOT
@@ -15,6 +14,5 @@ from toban_orchestration.settings import PROJECT_ROOT
 @contextmanager
 def project_instance(dagster_url: URL) -> Iterator[dg.DagsterInstance]:
     os.environ["TOBAN_DAGSTER_STORAGE_URL"] = dagster_url.render_as_string(hide_password=False)
-    ref = InstanceRef.from_dir(str(PROJECT_ROOT), config_dir=str(PROJECT_ROOT))
-    with dg.DagsterInstance.from_ref(ref) as instance:
+    with dg.DagsterInstance.from_config(str(PROJECT_ROOT)) as instance:
         yield instance

@@ -7,6 +7,7 @@ dropped afterwards, so tests never see each other's rows.
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -203,6 +203,6 @@ def project_instance(
 ) -> Iterator[dg.DagsterInstance]:
     """An instance configured by the project's own dagster.yaml (as `toban dev` uses it), with
     its local artifacts in a temporary folder."""
-    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(PROJECT_ROOT))
-    with dg.DagsterInstance.from_ref(ref) as instance:
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         yield instance

@@ -2,12 +2,8 @@
 (429 honouring Retry-After, 500/503, dropped connections), request pacing per method tier,
 cursor pagination that reads every page, and counters for the run's metadata."""
 
-import http.client
-import io
 import logging
 import random
-import select
-import ssl
 import threading
 import time
 from collections import Counter
@@ -15,9 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
-from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
-from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -173,7 +166,9 @@ class _CountingRetryHandler(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return self._inner._can_retry(state=state, request=request, response=response, error=error)
+        # `_can_retry` is the hook slack-sdk's RetryHandler leaves to subclasses; the inner
+        # handler is asked through its public `can_retry` (the same attempt limit as ours).
+        return self._inner.can_retry(state=state, request=request, response=response, error=error)
 
     def prepare_for_next_attempt(
         self,
@@ -277,150 +272,9 @@ class _Pacer:
             time.sleep(start - now)
 
 
-# A connection used this recently cannot have been closed for being idle (Slack's front ends
-# wait far longer), so it is not checked: the check is a system call, and every system call a
-# thread makes hands Python's GIL to the sync's other threads and waits to get it back.
-IDLE_CHECK_AFTER_SECONDS = 0.05
-
-
-class _OneWriteConnection(http.client.HTTPConnection):
-    """Writes a request's head and body to the socket in one piece, when `flush` is called.
-
-    `request()` writes the head and a body in two calls: two system calls a request, and a
-    body that Nagle's algorithm may hold back until the head is acknowledged."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unsent: list[bytes] = []
-        self.last_used = 0.0
-        """`time.monotonic()` when its last answer was read."""
-
-    def send(self, data: Any) -> None:
-        if isinstance(data, bytes | bytearray | memoryview):
-            self._unsent.append(bytes(data))
-            return
-        self.flush()  # a file-like body goes out as http.client sends it, after the head
-        super().send(data)
-
-    def flush(self) -> None:
-        if self._unsent:
-            data = b"".join(self._unsent)
-            self._unsent.clear()
-            super().send(data)
-
-    def close(self) -> None:
-        self._unsent.clear()
-        super().close()
-
-
-class _OneWriteHTTPSConnection(_OneWriteConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _KeepAliveWebClient(WebClient):
-    """slack-sdk's WebClient over one persistent HTTP/1.1 connection per thread.
-
-    The sync client sends every call through urllib, which opens a TCP (and TLS) connection per
-    call and closes it: a sync makes about one call per Slack thread, and connection set-up was
-    a tenth of the pipeline's CPU. Only the transport step is replaced, the one slack-sdk's own
-    retry loop calls; it answers as that step does (the same dict on a 2xx, urllib's
-    `HTTPError` otherwise, `URLError` when a request cannot be sent), so the retry handlers,
-    response parsing and errors stay slack-sdk's. Redirects are not followed (Slack's Web API
-    does not redirect). A proxied client keeps urllib."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._local = threading.local()
-        self._open: set[_OneWriteConnection] = set()
-        self._open_lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
-
-    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        if self.proxy is not None:
-            return super()._perform_urllib_http_request_internal(url, req)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return super()._perform_urllib_http_request_internal(url, req)
-        connection = self._connection(parts.scheme, parts.netloc)
-        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
-        try:
-            try:
-                connection.request(
-                    req.get_method(), target, body=req.data, headers=dict(req.header_items())
-                )
-                connection.flush()
-            except OSError as error:  # as urllib reports a request it could not send
-                raise URLError(error) from error
-            response = connection.getresponse()
-            body = response.read()
-        except BaseException:
-            self._discard(connection)
-            raise
-        connection.last_used = time.monotonic()
-        if response.will_close:
-            self._discard(connection)
-        if not 200 <= response.status < 300:
-            raise HTTPError(url, response.status, response.reason, response.msg, io.BytesIO(body))
-        if response.msg.get_content_type() == "application/gzip":
-            return {"status": response.status, "headers": response.msg, "body": body}
-        charset = response.msg.get_content_charset() or "utf-8"
-        return {"status": response.status, "headers": response.msg, "body": body.decode(charset)}
-
-    def _connection(self, scheme: str, netloc: str) -> _OneWriteConnection:
-        pool: dict[tuple[str, str], _OneWriteConnection] = self._local.__dict__.setdefault(
-            "pool", {}
-        )
-        connection = pool.get((scheme, netloc))
-        if (
-            connection is not None
-            and time.monotonic() - connection.last_used >= IDLE_CHECK_AFTER_SECONDS
-            and _dropped(connection)
-        ):
-            self._discard(connection)  # the server closed it while idle
-            connection = None
-        if connection is None:
-            if scheme == "https":
-                # The system's CAs (or SSL_CERT_FILE), hostname checked: what urllib would use.
-                self._tls = self._tls or self.ssl or ssl.create_default_context()
-                connection = _OneWriteHTTPSConnection(
-                    netloc, timeout=self.timeout, context=self._tls
-                )
-            else:
-                connection = _OneWriteConnection(netloc, timeout=self.timeout)
-            pool[(scheme, netloc)] = connection
-        if connection.sock is None:  # new, or closed by `close()`: it connects on this request
-            with self._open_lock:
-                self._open.add(connection)
-        return connection
-
-    def _discard(self, connection: _OneWriteConnection) -> None:
-        connection.close()
-        pool = self._local.__dict__.get("pool", {})
-        for key, pooled in list(pool.items()):
-            if pooled is connection:
-                del pool[key]
-        with self._open_lock:
-            self._open.discard(connection)
-
-    def close(self) -> None:
-        with self._open_lock:
-            connections, self._open = self._open, set()
-        for connection in connections:
-            connection.close()
-
-
-def _dropped(connection: http.client.HTTPConnection) -> bool:
-    """An idle keep-alive socket that is readable has been closed by the server (or holds
-    bytes nobody asked for): either way it cannot carry the next request."""
-    if connection.sock is None:
-        return False  # closed by us; http.client reconnects on the next request
-    readable, _, _ = select.select([connection.sock], [], [], 0)
-    return bool(readable)
-
-
 class SlackApi:
-    """What the sync needs from Slack, page by page. Close it (or use it as a context manager)
-    to close its connections."""
+    """What the sync needs from Slack, page by page, through slack-sdk's own `WebClient` (which
+    opens and closes a connection for each call). A context manager, as callers use it."""
 
     def __init__(self, token: str, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions()
@@ -452,7 +306,7 @@ class SlackApi:
         kwargs: dict[str, Any] = {}
         if self.options.base_url:
             kwargs["base_url"] = self.options.base_url
-        self._client = _KeepAliveWebClient(
+        self._client = WebClient(
             token=token,
             timeout=self.options.timeout_seconds,
             retry_handlers=handlers,
@@ -462,7 +316,7 @@ class SlackApi:
         self._stats_lock = threading.Lock()  # calls may come from several threads
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing to release: slack-sdk's WebClient closes each call's connection."""
 
     def __enter__(self) -> Self:
         return self

@@ -13,6 +13,7 @@ text and the prompts sent to the model: content is stored, never logged.
 
 import json
 import logging
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,6 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from dagster._core.instance.ref import InstanceRef
 from psycopg import sql
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -91,8 +91,10 @@ def secret_environment(
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     forget_app_engine()
-    ref = InstanceRef.from_dir(str(tmp_path / "dagster"), config_dir=str(PROJECT_ROOT))
-    with dg.DagsterInstance.from_ref(ref) as instance:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         yield environment, instance
     forget_app_engine()
     get_settings.cache_clear()

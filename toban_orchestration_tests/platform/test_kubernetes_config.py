@@ -27,8 +27,6 @@ import dagster as dg
 import pytest
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from dagster_shared.yaml_utils import dump_run_config_yaml, safe_load_yaml
@@ -340,7 +338,7 @@ def _assert_runs_on_kubernetes_with_the_projects_limits(
     assert launcher.env_secrets == [APP_SECRET]
     assert launcher.job_namespace == namespace
     assert launcher.dagster_home == "/opt/dagster/dagster_home"
-    assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+    assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
     concurrency = instance.get_concurrency_config()
     assert concurrency.run_queue_config is not None
     assert concurrency.run_queue_config.max_concurrent_runs == 4
@@ -388,7 +386,7 @@ def test_instance_yaml_builds_an_instance_on_postgres_with_the_k8s_run_launcher(
 ) -> None:
     monkeypatch.setenv("TOBAN_DAGSTER_STORAGE_URL", _dagster_url(empty_database))
     home = _instance_home(_outside_the_cluster(_instance_yaml(), tmp_path), tmp_path)
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         _assert_runs_on_kubernetes_with_the_projects_limits(instance, namespace="toban")
         launcher = instance.run_launcher
         assert isinstance(launcher, K8sRunLauncher)
@@ -452,7 +450,7 @@ def test_chart_storage_settings_reach_postgres(
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", empty_database.password or "")
     rendered = _outside_the_cluster(chart_instance_config(values, release="toban"), tmp_path)
     home = _instance_home(rendered, tmp_path)
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         _assert_runs_on_kubernetes_with_the_projects_limits(instance, namespace="toban")
 
 
