@@ -1197,3 +1197,17 @@ def delete_workspace_analyses(connection: Connection, workspace_id: uuid.UUID) -
     """All of the workspace's analyses (their reports, contributions and channel links
     cascade)."""
     connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace_id))
+
+
+# --- analysis counts for `toban status` (moved from slack/store.py, issue 18) ---
+
+
+def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The workspace's analyses by `slack_analysis.status`. cli.py hands this function to
+    slack/admin.py's `workspace_statuses`: slack sits below analysis and may not import it."""
+    rows = connection.execute(
+        select(SlackAnalysis.status, func.count())
+        .where(SlackAnalysis.workspace_id == workspace_id)
+        .group_by(SlackAnalysis.status)
+    )
+    return {status: int(count) for status, count in rows}
