@@ -16,6 +16,7 @@ from toban_orchestration.db.enums import (
 )
 from toban_orchestration.db.models import (
     Integration,
+    IntegrationEvent,
     SlackAnalysis,
     SlackChannel,
     SlackSyncDay,
@@ -28,7 +29,7 @@ from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.planning import days_to_sync
+from toban_orchestration.slack.planning import days_to_sync, ensure_workspaces
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
 
@@ -364,3 +365,53 @@ def test_windows_and_advancing_per_frequency() -> None:
     )
     assert advance(ScheduleFrequency.MONTHLY, due) == datetime(2027, 1, 1, 6, tzinfo=UTC)
     assert advance(ScheduleFrequency.WEEKLY, due) == due + timedelta(days=7)
+
+
+def test_ensure_workspaces_creates_the_missing_reconnects_the_active_and_audits_both(
+    migrated_engine: Engine,
+) -> None:
+    # Issue 18 split these statements between access/store.py (integrations, credentials,
+    # events) and slack/store.py (workspaces); what the sensor's helper does must not change.
+    first = _add_integration(migrated_engine, "TENS00001", "ens-a")
+    later = _add_integration(migrated_engine, "TENS00001", "ens-d")  # same workspace, newer
+    back = _add_integration(migrated_engine, "TENS00002", "ens-b")
+    expired = _add_integration(migrated_engine, "TENS00003", "ens-c")
+    _set_status(migrated_engine, expired, IntegrationStatus.EXPIRED)
+    with Session(migrated_engine) as session, session.begin():
+        for integration in (back, expired):
+            session.add(
+                SlackWorkspace(
+                    team_id=integration.owner_team_id,
+                    slack_id=integration.workspace_id,
+                    name="stored",
+                    is_connected=False,
+                    connection_status="token_revoked",
+                )
+            )
+    ids = [first.id, later.id, back.id, expired.id]
+    with migrated_engine.begin() as connection:
+        assert ensure_workspaces(connection, ids) == 1
+    with Session(migrated_engine) as session:
+        workspaces = {
+            w.slack_id: (w.team_id, w.is_connected, w.connection_status, w.access_token)
+            for w in session.scalars(select(SlackWorkspace))
+        }
+        events = sorted(
+            (
+                e.event_type.value,
+                e.integration_id,
+                e.affected_team_id,
+                (e.details or {}).get("workspace"),
+            )
+            for e in session.scalars(select(IntegrationEvent))
+        )
+    # The first integration connected owns the new workspace and carries its token.
+    assert workspaces["TENS00001"] == (first.owner_team_id, True, None, FAKE_CIPHERTEXT)
+    assert workspaces["TENS00002"][1:3] == (True, "active")
+    assert workspaces["TENS00003"][1:3] == (False, "token_revoked")
+    assert events == sorted(
+        [
+            ("CONNECTED", first.id, first.owner_team_id, "TENS00001"),
+            ("RECONNECTED", back.id, back.owner_team_id, "TENS00002"),
+        ]
+    )
