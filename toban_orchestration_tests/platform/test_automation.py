@@ -29,6 +29,7 @@ from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.schedules import daily_slack_snapshot, daily_slack_sync
 from toban_orchestration.defs.slack.sensors import slack_integration_sensor
 from toban_orchestration.settings import get_settings
+from toban_orchestration.slack import store as slack_store
 from toban_orchestration.slack.planning import days_to_sync, ensure_workspaces
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
@@ -415,3 +416,42 @@ def test_ensure_workspaces_creates_the_missing_reconnects_the_active_and_audits_
             ("RECONNECTED", back.id, back.owner_team_id, "TENS00002"),
         ]
     )
+
+
+def test_admin_workspaces_show_the_integration_of_the_owning_team_only(
+    migrated_engine: Engine,
+) -> None:
+    # Issue 18 turned one join (workspace, team, integration) into reads of slack/store.py and
+    # access/store.py; what the administration commands see must not change.
+    owned = _add_integration(migrated_engine, "TADM00001", "adm-a")
+    _add_integration(migrated_engine, "TADM00001", "adm-b")  # another team's, not shown
+    foreign = _add_integration(migrated_engine, "TADM00002", "adm-d")
+    with Session(migrated_engine) as session, session.begin():
+        session.get_one(Integration, owned.id).integration_metadata = {"source": "api"}
+        other = Team(name="adm-c", slug="adm-c")
+        lone = Team(name="adm-e", slug="adm-e")
+        session.add_all([other, lone])
+        session.flush()
+        session.add_all(
+            [
+                SlackWorkspace(team_id=owned.owner_team_id, slack_id="TADM00001", name="one"),
+                SlackWorkspace(team_id=other.id, slack_id="TADM00002", name="two"),
+                SlackWorkspace(team_id=lone.id, slack_id="TADM00003", name="three"),
+            ]
+        )
+    with migrated_engine.connect() as connection:
+        every = slack_store.admin_workspaces(connection)
+        one = slack_store.admin_workspaces(connection, "TADM00002")
+        none = slack_store.admin_workspaces(connection, "TNOPE0000")
+    shown = [
+        (w.slack_id, w.team_slug, w.integration_id, w.integration_status, w.source) for w in every
+    ]
+    assert shown == [
+        ("TADM00001", "adm-a", owned.id, IntegrationStatus.ACTIVE, "api"),
+        ("TADM00002", "adm-c", None, None, None),  # adm-d's integration is not the owner's
+        ("TADM00003", "adm-e", None, None, None),
+    ]
+    assert foreign.id not in {w.integration_id for w in every}
+    assert [w.slack_id for w in one] == ["TADM00002"]
+    assert one[0] == every[1]
+    assert none == []
