@@ -260,7 +260,6 @@ FOREIGN_READS: dict[str, dict[str, str]] = {
             "slack_analysis",
             "slack_channel_analysis",
             "slack_contribution",
-            "slack_analysis_channels",
         ),
         _ACCESS_RULES_READ_WHAT_THEY_GUARD,
     ),

@@ -63,7 +63,6 @@ from toban_orchestration.db.models import (
     SlackWorkspace,
     Team,
     TeamMember,
-    slack_analysis_channels,
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
 
@@ -404,18 +403,6 @@ def _excluded(session: Session, channel_ids: list[uuid.UUID], reason: str) -> li
         )
     }
     return [{"channel_id": str(c), "name": names.get(c, ""), "reason": reason} for c in channel_ids]
-
-
-def requested_channels(session: Session, analysis_id: uuid.UUID) -> list[uuid.UUID]:
-    """The channels linked to an analysis (what was asked for), by name."""
-    return list(
-        session.scalars(
-            select(slack_analysis_channels.c.channel_id)
-            .join(SlackChannel, SlackChannel.id == slack_analysis_channels.c.channel_id)
-            .where(slack_analysis_channels.c.analysis_id == analysis_id)
-            .order_by(SlackChannel.name)
-        )
-    )
 
 
 def may_see_analysis(
