@@ -58,8 +58,6 @@ from toban_orchestration.db.models import (
     ServiceResource,
     SlackAnalysis,
     SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
     SlackWorkspace,
     Team,
     TeamMember,
@@ -403,40 +401,6 @@ def _excluded(session: Session, channel_ids: list[uuid.UUID], reason: str) -> li
         )
     }
     return [{"channel_id": str(c), "name": names.get(c, ""), "reason": reason} for c in channel_ids]
-
-
-def may_see_analysis(
-    session: Session,
-    analysis_id: uuid.UUID,
-    team_id: uuid.UUID,
-    user_id: str | None = None,
-    at: datetime | None = None,
-) -> bool:
-    """A team sees an analysis when it holds the workspace and may read every channel the
-    analysis has rows for (READ_ONLY teams see the owner's analyses this way); a user also
-    needs a role in that team (VIEWER or above)."""
-    if user_id is not None and not role_may(team_role(session, team_id, user_id), Action.SEE):
-        return False
-    analysis = session.get_one(SlackAnalysis, analysis_id)
-    access = workspace_access(session, team_id, analysis.workspace_id, at)
-    if access.level is None:
-        return False
-    covered = set(
-        session.scalars(
-            select(SlackChannelAnalysis.channel_id).where(
-                SlackChannelAnalysis.analysis_id == analysis_id
-            )
-        )
-    ) | set(
-        session.scalars(
-            select(SlackContribution.channel_id).where(
-                SlackContribution.analysis_id == analysis_id,
-                SlackContribution.channel_id.isnot(None),
-            )
-        )
-    )
-    covered.discard(None)
-    return covered <= access.readable
 
 
 # --- teams by slug (the handle commands and the demo use; was db/teams.py) ---
