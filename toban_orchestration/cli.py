@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from toban_orchestration.access.store import team_for_slug
 from toban_orchestration.analysis import report as window_report
+from toban_orchestration.analysis import store as analysis_store
 from toban_orchestration.analysis.report_files import ReportPathError, page_charts, write_report
 from toban_orchestration.analysis.store import AnalysisNotFound, report_inputs, window_analysis_id
 from toban_orchestration.backfill import (
@@ -370,6 +371,7 @@ def _status(args: argparse.Namespace) -> int:
             backfill_days=settings.backfill_days_to(yesterday),
             lag_warn_seconds=settings.events_lag_warn_seconds,
             first_partition_day=settings.first_partition_day,
+            analysis_counts=analysis_store.analysis_status_counts,
         )
     if not statuses:
         print("No Slack workspace is registered: add one with `toban slack add` or `slack import`.")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from toban_orchestration.access.rules import (
@@ -57,13 +58,11 @@ from toban_orchestration.db.models import (
     ServiceResource,
     SlackAnalysis,
     SlackChannel,
-    SlackChannelAnalysis,
-    SlackContribution,
     SlackWorkspace,
     Team,
     TeamMember,
-    slack_analysis_channels,
 )
+from toban_orchestration.db.upsert import WriteCounts, upsert
 
 TEAM_PARAMETER = "team_id"
 REQUESTER_PARAMETER = "requested_by"
@@ -404,52 +403,6 @@ def _excluded(session: Session, channel_ids: list[uuid.UUID], reason: str) -> li
     return [{"channel_id": str(c), "name": names.get(c, ""), "reason": reason} for c in channel_ids]
 
 
-def requested_channels(session: Session, analysis_id: uuid.UUID) -> list[uuid.UUID]:
-    """The channels linked to an analysis (what was asked for), by name."""
-    return list(
-        session.scalars(
-            select(slack_analysis_channels.c.channel_id)
-            .join(SlackChannel, SlackChannel.id == slack_analysis_channels.c.channel_id)
-            .where(slack_analysis_channels.c.analysis_id == analysis_id)
-            .order_by(SlackChannel.name)
-        )
-    )
-
-
-def may_see_analysis(
-    session: Session,
-    analysis_id: uuid.UUID,
-    team_id: uuid.UUID,
-    user_id: str | None = None,
-    at: datetime | None = None,
-) -> bool:
-    """A team sees an analysis when it holds the workspace and may read every channel the
-    analysis has rows for (READ_ONLY teams see the owner's analyses this way); a user also
-    needs a role in that team (VIEWER or above)."""
-    if user_id is not None and not role_may(team_role(session, team_id, user_id), Action.SEE):
-        return False
-    analysis = session.get_one(SlackAnalysis, analysis_id)
-    access = workspace_access(session, team_id, analysis.workspace_id, at)
-    if access.level is None:
-        return False
-    covered = set(
-        session.scalars(
-            select(SlackChannelAnalysis.channel_id).where(
-                SlackChannelAnalysis.analysis_id == analysis_id
-            )
-        )
-    ) | set(
-        session.scalars(
-            select(SlackContribution.channel_id).where(
-                SlackContribution.analysis_id == analysis_id,
-                SlackContribution.channel_id.isnot(None),
-            )
-        )
-    )
-    covered.discard(None)
-    return covered <= access.readable
-
-
 # --- teams by slug (the handle commands and the demo use; was db/teams.py) ---
 
 
@@ -704,3 +657,233 @@ def delete_slack_user_resource(
             )
         ).rowcount
     )
+
+
+# --- the access tables as the Slack domain reads and writes them (issue 18) ---
+# Moved here from slack/store.py so that only this store issues SQL against integration,
+# integration_credential, integration_event, service_resource and team. Each function takes
+# the caller's connection or session, so the one transaction that covered the Slack side's
+# statements before still covers these.
+
+
+def slack_integration_statuses(
+    connection: Connection,
+) -> list[tuple[uuid.UUID, str, IntegrationStatus]]:
+    """(integration id, workspace Slack id, status) of every Slack integration linked to a
+    workspace, by integration id (slack/planning.py: what the sensor and schedules run)."""
+    rows = connection.execute(
+        select(Integration.id, Integration.workspace_id, Integration.status)
+        .where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id.isnot(None),
+        )
+        .order_by(Integration.id)
+    )
+    return [(integration_id, str(slack_id), status) for integration_id, slack_id, status in rows]
+
+
+def integrations_with_newest_token(
+    connection: Connection, integration_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str, str | None, uuid.UUID]]:
+    """(owner team id, workspace Slack id, name, newest encrypted token, integration id) of
+    these integrations that name a workspace, by Slack id and then oldest first.
+
+    slack/planning.py keeps those whose workspace has no row yet (it asks slack/store.py which
+    are stored); the insert that follows ignores a workspace stored meanwhile, as it did when
+    this was one statement with a NOT EXISTS on slack_workspace."""
+    newest_token = (
+        select(IntegrationCredential.encrypted_value)
+        .where(IntegrationCredential.integration_id == Integration.id)
+        .order_by(IntegrationCredential.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            Integration.owner_team_id,
+            Integration.workspace_id,
+            Integration.name,
+            newest_token,
+            Integration.id,
+        )
+        .where(Integration.id.in_(integration_ids), Integration.workspace_id.isnot(None))
+        .order_by(Integration.workspace_id, Integration.created_at)
+    ).all()
+    return [
+        (team, slack_id, name, token, integration)
+        for team, slack_id, name, token, integration in rows
+    ]
+
+
+def active_integration_slack_ids(
+    connection: Connection, integration_ids: Sequence[uuid.UUID]
+) -> set[str]:
+    """The workspace Slack ids of these integrations that are ACTIVE (slack/planning.py
+    reconnects their workspaces)."""
+    return {
+        str(slack_id)
+        for slack_id in connection.execute(
+            select(Integration.workspace_id).where(
+                Integration.id.in_(integration_ids),
+                Integration.status == IntegrationStatus.ACTIVE,
+                Integration.workspace_id.isnot(None),
+            )
+        ).scalars()
+    }
+
+
+def integration_owners(
+    connection: Connection, integration_ids: Sequence[uuid.UUID], slack_ids: Iterable[str]
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(integration id, owner team id, workspace Slack id) of these integrations that belong to
+    these workspaces."""
+    rows = connection.execute(
+        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
+            Integration.id.in_(integration_ids), Integration.workspace_id.in_(list(slack_ids))
+        )
+    ).all()
+    return [(integration_id, team_id, str(slack_id)) for integration_id, team_id, slack_id in rows]
+
+
+def insert_integration_events(
+    connection: Connection, events: Sequence[Mapping[str, object]]
+) -> None:
+    """IntegrationEvent rows, in one statement."""
+    connection.execute(insert(IntegrationEvent).values(list(events)))
+
+
+def insert_integration_event(
+    connection: Connection,
+    *,
+    integration_id: uuid.UUID | None,
+    event_type: IntegrationEventType,
+    actor: str,
+    team_id: uuid.UUID | None,
+    details: Mapping[str, Any],
+) -> None:
+    """One audit event on a connection (record_integration_event is its ORM twin): the
+    administration commands' trail of a change made by a person."""
+    connection.execute(
+        insert(IntegrationEvent).values(
+            integration_id=integration_id,
+            event_type=event_type,
+            actor_user_id=actor,
+            affected_team_id=team_id,
+            details=dict(details),
+        )
+    )
+
+
+def upsert_channel_resources(
+    connection: Connection, integration_id: uuid.UUID, channels: Sequence[Mapping[str, Any]]
+) -> WriteCounts:
+    """Slack channels (the sync's normalized channel rows) as the integration's
+    ServiceResource rows (type SLACK_CHANNEL), with their last sync time now."""
+    table: Table = ServiceResource.__table__  # type: ignore[assignment]
+    rows = [
+        {
+            "integration_id": integration_id,
+            "resource_type": ResourceType.SLACK_CHANNEL,
+            "external_id": channel["slack_id"],
+            "name": channel["name"],
+            "resource_metadata": {
+                "type": channel["type"],
+                "is_archived": channel["is_archived"],
+                "member_count": channel["member_count"],
+            },
+        }
+        for channel in channels
+    ]
+    counts = upsert(connection, table, rows, ("integration_id", "resource_type", "external_id"))
+    if rows:
+        connection.execute(
+            update(table)
+            .where(
+                table.c.integration_id == integration_id,
+                table.c.resource_type == ResourceType.SLACK_CHANNEL,
+                table.c.external_id.in_([row["external_id"] for row in rows]),
+            )
+            .values(last_synced_at=func.now())
+        )
+    return counts
+
+
+def team_slack_integration(
+    session: Session, team_id: uuid.UUID, slack_id: str, *, first_only: bool = False
+) -> Integration | None:
+    """The team's Slack integration of the workspace, or None (`first_only`: read one row)."""
+    statement = select(Integration).where(
+        Integration.service_type == IntegrationType.SLACK,
+        Integration.workspace_id == slack_id,
+        Integration.owner_team_id == team_id,
+    )
+    return session.scalar(statement.limit(1) if first_only else statement)
+
+
+def newest_token_ciphertext(
+    session: Session, integration_id: uuid.UUID, credential_types: Sequence[CredentialType]
+) -> str | None:
+    """The encrypted value of the integration's newest credential of these types, or None."""
+    return session.scalar(
+        select(IntegrationCredential.encrypted_value)
+        .where(
+            IntegrationCredential.integration_id == integration_id,
+            IntegrationCredential.credential_type.in_(credential_types),
+        )
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+def newest_credential_expiry(session: Session, integration_id: uuid.UUID) -> datetime | None:
+    """When the integration's newest credential expires (None: it does not, or none)."""
+    return session.scalar(
+        select(IntegrationCredential.expires_at)
+        .where(IntegrationCredential.integration_id == integration_id)
+        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class OwnerIntegration:
+    """A workspace's integration owned by the workspace's own team, as `toban status` and the
+    administration commands show it."""
+
+    id: uuid.UUID
+    status: IntegrationStatus
+    source: str | None
+    """`integration_metadata["source"]`: api (a token) or export."""
+
+
+def team_slugs(connection: Connection, team_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Team id -> slug of these teams."""
+    return {
+        team_id: slug
+        for team_id, slug in connection.execute(
+            select(Team.id, Team.slug).where(Team.id.in_(list(set(team_ids))))
+        )
+    }
+
+
+def slack_integrations_by_owner(
+    connection: Connection, slack_ids: Iterable[str]
+) -> dict[tuple[str, uuid.UUID], OwnerIntegration]:
+    """(workspace Slack id, owner team id) -> the Slack integration, for these workspaces. One
+    per key: integration is unique on (owner_team_id, workspace_id, service_type)."""
+    rows = connection.execute(
+        select(
+            Integration.workspace_id,
+            Integration.owner_team_id,
+            Integration.id,
+            Integration.status,
+            Integration.integration_metadata["source"].astext,
+        ).where(
+            Integration.service_type == IntegrationType.SLACK,
+            Integration.workspace_id.in_(list(set(slack_ids))),
+        )
+    )
+    return {
+        (str(slack_id), team_id): OwnerIntegration(integration_id, status, source)
+        for slack_id, team_id, integration_id, status, source in rows
+    }

@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
+from toban_orchestration.access import store as access_store
+from toban_orchestration.access.rules import Action, role_may
 from toban_orchestration.access.store import readable_channels
 from toban_orchestration.analysis.window import (
     ChannelWindow,
@@ -1197,3 +1199,60 @@ def delete_workspace_analyses(connection: Connection, workspace_id: uuid.UUID) -
     """All of the workspace's analyses (their reports, contributions and channel links
     cascade)."""
     connection.execute(delete(SlackAnalysis).where(SlackAnalysis.workspace_id == workspace_id))
+
+
+# --- analysis counts for `toban status` (moved from slack/store.py, issue 18) ---
+
+
+def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The workspace's analyses by `slack_analysis.status`. cli.py hands this function to
+    slack/admin.py's `workspace_statuses`: slack sits below analysis and may not import it."""
+    rows = connection.execute(
+        select(SlackAnalysis.status, func.count())
+        .where(SlackAnalysis.workspace_id == workspace_id)
+        .group_by(SlackAnalysis.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+# --- who may see an analysis (moved from access/store.py, issue 18) ---
+
+
+def may_see_analysis(
+    session: Session,
+    analysis_id: uuid.UUID,
+    team_id: uuid.UUID,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """A team sees an analysis when it holds the workspace and may read every channel the
+    analysis has rows for (READ_ONLY teams see the owner's analyses this way); a user also
+    needs a role in that team (VIEWER or above).
+
+    Here rather than in access/store.py (issue 18): the channels an analysis covers are this
+    store's rows, and access sits below analysis, so the rule's reads of them belong here; who
+    may read what is still access's answer (team_role, workspace_access)."""
+    if user_id is not None and not role_may(
+        access_store.team_role(session, team_id, user_id), Action.SEE
+    ):
+        return False
+    analysis = session.get_one(SlackAnalysis, analysis_id)
+    access = access_store.workspace_access(session, team_id, analysis.workspace_id, at)
+    if access.level is None:
+        return False
+    covered = set(
+        session.scalars(
+            select(SlackChannelAnalysis.channel_id).where(
+                SlackChannelAnalysis.analysis_id == analysis_id
+            )
+        )
+    ) | set(
+        session.scalars(
+            select(SlackContribution.channel_id).where(
+                SlackContribution.analysis_id == analysis_id,
+                SlackContribution.channel_id.isnot(None),
+            )
+        )
+    )
+    covered.discard(None)
+    return covered <= access.readable

@@ -10,7 +10,8 @@ is recorded as an IntegrationEvent naming who made it.
 import difflib
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from toban_orchestration.db.enums import ChannelType, IntegrationStatus
+from toban_orchestration.access import store as access_store
+from toban_orchestration.db.enums import ChannelType, IntegrationEventType, IntegrationStatus
 from toban_orchestration.slack import store
 from toban_orchestration.slack.client import SlackError
 from toban_orchestration.slack.planning import days_to_sync
@@ -33,6 +35,28 @@ GLOB_CHARACTERS = frozenset("*?[")
 
 class AdminError(ValueError):
     """A request refused, with the reason in one line; nothing was changed."""
+
+
+# --- the audit trail of administration changes (its SQL is access/store.py's, issue 18) -------
+
+
+def record_admin_event(
+    connection: Connection,
+    workspace: AdminWorkspace,
+    actor: str,
+    details: Mapping[str, Any],
+    event_type: IntegrationEventType = IntegrationEventType.UPDATED,
+) -> None:
+    """The audit trail of a change made by a person (ids and settings, never content), on the
+    caller's connection so the change and its event commit together."""
+    access_store.insert_integration_event(
+        connection,
+        integration_id=workspace.integration_id,
+        event_type=event_type,
+        actor=actor,
+        team_id=workspace.team_id,
+        details={"workspace": workspace.slack_id, **details},
+    )
 
 
 # --- workspaces -------------------------------------------------------------------------------
@@ -352,7 +376,7 @@ def change_selection(
             if problem:
                 warnings.append((channel, problem))
     if changed:
-        store.record_admin_event(
+        record_admin_event(
             connection,
             workspace,
             actor,
@@ -532,7 +556,7 @@ def configure(
         store.merge_sync_settings(
             connection, workspace.id, {name: new for name, (_, new) in changed.items()}
         )
-        store.record_admin_event(
+        record_admin_event(
             connection,
             workspace,
             actor,
@@ -738,10 +762,13 @@ def workspace_statuses(
     lag_warn_seconds: int,
     now: datetime | None = None,
     first_partition_day: date | None = None,
+    analysis_counts: Callable[[Connection, uuid.UUID], dict[str, int]],
 ) -> list[WorkspaceStatus]:
     """Every workspace's state (or one's), with a line of what to do about each problem; with
     `first_partition_day` (TOBAN_PARTITIONS_START_DATE), the analysis windows that wait for days
-    before the backfill window too."""
+    before the backfill window too. `analysis_counts` is analysis/store.py's
+    `analysis_status_counts`, passed in by the caller: slack sits below analysis in the import
+    layers, and the analysis tables are that store's (issue 18)."""
     now = now or datetime.now(UTC)
     workspaces = (
         [find_workspace(connection, slack_id)]
@@ -785,7 +812,7 @@ def workspace_statuses(
             missing_days=sorted(missing.get(workspace.slack_id, [])),
             pending_events=pending,
             oldest_event=oldest,
-            analyses=store.analysis_status_counts(connection, workspace.id),
+            analyses=analysis_counts(connection, workspace.id),
             problems=[],
             now=now,
             waiting=waiting.get(workspace.slack_id, []) if selected else [],

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access.store import upsert_channel_resources
 from toban_orchestration.db.upsert import WriteCounts
 from toban_orchestration.progress import Progress, duration
 from toban_orchestration.security.tokens import TokenCipher
@@ -36,7 +37,6 @@ from toban_orchestration.slack.store import (
     record_workspace_synced,
     relax_bulk_commit,
     remember_sync_setting,
-    upsert_channel_resources,
     user_count,
     workspace_id_of,
 )

@@ -9,16 +9,20 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
+from toban_orchestration.access.store import (
+    active_integration_slack_ids,
+    insert_integration_events,
+    integration_owners,
+    integrations_with_newest_token,
+    slack_integration_statuses,
+)
 from toban_orchestration.db.enums import IntegrationEventType, IntegrationStatus
 from toban_orchestration.slack.store import (
     complete_channel_day_counts,
-    insert_integration_events,
     insert_new_workspaces,
-    integration_owners,
-    integrations_without_workspace,
     readable_channel_counts,
     reconnect_workspaces,
-    slack_integration_statuses,
+    stored_slack_ids,
     workspace_metadata_by_slack_id,
 )
 from toban_orchestration.slack.sync import SyncOptions, allowed_channel_types
@@ -78,7 +82,10 @@ def ensure_workspaces(connection: Connection, integration_ids: list[uuid.UUID]) 
     if not integration_ids:
         return 0
     _reconnect(connection, integration_ids)
-    missing = integrations_without_workspace(connection, integration_ids)
+    # The integrations (access/store.py) whose workspace has no row yet (slack/store.py).
+    candidates = integrations_with_newest_token(connection, integration_ids)
+    stored = stored_slack_ids(connection, [slack_id for _, slack_id, _, _, _ in candidates])
+    missing = [candidate for candidate in candidates if candidate[1] not in stored]
     rows: dict[str, dict[str, object]] = {}
     events: dict[str, dict[str, object]] = {}
     for team_id, slack_id, name, token, integration_id in missing:
@@ -108,7 +115,9 @@ def _event(
 
 def _reconnect(connection: Connection, integration_ids: list[uuid.UUID]) -> None:
     """An integration that is ACTIVE again (the app reconnected it) gets its workspace back."""
-    slack_ids = reconnect_workspaces(connection, integration_ids)
+    slack_ids = reconnect_workspaces(
+        connection, active_integration_slack_ids(connection, integration_ids)
+    )
     if not slack_ids:
         return
     owners = integration_owners(connection, integration_ids, slack_ids)

@@ -34,20 +34,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.orm import Session
 
+from toban_orchestration.access import store as access_store
 from toban_orchestration.db.enums import (
-    CredentialType,
-    IntegrationEventType,
     IntegrationStatus,
-    IntegrationType,
-    ResourceType,
 )
 from toban_orchestration.db.ids import time_ordered_uuids
 from toban_orchestration.db.models import (
-    Integration,
-    IntegrationCredential,
-    IntegrationEvent,
-    ServiceResource,
-    SlackAnalysis,
     SlackChannel,
     SlackEventInbox,
     SlackMessage,
@@ -55,7 +47,6 @@ from toban_orchestration.db.models import (
     SlackSyncDay,
     SlackUser,
     SlackWorkspace,
-    Team,
 )
 from toban_orchestration.db.upsert import WriteCounts, upsert
 from toban_orchestration.slack.events import InboxEvent
@@ -878,39 +869,6 @@ def _same_keys(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: row.get(k) for k in keys} for row in rows]
 
 
-def upsert_channel_resources(
-    connection: Connection, integration_id: uuid.UUID, channels: Sequence[Row]
-) -> WriteCounts:
-    """Channels as the integration's ServiceResource rows (type SLACK_CHANNEL)."""
-    table: Table = ServiceResource.__table__  # type: ignore[assignment]
-    rows = [
-        {
-            "integration_id": integration_id,
-            "resource_type": ResourceType.SLACK_CHANNEL,
-            "external_id": channel["slack_id"],
-            "name": channel["name"],
-            "resource_metadata": {
-                "type": channel["type"],
-                "is_archived": channel["is_archived"],
-                "member_count": channel["member_count"],
-            },
-        }
-        for channel in channels
-    ]
-    counts = upsert(connection, table, rows, ("integration_id", "resource_type", "external_id"))
-    if rows:
-        connection.execute(
-            update(table)
-            .where(
-                table.c.integration_id == integration_id,
-                table.c.resource_type == ResourceType.SLACK_CHANNEL,
-                table.c.external_id.in_([row["external_id"] for row in rows]),
-            )
-            .values(last_synced_at=func.now())
-        )
-    return counts
-
-
 # --- the sync's reads and bookkeeping (slack/sync.py, slack/ingest.py) ----------------------
 
 
@@ -1143,55 +1101,17 @@ def incomplete_channel_names(
 # --- integrations and sync planning (slack/planning.py) ----------------------------------------
 
 
-def slack_integration_statuses(
-    connection: Connection,
-) -> list[tuple[uuid.UUID, str, IntegrationStatus]]:
-    """(integration id, workspace Slack id, status) of every Slack integration linked to a
-    workspace, by integration id."""
-    rows = connection.execute(
-        select(Integration.id, Integration.workspace_id, Integration.status)
-        .where(
-            Integration.service_type == IntegrationType.SLACK,
-            Integration.workspace_id.isnot(None),
-        )
-        .order_by(Integration.id)
+def stored_slack_ids(connection: Connection, slack_ids: Iterable[str]) -> set[str]:
+    """Those of these Slack ids whose workspace has a row (slack/planning.py creates the
+    others' rows from their integrations, which access/store.py reads)."""
+    wanted = list(set(slack_ids))
+    if not wanted:  # nothing to ask: spare the round trip
+        return set()
+    return set(
+        connection.execute(
+            select(SlackWorkspace.slack_id).where(SlackWorkspace.slack_id.in_(wanted))
+        ).scalars()
     )
-    return [(integration_id, str(slack_id), status) for integration_id, slack_id, status in rows]
-
-
-def integrations_without_workspace(
-    connection: Connection, integration_ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, str, str, str | None, uuid.UUID]]:
-    """(owner team id, workspace Slack id, name, newest encrypted token, integration id) of
-    these integrations whose workspace has no row yet, by Slack id and then oldest first."""
-    newest_token = (
-        select(IntegrationCredential.encrypted_value)
-        .where(IntegrationCredential.integration_id == Integration.id)
-        .order_by(IntegrationCredential.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    rows = connection.execute(
-        select(
-            Integration.owner_team_id,
-            Integration.workspace_id,
-            Integration.name,
-            newest_token,
-            Integration.id,
-        )
-        .where(
-            Integration.id.in_(integration_ids),
-            Integration.workspace_id.isnot(None),
-            ~select(SlackWorkspace.id)
-            .where(SlackWorkspace.slack_id == Integration.workspace_id)
-            .exists(),
-        )
-        .order_by(Integration.workspace_id, Integration.created_at)
-    ).all()
-    return [
-        (team, slack_id, name, token, integration)
-        for team, slack_id, name, token, integration in rows
-    ]
 
 
 def insert_new_workspaces(connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
@@ -1203,44 +1123,23 @@ def insert_new_workspaces(connection: Connection, rows: Sequence[Mapping[str, ob
     )
 
 
-def insert_integration_events(
-    connection: Connection, events: Sequence[Mapping[str, object]]
-) -> None:
-    """IntegrationEvent rows, in one statement."""
-    connection.execute(insert(IntegrationEvent).values(list(events)))
-
-
-def reconnect_workspaces(connection: Connection, integration_ids: Sequence[uuid.UUID]) -> set[str]:
-    """Mark connected again the disconnected workspaces of these integrations that are ACTIVE;
-    returns their Slack ids."""
+def reconnect_workspaces(connection: Connection, slack_ids: Iterable[str]) -> set[str]:
+    """Mark connected again those of these workspaces that are disconnected (slack/planning.py
+    passes the workspaces of ACTIVE integrations, read through access/store.py); returns their
+    Slack ids."""
+    wanted = list(set(slack_ids))
+    if not wanted:  # nothing to ask: spare the round trip
+        return set()
     reconnected = connection.execute(
         update(SlackWorkspace)
         .where(
             SlackWorkspace.is_connected.is_(False),
-            SlackWorkspace.slack_id.in_(
-                select(Integration.workspace_id).where(
-                    Integration.id.in_(integration_ids),
-                    Integration.status == IntegrationStatus.ACTIVE,
-                )
-            ),
+            SlackWorkspace.slack_id.in_(wanted),
         )
         .values(is_connected=True, connection_status="active", last_connected_at=func.now())
         .returning(SlackWorkspace.slack_id)
     ).scalars()
     return set(reconnected)
-
-
-def integration_owners(
-    connection: Connection, integration_ids: Sequence[uuid.UUID], slack_ids: Iterable[str]
-) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-    """(integration id, owner team id, workspace Slack id) of these integrations that belong to
-    these workspaces."""
-    rows = connection.execute(
-        select(Integration.id, Integration.owner_team_id, Integration.workspace_id).where(
-            Integration.id.in_(integration_ids), Integration.workspace_id.in_(list(slack_ids))
-        )
-    ).all()
-    return [(integration_id, team_id, str(slack_id)) for integration_id, team_id, slack_id in rows]
 
 
 def workspace_metadata_by_slack_id(
@@ -1307,43 +1206,6 @@ def complete_channel_day_counts(
 def stored_workspace(session: Session, slack_id: str) -> SlackWorkspace | None:
     """The workspace's row, or None when it is not stored."""
     return session.scalar(select(SlackWorkspace).where(SlackWorkspace.slack_id == slack_id))
-
-
-def team_slack_integration(
-    session: Session, team_id: uuid.UUID, slack_id: str, *, first_only: bool = False
-) -> Integration | None:
-    """The team's Slack integration of the workspace, or None (`first_only`: read one row)."""
-    statement = select(Integration).where(
-        Integration.service_type == IntegrationType.SLACK,
-        Integration.workspace_id == slack_id,
-        Integration.owner_team_id == team_id,
-    )
-    return session.scalar(statement.limit(1) if first_only else statement)
-
-
-def newest_token_ciphertext(
-    session: Session, integration_id: uuid.UUID, credential_types: Sequence[CredentialType]
-) -> str | None:
-    """The encrypted value of the integration's newest credential of these types, or None."""
-    return session.scalar(
-        select(IntegrationCredential.encrypted_value)
-        .where(
-            IntegrationCredential.integration_id == integration_id,
-            IntegrationCredential.credential_type.in_(credential_types),
-        )
-        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
-        .limit(1)
-    )
-
-
-def newest_credential_expiry(session: Session, integration_id: uuid.UUID) -> datetime | None:
-    """When the integration's newest credential expires (None: it does not, or none)."""
-    return session.scalar(
-        select(IntegrationCredential.expires_at)
-        .where(IntegrationCredential.integration_id == integration_id)
-        .order_by(IntegrationCredential.created_at.desc(), IntegrationCredential.id)
-        .limit(1)
-    )
 
 
 def mark_workspace_disconnected(
@@ -1609,52 +1471,55 @@ class AdminWorkspace:
 
 def admin_workspaces(connection: Connection, slack_id: str | None = None) -> list[AdminWorkspace]:
     """Every workspace (or the one with this Slack id), ordered by Slack id, each with the
-    integration of its owning team (None when the app created none)."""
-    query = (
-        select(
-            SlackWorkspace.id,
-            SlackWorkspace.slack_id,
-            SlackWorkspace.name,
-            SlackWorkspace.team_id,
-            Team.slug,
-            SlackWorkspace.workspace_metadata,
-            SlackWorkspace.is_connected,
-            SlackWorkspace.connection_status,
-            SlackWorkspace.last_sync_at,
-            Integration.id,
-            Integration.status,
-            Integration.integration_metadata["source"].astext,
-        )
-        .join(Team, Team.id == SlackWorkspace.team_id)
-        .outerjoin(
-            Integration,
-            and_(
-                Integration.service_type == IntegrationType.SLACK,
-                Integration.workspace_id == SlackWorkspace.slack_id,
-                Integration.owner_team_id == SlackWorkspace.team_id,
-            ),
-        )
-        .order_by(SlackWorkspace.slack_id)
-    )
+    integration of its owning team (None when the app created none).
+
+    The workspace rows are read here; the team's slug and the integration through
+    access/store.py, which owns those tables (issue 18). Three reads in the caller's
+    transaction instead of one join: the joined rows cannot disappear in between (the team is
+    a RESTRICT foreign key of the workspace, and an integration only adds its columns)."""
+    query = select(
+        SlackWorkspace.id,
+        SlackWorkspace.slack_id,
+        SlackWorkspace.name,
+        SlackWorkspace.team_id,
+        SlackWorkspace.workspace_metadata,
+        SlackWorkspace.is_connected,
+        SlackWorkspace.connection_status,
+        SlackWorkspace.last_sync_at,
+    ).order_by(SlackWorkspace.slack_id)
     if slack_id is not None:
         query = query.where(SlackWorkspace.slack_id == slack_id)
-    return [
-        AdminWorkspace(
-            id=row[0],
-            slack_id=row[1],
-            name=row[2],
-            team_id=row[3],
-            team_slug=row[4],
-            metadata=dict(row[5]) if isinstance(row[5], dict) else {},
-            is_connected=row[6],
-            connection_status=row[7],
-            last_sync_at=row[8],
-            integration_id=row[9],
-            integration_status=row[10],
-            source=row[11],
+    rows = connection.execute(query).all()
+    if not rows:
+        return []
+    slugs = access_store.team_slugs(connection, (row.team_id for row in rows))
+    integrations = access_store.slack_integrations_by_owner(
+        connection, (row.slack_id for row in rows)
+    )
+    workspaces = []
+    for row in rows:
+        if row.team_id not in slugs:
+            continue  # the inner join on team this replaced dropped such a row
+        integration = integrations.get((row.slack_id, row.team_id))
+        workspaces.append(
+            AdminWorkspace(
+                id=row.id,
+                slack_id=row.slack_id,
+                name=row.name,
+                team_id=row.team_id,
+                team_slug=slugs[row.team_id],
+                metadata=dict(row.workspace_metadata)
+                if isinstance(row.workspace_metadata, dict)
+                else {},
+                is_connected=row.is_connected,
+                connection_status=row.connection_status,
+                last_sync_at=row.last_sync_at,
+                integration_id=integration.id if integration else None,
+                integration_status=integration.status if integration else None,
+                source=integration.source if integration else None,
+            )
         )
-        for row in connection.execute(query)
-    ]
+    return workspaces
 
 
 @dataclass(frozen=True)
@@ -1753,35 +1618,6 @@ def merge_sync_settings(
     connection.execute(
         _MERGE_SYNC_SETTINGS, {"workspace": workspace_id, "settings": dict(settings)}
     )
-
-
-def record_admin_event(
-    connection: Connection,
-    workspace: AdminWorkspace,
-    actor: str,
-    details: Mapping[str, Any],
-    event_type: IntegrationEventType = IntegrationEventType.UPDATED,
-) -> None:
-    """The audit trail of a change made by a person (ids and settings, never content)."""
-    connection.execute(
-        insert(IntegrationEvent).values(
-            integration_id=workspace.integration_id,
-            event_type=event_type,
-            actor_user_id=actor,
-            affected_team_id=workspace.team_id,
-            details={"workspace": workspace.slack_id, **details},
-        )
-    )
-
-
-def analysis_status_counts(connection: Connection, workspace_id: uuid.UUID) -> dict[str, int]:
-    """The workspace's analyses by `slack_analysis.status`."""
-    rows = connection.execute(
-        select(SlackAnalysis.status, func.count())
-        .where(SlackAnalysis.workspace_id == workspace_id)
-        .group_by(SlackAnalysis.status)
-    )
-    return {status: int(count) for status, count in rows}
 
 
 # --- workspace rows of registration, token refresh and key rotation (issue 18) ---------------

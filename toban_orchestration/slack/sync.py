@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
+from toban_orchestration.access.store import upsert_channel_resources
 from toban_orchestration.db.enums import ChannelType
 from toban_orchestration.db.models import SlackWorkspace
 from toban_orchestration.db.upsert import WriteCounts
@@ -38,7 +39,6 @@ from toban_orchestration.slack.store import (
     relax_bulk_commit,
     selected_channels,
     set_channel_fields,
-    upsert_channel_resources,
     user_display_names,
 )
 from toban_orchestration.slack.store import record_channel_synced as store_channel_synced

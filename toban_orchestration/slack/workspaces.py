@@ -19,11 +19,8 @@ from toban_orchestration.slack.client import ClientOptions, SlackApi, SlackAuthE
 from toban_orchestration.slack.store import (
     connect_workspace,
     mark_workspace_disconnected,
-    newest_credential_expiry,
-    newest_token_ciphertext,
     store_workspace_token,
     stored_workspace,
-    team_slack_integration,
 )
 from toban_orchestration.slack.sync import SyncOptions
 from toban_orchestration.slack.token_refresh import (
@@ -78,7 +75,9 @@ def load_workspace(session: Session, slack_id: str) -> WorkspaceSource:
             f"No Slack workspace {slack_id} is registered; add it with `toban slack add` or "
             "`toban slack import`."
         )
-    integration = team_slack_integration(session, workspace.team_id, slack_id, first_only=True)
+    integration = access_store.team_slack_integration(
+        session, workspace.team_id, slack_id, first_only=True
+    )
     return WorkspaceSource(workspace, integration)
 
 
@@ -91,7 +90,7 @@ def _upsert_integration(
     metadata: dict[str, Any],
     actor: str,
 ) -> tuple[Integration, SlackWorkspace]:
-    integration = team_slack_integration(session, team_id, slack_id)
+    integration = access_store.team_slack_integration(session, team_id, slack_id)
     event = IntegrationEventType.UPDATED
     if integration is None:
         integration = access_store.add_slack_integration(
@@ -198,7 +197,9 @@ def api_for(session: Session, source: WorkspaceSource, cipher: TokenCipher) -> S
             f"Slack workspace {source.workspace.slack_id} has no integration to read a token from."
         )
     _refresh_before_use(session, source, cipher)
-    encrypted = newest_token_ciphertext(session, source.integration.id, TOKEN_CREDENTIALS)
+    encrypted = access_store.newest_token_ciphertext(
+        session, source.integration.id, TOKEN_CREDENTIALS
+    )
     encrypted = encrypted or source.workspace.access_token
     if not encrypted:
         raise WorkspaceNotFoundError(
@@ -241,7 +242,7 @@ def _refresh_before_use(session: Session, source: WorkspaceSource, cipher: Token
 
 def _still_valid(session: Session, source: WorkspaceSource) -> bool:
     assert source.integration is not None
-    expires_at = newest_credential_expiry(session, source.integration.id)
+    expires_at = access_store.newest_credential_expiry(session, source.integration.id)
     return expires_at is None or expires_at > datetime.now(UTC)
 
 

@@ -22,12 +22,12 @@ from toban_orchestration.access.rules import (
 )
 from toban_orchestration.access.store import (
     analysis_team,
-    may_see_analysis,
     readable_channels,
     team_integrations,
     team_role,
     workspace_access,
 )
+from toban_orchestration.analysis.store import may_see_analysis
 from toban_orchestration.db.enums import (
     AccessLevel,
     ShareLevel,

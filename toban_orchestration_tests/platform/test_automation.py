@@ -16,6 +16,7 @@ from toban_orchestration.db.enums import (
 )
 from toban_orchestration.db.models import (
     Integration,
+    IntegrationEvent,
     SlackAnalysis,
     SlackChannel,
     SlackSyncDay,
@@ -28,7 +29,8 @@ from toban_orchestration.defs.resources import build_resources
 from toban_orchestration.defs.slack.schedules import build_daily_schedules
 from toban_orchestration.defs.slack.sensors import build_slack_integration_sensor
 from toban_orchestration.settings import get_settings
-from toban_orchestration.slack.planning import days_to_sync
+from toban_orchestration.slack import store as slack_store
+from toban_orchestration.slack.planning import days_to_sync, ensure_workspaces
 from toban_orchestration_tests.factories import FAKE_CIPHERTEXT, add_slack_integration
 
 # Built as the root definitions build them, with values of the test's own.
@@ -374,3 +376,92 @@ def test_windows_and_advancing_per_frequency() -> None:
     )
     assert advance(ScheduleFrequency.MONTHLY, due) == datetime(2027, 1, 1, 6, tzinfo=UTC)
     assert advance(ScheduleFrequency.WEEKLY, due) == due + timedelta(days=7)
+
+
+def test_ensure_workspaces_creates_the_missing_reconnects_the_active_and_audits_both(
+    migrated_engine: Engine,
+) -> None:
+    # Issue 18 split these statements between access/store.py (integrations, credentials,
+    # events) and slack/store.py (workspaces); what the sensor's helper does must not change.
+    first = _add_integration(migrated_engine, "TENS00001", "ens-a")
+    later = _add_integration(migrated_engine, "TENS00001", "ens-d")  # same workspace, newer
+    back = _add_integration(migrated_engine, "TENS00002", "ens-b")
+    expired = _add_integration(migrated_engine, "TENS00003", "ens-c")
+    _set_status(migrated_engine, expired, IntegrationStatus.EXPIRED)
+    with Session(migrated_engine) as session, session.begin():
+        for integration in (back, expired):
+            session.add(
+                SlackWorkspace(
+                    team_id=integration.owner_team_id,
+                    slack_id=integration.workspace_id,
+                    name="stored",
+                    is_connected=False,
+                    connection_status="token_revoked",
+                )
+            )
+    ids = [first.id, later.id, back.id, expired.id]
+    with migrated_engine.begin() as connection:
+        assert ensure_workspaces(connection, ids) == 1
+    with Session(migrated_engine) as session:
+        workspaces = {
+            w.slack_id: (w.team_id, w.is_connected, w.connection_status, w.access_token)
+            for w in session.scalars(select(SlackWorkspace))
+        }
+        events = sorted(
+            (
+                e.event_type.value,
+                e.integration_id,
+                e.affected_team_id,
+                (e.details or {}).get("workspace"),
+            )
+            for e in session.scalars(select(IntegrationEvent))
+        )
+    # The first integration connected owns the new workspace and carries its token.
+    assert workspaces["TENS00001"] == (first.owner_team_id, True, None, FAKE_CIPHERTEXT)
+    assert workspaces["TENS00002"][1:3] == (True, "active")
+    assert workspaces["TENS00003"][1:3] == (False, "token_revoked")
+    assert events == sorted(
+        [
+            ("CONNECTED", first.id, first.owner_team_id, "TENS00001"),
+            ("RECONNECTED", back.id, back.owner_team_id, "TENS00002"),
+        ]
+    )
+
+
+def test_admin_workspaces_show_the_integration_of_the_owning_team_only(
+    migrated_engine: Engine,
+) -> None:
+    # Issue 18 turned one join (workspace, team, integration) into reads of slack/store.py and
+    # access/store.py; what the administration commands see must not change.
+    owned = _add_integration(migrated_engine, "TADM00001", "adm-a")
+    _add_integration(migrated_engine, "TADM00001", "adm-b")  # another team's, not shown
+    foreign = _add_integration(migrated_engine, "TADM00002", "adm-d")
+    with Session(migrated_engine) as session, session.begin():
+        session.get_one(Integration, owned.id).integration_metadata = {"source": "api"}
+        other = Team(name="adm-c", slug="adm-c")
+        lone = Team(name="adm-e", slug="adm-e")
+        session.add_all([other, lone])
+        session.flush()
+        session.add_all(
+            [
+                SlackWorkspace(team_id=owned.owner_team_id, slack_id="TADM00001", name="one"),
+                SlackWorkspace(team_id=other.id, slack_id="TADM00002", name="two"),
+                SlackWorkspace(team_id=lone.id, slack_id="TADM00003", name="three"),
+            ]
+        )
+    with migrated_engine.connect() as connection:
+        every = slack_store.admin_workspaces(connection)
+        one = slack_store.admin_workspaces(connection, "TADM00002")
+        none = slack_store.admin_workspaces(connection, "TNOPE0000")
+    shown = [
+        (w.slack_id, w.team_slug, w.integration_id, w.integration_status, w.source) for w in every
+    ]
+    assert shown == [
+        ("TADM00001", "adm-a", owned.id, IntegrationStatus.ACTIVE, "api"),
+        ("TADM00002", "adm-c", None, None, None),  # adm-d's integration is not the owner's
+        ("TADM00003", "adm-e", None, None, None),
+    ]
+    assert foreign.id not in {w.integration_id for w in every}
+    assert [w.slack_id for w in one] == ["TADM00002"]
+    assert one[0] == every[1]
+    assert none == []

@@ -25,6 +25,7 @@ import psutil
 import pytest
 from sqlalchemy import Engine, select, update
 
+from toban_orchestration.analysis.store import analysis_status_counts
 from toban_orchestration.cli import DAGSTER_SHUTDOWN_GRACE_SECONDS, _configure_logging, build_parser
 from toban_orchestration.db.embedded import EmbeddedPostgres
 from toban_orchestration.db.enums import IntegrationStatus
@@ -329,6 +330,7 @@ def test_status_names_the_windows_that_wait_for_days_before_the_backfill_window(
                 lag_warn_seconds=600,
                 now=now,
                 first_partition_day=first_partition_day,
+                analysis_counts=analysis_status_counts,
             )
 
     (status,) = statuses(date(2026, 11, 1))
