@@ -288,12 +288,12 @@ def name_lookup(engine: Engine, workspace_id: uuid.UUID) -> normalize.NameLookup
 
 
 class ChannelSync:
-    """The messages of one channel over a range of days, read from the Web API (an export has
-    its own path: `ingest._export_messages`)."""
+    """The messages of one channel over a range of days (`api` None: an export, read by the
+    caller, whose reactions cannot be completed)."""
 
     def __init__(
         self,
-        api: SlackApi,
+        api: SlackApi | None,
         engine: Engine,
         workspace_id: uuid.UUID,
         channel: ChannelRef,
@@ -317,7 +317,7 @@ class ChannelSync:
         Such a parent keeps its stored thread state until its replies are stored
         (`fetch_threads`), so that a run that stops in between fetches them next time."""
         for raw in raw_messages:
-            if normalize.reactions_incomplete(raw):
+            if self.api is not None and normalize.reactions_incomplete(raw):
                 full = self.api.call(
                     "reactions.get", channel=self.channel.slack_id, timestamp=raw["ts"], full=True
                 )
@@ -362,10 +362,15 @@ class ChannelSync:
             for row in parents:
                 new = (row["reply_count"], row["latest_reply_ts"])
                 old = stored.get(row["slack_ts"], (0, None))
-                if old != new:
+                if old != new and self.api is not None:  # an export has its replies in the files
                     changed[row["slack_ts"]] = new
                     row["reply_count"], row["latest_reply_ts"] = old
             return store.upsert_messages(self.channel.id, rows, reactions, bots)
+
+    @property
+    def web_api(self) -> SlackApi:
+        assert self.api is not None, "reading from Slack needs a client"
+        return self.api
 
     def read_history(self, first: date, last: date) -> tuple[set[str], dict[str, ThreadState]]:
         """Every top-level message (and broadcast) of [first, last]; returns (seen ts, threads
@@ -374,7 +379,7 @@ class ChannelSync:
         _, latest = normalize.day_bounds(last)
         seen: set[str] = set()
         threads: dict[str, ThreadState] = {}
-        pages = self.api.paginate(
+        pages = self.web_api.paginate(
             "conversations.history",
             "messages",
             channel=self.channel.slack_id,
@@ -391,7 +396,7 @@ class ChannelSync:
         """All replies of one thread (every page), or None when the thread is gone."""
         replies: list[dict[str, Any]] = []
         try:
-            for page in self.api.paginate(
+            for page in self.web_api.paginate(
                 "conversations.replies", "messages", channel=self.channel.slack_id, ts=parent_ts
             ):
                 replies += [raw for raw in page if str(raw["ts"]) != parent_ts]
@@ -442,7 +447,7 @@ class ChannelSync:
         """Days [first, last]: history read to its last page, changed threads re-read, and
         (reconciliation) every thread whose parent is on or after `reread_threads_from`, each
         thread at most once."""
-        calls_before = self.api.stats.total_calls
+        calls_before = self.web_api.stats.total_calls
         stored_parents: set[str] = set()
         if reread_threads_from is not None:
             # Read before the history: a parent whose replies all disappeared is written as
@@ -480,7 +485,7 @@ class ChannelSync:
             )
             per_day = dict.fromkeys(_days(first, last), 0) | normalize.messages_per_day(seen)
             store.record_synced_days(
-                self.channel.id, per_day, self.api.stats.total_calls - calls_before
+                self.channel.id, per_day, self.web_api.stats.total_calls - calls_before
             )
 
     def recheck_threads(self, first: date, options: SyncOptions, now: datetime) -> None:
